@@ -1,0 +1,3 @@
+from passport_sync.cli import main
+
+main()

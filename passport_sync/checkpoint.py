@@ -1,0 +1,133 @@
+"""Pure checkpoint logic: where the next run starts, and which ids may still commit late.
+
+New observations are read in ``obs_id`` order after ``last_obs_id``. An id below it that was not
+there when we read past it is a *gap*: its INSERT may belong to a transaction still open (it
+will commit later with an id and a ``date_created`` below the checkpoint), or it was rolled back.
+Gaps are re-read at the start of every run until they fill or until the late-commit window has
+passed. Voids are read by ``date_voided`` from ``void_watermark`` minus a look-back, because a
+void is an update of a row we already passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MAX_GAP_RANGES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Ids ``low..high`` (inclusive) not seen yet, first noticed at ``since`` (our clock)."""
+
+    low: int
+    high: int
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    last_obs_id: int = 0
+    gaps: tuple[Gap, ...] = ()
+    void_watermark: datetime | None = None
+
+    @property
+    def gap_ids(self) -> int:
+        return sum(g.high - g.low + 1 for g in self.gaps)
+
+
+def advance(
+    cp: Checkpoint, seen_ids: Sequence[int], now: datetime, *, increment: int = 1
+) -> Checkpoint:
+    """The checkpoint after a batch of rows with ``seen_ids`` (ascending, all > last_obs_id)
+    has been acknowledged by MongoDB."""
+    if not seen_ids:
+        return cp
+    new_gaps = list(cp.gaps)
+    previous = cp.last_obs_id
+    step = max(increment, 1)
+    for obs_id in seen_ids:
+        if obs_id <= previous:
+            raise ValueError(f"obs ids must ascend past the checkpoint: {obs_id} after {previous}")
+        # With auto_increment_increment > 1 (Galera), ids legitimately step by more than one.
+        if obs_id - previous > step and previous > 0:
+            new_gaps.append(Gap(previous + 1, obs_id - 1, now))
+        previous = obs_id
+    return replace(cp, last_obs_id=previous, gaps=_cap(tuple(new_gaps)))
+
+
+def fill_gaps(
+    cp: Checkpoint, found_ids: Iterable[int], now: datetime, *, window: timedelta
+) -> Checkpoint:
+    """Remove the ids found (and synced) from the gaps, and forget gaps older than ``window``."""
+    found = sorted(set(found_ids))
+    remaining: list[Gap] = []
+    for gap in cp.gaps:
+        if now - gap.since > window:
+            continue
+        low = gap.low
+        for obs_id in found:
+            if obs_id < low or obs_id > gap.high:
+                continue
+            if obs_id > low:
+                remaining.append(Gap(low, obs_id - 1, gap.since))
+            low = obs_id + 1
+        if low <= gap.high:
+            remaining.append(Gap(low, gap.high, gap.since))
+    return replace(cp, gaps=tuple(remaining))
+
+
+def _cap(gaps: tuple[Gap, ...]) -> tuple[Gap, ...]:
+    """Merge the closest neighbouring gaps until at most MAX_GAP_RANGES remain.
+
+    A merged range also covers ids already synced; re-reading them is harmless because
+    writes are idempotent.
+    """
+    merged = sorted(gaps, key=lambda g: g.low)
+    while len(merged) > MAX_GAP_RANGES:
+        distances = [merged[i + 1].low - merged[i].high for i in range(len(merged) - 1)]
+        i = distances.index(min(distances))
+        a, b = merged[i], merged[i + 1]
+        merged[i : i + 2] = [Gap(a.low, b.high, min(a.since, b.since))]
+    return tuple(merged)
+
+
+def void_read_from(cp: Checkpoint, lookback: timedelta) -> datetime | None:
+    """Read voids with ``date_voided`` at or after this (None: every void)."""
+    if cp.void_watermark is None:
+        return None
+    return cp.void_watermark - lookback
+
+
+def advance_voids(cp: Checkpoint, max_date_voided: datetime | None) -> Checkpoint:
+    if max_date_voided is None:
+        return cp
+    if cp.void_watermark is not None and max_date_voided <= cp.void_watermark:
+        return cp
+    return replace(cp, void_watermark=max_date_voided)
+
+
+def to_document(cp: Checkpoint) -> dict[str, Any]:
+    return {
+        "lastObsId": cp.last_obs_id,
+        "gaps": [[g.low, g.high, g.since] for g in cp.gaps],
+        "voidWatermark": cp.void_watermark,
+    }
+
+
+def from_document(doc: Mapping[str, Any] | None) -> Checkpoint:
+    if not doc:
+        return Checkpoint()
+    gaps = tuple(Gap(int(lo), int(hi), _aware(since)) for lo, hi, since in doc.get("gaps") or ())
+    return Checkpoint(
+        last_obs_id=int(doc.get("lastObsId") or 0),
+        gaps=gaps,
+        void_watermark=doc.get("voidWatermark"),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    # MongoDB returns naive UTC datetimes; gap times are compared with an aware clock.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,408 @@
+"""Configuration: a YAML file, the seed's environment variables, and CLI overrides.
+
+Precedence, lowest first: YAML file < environment < CLI flags. Hospitals from
+``HOSPITAL_<n>_*`` variables are merged into the YAML list by id (an env hospital whose id is
+already in the YAML overrides the keys it sets; a new id adds a hospital). Every problem is
+collected and reported at once, naming the key and the fix; nothing is read or written until the
+configuration is valid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from passport_sync.errors import ConfigError
+
+RecordType = Literal["condition", "medication", "test", "visit", "image"]
+
+DEFAULT_CONFIG_PATHS = (Path("hospitals.yaml"), Path("/etc/passport-sync/hospitals.yaml"))
+CONFIG_ENV = "PASSPORT_SYNC_CONFIG"
+DEFAULT_DATABASE = "patientpassport"
+
+_ENV_HOSPITAL = re.compile(r"^HOSPITAL_(\d+)_(ID|NAME|DB_HOST|DB_PORT|DB_NAME|DB_USER|DB_PASSWORD|ENABLED)$")
+_ENV_HOSPITAL_KEYS = {
+    "ID": ("id",),
+    "NAME": ("name",),
+    "DB_HOST": ("db", "host"),
+    "DB_PORT": ("db", "port"),
+    "DB_NAME": ("db", "name"),
+    "DB_USER": ("db", "user"),
+    "DB_PASSWORD": ("db", "password"),
+    "ENABLED": ("enabled",),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSOptions(_Strict):
+    """TLS to MySQL. Any key set turns TLS on."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    verify_identity: bool = True
+
+
+class DatabaseConfig(_Strict):
+    """How to reach one hospital's OpenMRS MySQL/MariaDB database (a SELECT-only user)."""
+
+    host: str
+    port: int = Field(default=3306, ge=1, le=65535)
+    name: str = "openmrs"
+    user: str
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    connect_timeout_seconds: int = Field(default=10, ge=1, le=600)
+    read_timeout_seconds: int = Field(default=300, ge=1, le=86400)
+    ssl: TLSOptions | None = None
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> DatabaseConfig:
+        given = [k for k in ("password", "password_env", "password_file") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"set only one of {', '.join(given)}")
+        return self
+
+    def resolved_password(self) -> SecretStr:
+        """The password from whichever source is configured (inline, env var or file)."""
+        if self.password is not None:
+            return self.password
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError([f"db.password_env: environment variable {self.password_env} is not set"])
+            return SecretStr(value)
+        if self.password_file:
+            path = _expand_credentials(self.password_file)
+            try:
+                return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
+            except OSError as exc:
+                raise ConfigError(
+                    [f"db.password_file: cannot read {path} ({exc.strerror}); check the path and permissions"]
+                ) from None
+        return SecretStr("")
+
+
+class NationalIdType(_Strict):
+    """Which ``patient_identifier_type`` holds the national ID: by uuid, else by SQL LIKE name."""
+
+    name: str = "%National%ID%"
+    uuid: str | None = None
+
+
+class HospitalConfig(_Strict):
+    """One hospital: its Patient Passport id and its OpenMRS database."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=2, max_length=100)
+    enabled: bool = True
+    db: DatabaseConfig
+    timezone: str = "UTC"
+    national_id_type: NationalIdType | None = None
+
+
+class RetryConfig(_Strict):
+    attempts: int = Field(default=5, ge=1, le=50)
+    initial_wait_seconds: float = Field(default=1.0, ge=0, le=600)
+    max_wait_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+
+class CategoryOverrides(_Strict):
+    """Category overrides: by concept uuid or exact concept name, and by concept class name."""
+
+    concepts: dict[str, RecordType] = Field(default_factory=dict)
+    classes: dict[str, RecordType] = Field(default_factory=dict)
+
+
+class SyncOptions(_Strict):
+    batch_size: int = Field(default=1000, ge=1, le=50_000)
+    interval_minutes: int = Field(default=5, ge=1, le=1440)
+    detailed_logs: bool = False
+    locale: str = "en"
+    national_id_type: NationalIdType = NationalIdType()
+    late_commit_window_minutes: int = Field(default=1440, ge=0, le=60 * 24 * 30)
+    void_lookback_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
+    lock_ttl_seconds: int = Field(default=300, ge=10, le=86400)
+    placeholder_email_domain: str = Field(default="placeholder.example.org", pattern=r"^\w+([.-]?\w+)*(\.\w{2,3})+$")
+    retry: RetryConfig = RetryConfig()
+    categories: CategoryOverrides = CategoryOverrides()
+
+
+class MongoConfig(_Strict):
+    uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/patientpassport")
+    server_selection_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+
+
+class Settings(BaseSettings):
+    """The whole validated configuration."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    mongodb: MongoConfig = MongoConfig()
+    sync: SyncOptions = SyncOptions()
+    hospitals: list[HospitalConfig] = Field(default_factory=list)
+    source_path: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The seed's variable names do not follow a prefix scheme; load_settings maps them.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _unique_hospitals(self) -> Settings:
+        seen: dict[str, int] = {}
+        for index, hospital in enumerate(self.hospitals):
+            if hospital.id in seen:
+                raise ValueError(
+                    f"hospitals[{index}].id: duplicate hospital id {hospital.id!r} "
+                    f"(also hospitals[{seen[hospital.id]}]); give each hospital its own id"
+                )
+            seen[hospital.id] = index
+        return self
+
+    @property
+    def database_name(self) -> str:
+        """The MongoDB database: the URI's path, default ``patientpassport``."""
+        return mongo_database_name(self.mongodb.uri.get_secret_value())
+
+    def enabled_hospitals(self) -> list[HospitalConfig]:
+        return [h for h in self.hospitals if h.enabled]
+
+    def national_id_type_for(self, hospital: HospitalConfig) -> NationalIdType:
+        return hospital.national_id_type or self.sync.national_id_type
+
+
+def mongo_database_name(uri: str) -> str:
+    """The database named in a MongoDB URI's path, else ``patientpassport``."""
+    rest = uri.split("://", 1)[-1]
+    path = rest.split("/", 1)[1] if "/" in rest else ""
+    name = path.split("?", 1)[0]
+    return name or DEFAULT_DATABASE
+
+
+def redact_uri(uri: str) -> str:
+    """A MongoDB URI with any user:password removed, for messages."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return "<unparseable uri>"
+    if "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}://{rest}"
+
+
+def _expand_credentials(path: Path) -> Path:
+    """Resolve ``$CREDENTIALS_DIRECTORY/name`` style paths (systemd LoadCredential)."""
+    return Path(os.path.expandvars(str(path)))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    keys: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in keys:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        keys.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def find_config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """``--config``, else ``$PASSPORT_SYNC_CONFIG``, else ./hospitals.yaml, else /etc/…; or None."""
+    if explicit is not None:
+        return explicit
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse the YAML file; a clear ConfigError for a missing, unreadable or malformed file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found; pass --config PATH or set {CONFIG_ENV}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read it ({exc.__class__.__name__})"]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError([f"{path}:{where}: {problem}; fix the YAML syntax"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping with keys mongodb, sync, hospitals"])
+    return data
+
+
+def world_readable_secret_warnings(path: Path, raw: Mapping[str, Any]) -> list[str]:
+    """Warnings for inline passwords in a file that other users can read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return []
+    hospitals = raw.get("hospitals") or []
+    if any(isinstance(h, dict) and isinstance(h.get("db"), dict) and h["db"].get("password") for h in hospitals):
+        return [
+            f"{path} holds an inline database password and is readable by other users; "
+            f"run 'chmod 600 {path}' or use password_file/password_env"
+        ]
+    return []
+
+
+def env_overlay(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The parts of the configuration given by the seed's environment variables."""
+    overlay: dict[str, Any] = {}
+    sync: dict[str, Any] = {}
+    if "OPENMRS_MAX_RECORDS" in environ:
+        sync["batch_size"] = environ["OPENMRS_MAX_RECORDS"]
+    if "OPENMRS_SYNC_INTERVAL" in environ:
+        sync["interval_minutes"] = environ["OPENMRS_SYNC_INTERVAL"]
+    if "OPENMRS_DETAILED_LOGS" in environ:
+        sync["detailed_logs"] = environ["OPENMRS_DETAILED_LOGS"]
+    if sync:
+        overlay["sync"] = sync
+    if environ.get("MONGODB_URI"):
+        overlay["mongodb"] = {"uri": environ["MONGODB_URI"]}
+
+    numbered: dict[int, dict[str, Any]] = {}
+    for key, value in environ.items():
+        match = _ENV_HOSPITAL.match(key)
+        if not match:
+            continue
+        entry = numbered.setdefault(int(match.group(1)), {})
+        path = _ENV_HOSPITAL_KEYS[match.group(2)]
+        target = entry
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    if numbered:
+        overlay["hospitals_env"] = [numbered[n] | {"_env_index": n} for n in sorted(numbered)]
+    return overlay
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merge_hospitals(yaml_hospitals: list[Any], env_hospitals: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
+    """Env hospitals override YAML hospitals with the same id and add the others."""
+    merged = list(yaml_hospitals)
+    problems: list[str] = []
+    by_id = {h.get("id"): i for i, h in enumerate(merged) if isinstance(h, dict)}
+    for entry in env_hospitals:
+        n = entry.pop("_env_index")
+        if "id" not in entry:
+            problems.append(f"HOSPITAL_{n}_ID: not set; every HOSPITAL_{n}_* group needs an id")
+            continue
+        if entry["id"] in by_id:
+            index = by_id[entry["id"]]
+            merged[index] = _deep_merge(merged[index], entry)
+        else:
+            by_id[entry["id"]] = len(merged)
+            merged.append(entry)
+    return merged, problems
+
+
+def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    loc = error.get("loc", ())
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += f".{part}" if key else str(part)
+    kind = error.get("type", "")
+    if kind == "missing":
+        return f"{key}: required; add it to the YAML file or set its environment variable"
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key; remove it or check its spelling (see hospitals.example.yaml)"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    # Never echo the offending value: it may be a password.
+    return f"{key}: {message}" if key else message
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    warnings: list[str] | None = None,
+) -> Settings:
+    """Build the validated Settings, or raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    path = find_config_path(config_path, environ)
+    raw: dict[str, Any] = read_yaml(path) if path is not None else {}
+    if path is not None and warnings is not None:
+        warnings.extend(world_readable_secret_warnings(path, raw))
+
+    overlay = env_overlay(environ)
+    env_hospitals = overlay.pop("hospitals_env", [])
+    merged = _deep_merge(raw, overlay)
+    yaml_hospitals = merged.get("hospitals") or []
+    problems: list[str] = []
+    if not isinstance(yaml_hospitals, list):
+        problems.append("hospitals: must be a list of hospitals (each item starting with '- id:')")
+        yaml_hospitals = []
+    hospitals, env_problems = merge_hospitals(yaml_hospitals, env_hospitals)
+    problems.extend(env_problems)
+    merged["hospitals"] = hospitals
+    if overrides:
+        merged = _deep_merge(merged, overrides)
+    if path is not None:
+        merged["source_path"] = path
+
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        problems.extend(_describe(e, merged) for e in exc.errors(include_input=False))
+    if problems:
+        raise ConfigError(problems)
+    for hospital in settings.hospitals:
+        try:
+            hospital.db.resolved_password()
+        except ConfigError as exc:
+            problems.extend(f"hospitals[{hospital.id}].{p}" for p in exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings

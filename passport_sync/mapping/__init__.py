@@ -1,0 +1,1 @@
+"""Pure mapping from OpenMRS rows to Patient Passport documents: no I/O in this package."""

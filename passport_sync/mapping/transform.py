@@ -1,0 +1,259 @@
+"""Turn one OpenMRS observation into one ``medicalrecords`` document, shaped as the app reads it.
+
+Pure: the caller passes every fact (names, patient, doctor, clock) in a RecordContext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bson import ObjectId
+
+from passport_sync.config import RecordType
+from passport_sync.models import ObsRow
+
+DATE_DATATYPES = frozenset({"Date", "Time", "Datetime"})
+NUMERIC_DATATYPES = frozenset({"Numeric", "Structured Numeric"})
+
+# obs.interpretation (Platform 2.1+) to the app's testStatus enum.
+_INTERPRETATION_STATUS = {
+    "NORMAL": "Normal",
+    "NEGATIVE": "Normal",
+    "ABNORMAL": "Abnormal",
+    "LOW": "Abnormal",
+    "HIGH": "Abnormal",
+    "POSITIVE": "Abnormal",
+    "OFF_SCALE_LOW": "Abnormal",
+    "OFF_SCALE_HIGH": "Abnormal",
+    "SIGNIFICANT_CHANGE_DOWN": "Abnormal",
+    "SIGNIFICANT_CHANGE_UP": "Abnormal",
+    "CRITICALLY_ABNORMAL": "Critical",
+    "CRITICALLY_LOW": "Critical",
+    "CRITICALLY_HIGH": "Critical",
+}
+
+
+def record_id(hospital_id: str, source: str, uuid: str) -> ObjectId:
+    """The deterministic ``_id`` of the record for one source row of one hospital.
+
+    The same observation always maps to the same ``_id``, so a second write of it is a duplicate
+    key, never a second record, whichever run, process or host writes it.
+    """
+    digest = hashlib.sha256(f"{hospital_id}\x1f{source}\x1f{uuid.lower()}".encode()).digest()
+    return ObjectId(digest[:12])
+
+
+def placeholder_id(kind: str, *parts: str) -> ObjectId:
+    """The deterministic ``_id`` of a placeholder document (user, doctor, hospital)."""
+    digest = hashlib.sha256("\x1f".join(("placeholder", kind, *parts)).encode()).digest()
+    return ObjectId(digest[:12])
+
+
+def to_utc(value: datetime, tz: ZoneInfo) -> datetime:
+    """OpenMRS DATETIMEs are naive local times of the hospital's server."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    """An ISO string the app's ``new Date(...)`` reads exactly, as JavaScript writes them."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def format_number(value: float, allow_decimal: bool | None) -> str:
+    if allow_decimal is False or float(value).is_integer():
+        return str(int(round(value)))
+    return f"{value:.10g}"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedValue:
+    text: str
+    value_type: str  # the app's enum: text | numeric | coded
+    kind: str  # ours, finer: coded | boolean | drug | numeric | text | date | datetime | time | complex
+
+
+def render_value(
+    row: ObsRow,
+    *,
+    answer_name: str | None,
+    true_concept_id: int,
+    false_concept_id: int,
+    tz: ZoneInfo,
+) -> RenderedValue | None:
+    """The human-readable value of an observation, or None if it carries none."""
+    if row.concept_datatype == "Boolean":
+        if row.value_coded is not None and row.value_coded in (true_concept_id, false_concept_id):
+            return RenderedValue("Yes" if row.value_coded == true_concept_id else "No", "coded", "boolean")
+        if row.value_numeric is not None and row.value_numeric in (0.0, 1.0):
+            return RenderedValue("Yes" if row.value_numeric == 1.0 else "No", "coded", "boolean")
+    if row.value_drug is not None and row.drug_name:
+        return RenderedValue(row.drug_name, "coded", "drug")
+    if row.value_coded is not None:
+        return RenderedValue(answer_name or f"Concept {row.value_coded}", "coded", "coded")
+    if row.value_numeric is not None:
+        text = format_number(row.value_numeric, row.allow_decimal)
+        if row.value_modifier:
+            text = f"{row.value_modifier}{text}"
+        if row.units and row.units.strip():
+            text = f"{text} {row.units.strip()}"
+        return RenderedValue(text, "numeric", "numeric")
+    if row.value_datetime is not None:
+        if row.concept_datatype == "Date":
+            return RenderedValue(row.value_datetime.date().isoformat(), "text", "date")
+        if row.concept_datatype == "Time":
+            return RenderedValue(row.value_datetime.time().isoformat(), "text", "time")
+        return RenderedValue(iso(to_utc(row.value_datetime, tz)), "text", "datetime")
+    if row.value_complex is not None:
+        title = row.value_complex.split("|", 1)[0].strip()
+        return RenderedValue(title or "Attachment", "text", "complex")
+    if row.value_text is not None:
+        return RenderedValue(row.value_text, "text", "text")
+    return None
+
+
+def test_status(row: ObsRow) -> str | None:
+    """Normal/Abnormal/Critical from the obs' interpretation, else the concept's ranges."""
+    if row.interpretation and row.interpretation.upper() in _INTERPRETATION_STATUS:
+        return _INTERPRETATION_STATUS[row.interpretation.upper()]
+    value = row.value_numeric
+    if value is None or row.value_modifier:
+        return None
+    if (row.low_critical is not None and value < row.low_critical) or (
+        row.hi_critical is not None and value > row.hi_critical
+    ):
+        return "Critical"
+    if (row.low_normal is not None and value < row.low_normal) or (
+        row.hi_normal is not None and value > row.hi_normal
+    ):
+        return "Abnormal"
+    if row.low_normal is not None or row.hi_normal is not None:
+        return "Normal"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordContext:
+    """Everything about one observation that does not come from its own row."""
+
+    hospital_id: str
+    hospital_name: str
+    patient_id: str
+    created_by: str
+    doctor_name: str
+    provider_uuid: str | None
+    concept_name: str
+    answer_name: str | None
+    group_concept_name: str | None
+    category: RecordType
+    now: datetime
+    tz: ZoneInfo
+    true_concept_id: int = 1
+    false_concept_id: int = 2
+
+
+def build_record(row: ObsRow, ctx: RecordContext) -> dict[str, Any] | None:
+    """The ``medicalrecords`` document for ``row``, or None when it carries no value."""
+    value = render_value(
+        row,
+        answer_name=ctx.answer_name,
+        true_concept_id=ctx.true_concept_id,
+        false_concept_id=ctx.false_concept_id,
+        tz=ctx.tz,
+    )
+    if value is None:
+        return None
+    when = iso(to_utc(row.obs_datetime, ctx.tz))
+    data: dict[str, str] = {
+        "name": ctx.concept_name,
+        "details": value.text,
+        "date": when,
+        "doctor": ctx.doctor_name,
+        "hospital": ctx.hospital_name,
+    }
+    if row.comments:
+        data["notes"] = row.comments
+    if ctx.group_concept_name:
+        data["description"] = ctx.group_concept_name
+    data.update(_type_fields(ctx.category, row, ctx, value, when))
+
+    openmrs: dict[str, Any] = {
+        "hospitalId": ctx.hospital_id,
+        "source": "obs",
+        "uuid": row.uuid,
+        "obsUuid": row.uuid,
+        "obsId": row.obs_id,
+        "conceptId": row.concept_id,
+        "conceptUuid": row.concept_uuid,
+        "personId": row.person_id,
+        "obsDatetime": to_utc(row.obs_datetime, ctx.tz),
+        "dateCreated": to_utc(row.date_created, ctx.tz),
+        "creatorName": ctx.doctor_name,
+        "locationName": row.location_name,
+        "encounterUuid": row.encounter_uuid,
+        "providerUuid": ctx.provider_uuid,
+        "valueType": value.value_type,
+        "valueKind": value.kind,
+        "status": row.status,
+    }
+    if row.group_uuid:
+        openmrs["groupUuid"] = row.group_uuid
+    if row.previous_version_uuid:
+        openmrs["previousVersionUuid"] = row.previous_version_uuid
+    if row.value_complex is not None:
+        openmrs["valueComplex"] = row.value_complex
+    if row.units:
+        openmrs["units"] = row.units
+
+    return {
+        "_id": record_id(ctx.hospital_id, "obs", row.uuid),
+        "patientId": ctx.patient_id,
+        "type": ctx.category,
+        "data": data,
+        "createdBy": ctx.created_by,
+        "editableBy": [ctx.created_by],
+        "openmrsData": openmrs,
+        "createdAt": ctx.now,
+        "updatedAt": ctx.now,
+        "__v": 0,
+    }
+
+
+def _type_fields(
+    category: RecordType, row: ObsRow, ctx: RecordContext, value: RenderedValue, when: str
+) -> dict[str, str]:
+    if category == "condition":
+        return {
+            "diagnosis": value.text,
+            "diagnosed": when,
+            "diagnosedDate": when,
+            "diagnosedBy": ctx.doctor_name,
+        }
+    if category == "medication":
+        return {
+            "medicationName": value.text if value.kind in ("drug", "coded", "text") else ctx.concept_name,
+            "startDate": when,
+            "prescribedBy": ctx.doctor_name,
+            "medicationStatus": "Active",
+        }
+    if category == "test":
+        fields = {"testName": ctx.concept_name, "testDate": when, "result": value.text}
+        status = test_status(row)
+        if status:
+            fields["testStatus"] = status
+        return fields
+    if category == "visit":
+        return {"visitDate": when, "reason": value.text}
+    # image
+    complex_value = row.value_complex or ""
+    title = complex_value.split("|", 1)[0]
+    extension = title.rsplit(".", 1)[1].lower() if "." in title else ""
+    fields = {"description": value.text}
+    if extension:
+        fields["imageType"] = extension
+    return fields

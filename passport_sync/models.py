@@ -1,0 +1,157 @@
+"""Plain value types passed between the adapters, the mapping and the pipeline. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+SourceName = Literal["obs"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObsRow:
+    """One row of OpenMRS ``obs`` with the joined facts the mapping needs."""
+
+    obs_id: int
+    uuid: str
+    person_id: int
+    concept_id: int
+    concept_uuid: str | None
+    concept_datatype: str | None
+    concept_class: str | None
+    obs_datetime: datetime
+    date_created: datetime
+    voided: bool = False
+    date_voided: datetime | None = None
+    void_reason: str | None = None
+    encounter_id: int | None = None
+    encounter_uuid: str | None = None
+    provider_id: int | None = None
+    location_name: str | None = None
+    obs_group_id: int | None = None
+    group_uuid: str | None = None
+    group_concept_id: int | None = None
+    previous_version: int | None = None
+    previous_version_uuid: str | None = None
+    value_coded: int | None = None
+    value_coded_name_id: int | None = None
+    value_drug: int | None = None
+    drug_name: str | None = None
+    value_numeric: float | None = None
+    value_modifier: str | None = None
+    value_text: str | None = None
+    value_datetime: datetime | None = None
+    value_complex: str | None = None
+    comments: str | None = None
+    status: str | None = None
+    interpretation: str | None = None
+    units: str | None = None
+    allow_decimal: bool | None = None
+    hi_normal: float | None = None
+    low_normal: float | None = None
+    hi_critical: float | None = None
+    low_critical: float | None = None
+
+    def has_value(self) -> bool:
+        """False for a group parent (or an empty obs): it carries no value of its own."""
+        return any(
+            v is not None
+            for v in (
+                self.value_coded,
+                self.value_drug,
+                self.value_numeric,
+                self.value_text,
+                self.value_datetime,
+                self.value_complex,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptName:
+    concept_name_id: int
+    name: str
+    locale: str
+    name_type: str | None
+    locale_preferred: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    provider_id: int
+    uuid: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonIdentity:
+    """What OpenMRS says about a person's national ID(s).
+
+    ``identifiers`` are the raw values of the configured type (non-voided); ``holders`` maps each
+    raw value to how many distinct OpenMRS patients carry it.
+    """
+
+    person_id: int
+    identifiers: tuple[str, ...] = ()
+    holders: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRef:
+    """A Patient Passport patient, as far as the sync needs it."""
+
+    patient_id: str  # 24-hex string of patients._id
+
+
+@dataclass(slots=True)
+class HospitalReport:
+    """What one run did for one hospital."""
+
+    hospital_id: str
+    hospital_name: str
+    outcome: Literal["ok", "failed", "locked", "skipped"] = "ok"
+    read: int = 0
+    written: int = 0
+    already_present: int = 0
+    removed: int = 0
+    parked: int = 0
+    unparked: int = 0
+    skipped: int = 0
+    reassigned: int = 0
+    rejected: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    dry_run: bool = False
+
+    @property
+    def error_count(self) -> int:
+        return len(self.errors) + self.rejected
+
+    @property
+    def duration_seconds(self) -> float:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "hospital_id": self.hospital_id,
+            "hospital_name": self.hospital_name,
+            "outcome": self.outcome,
+            "read": self.read,
+            "written": self.written,
+            "already_present": self.already_present,
+            "removed": self.removed,
+            "parked": self.parked,
+            "unparked": self.unparked,
+            "skipped": self.skipped,
+            "reassigned": self.reassigned,
+            "rejected": self.rejected,
+            "error_count": self.error_count,
+            "errors": list(self.errors),
+            "duration_seconds": round(self.duration_seconds, 3),
+            "dry_run": self.dry_run,
+        }

@@ -1,0 +1,466 @@
+"""The sync pipeline: read a batch, map it, write it, then move the checkpoint.
+
+One ``HospitalSync`` per hospital per run. The order inside a run:
+
+1. re-read the late-commit gaps of earlier runs (rows whose transaction committed after we passed);
+2. read new observations after the checkpoint, batch by batch, moving the checkpoint after each
+   batch MongoDB acknowledged;
+3. read voids since the void watermark (minus a look-back) and remove those records;
+4. land parked observations whose patient has since become known.
+
+Every write is idempotent, so a crash anywhere (kill -9 included) is repaired by the next run
+re-reading from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from passport_sync import checkpoint as cp_logic
+from passport_sync.checkpoint import Checkpoint
+from passport_sync.config import HospitalConfig, Settings
+from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
+from passport_sync.mapping.categorise import categorise
+from passport_sync.mapping.concepts import choose_concept_name, chosen_answer_name
+from passport_sync.mapping.national_id import normalise_national_id
+from passport_sync.mapping.transform import RecordContext, build_record, record_id
+from passport_sync.models import ConceptName, HospitalReport, ObsRow, PersonIdentity, Provider
+from passport_sync.observer import NullObserver, SyncObserver
+from passport_sync.sink.passport import BatchWrite, HospitalRefs, PassportStore, lock_owner
+from passport_sync.source.openmrs import OpenMRSSource
+
+log = logging.getLogger("passport_sync")
+
+Clock = Callable[[], datetime]
+
+# Why an observation is parked instead of written. Stable strings: status and JSON show them.
+NO_NATIONAL_ID = "no_national_id"
+INVALID_NATIONAL_ID = "invalid_national_id"
+CONFLICTING_NATIONAL_IDS = "conflicting_national_ids"
+SHARED_NATIONAL_ID = "shared_national_id"
+NOT_IN_PASSPORT = "patient_not_in_passport"
+AMBIGUOUS_PASSPORT_PATIENT = "ambiguous_passport_patient"
+MISSING_CONCEPT = "missing_concept"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class PersonMatch:
+    """Where a person's observations go: a Passport patient id, or a reason to park them."""
+
+    patient_id: str | None = None
+    park_reason: str | None = None
+
+
+@dataclass(slots=True)
+class RunCaches:
+    """Facts looked up once per run, not once per batch."""
+
+    concept_names: dict[int, list[ConceptName]] = field(default_factory=dict)
+    providers: dict[int, Provider] = field(default_factory=dict)
+    doctor_users: dict[str, str] = field(default_factory=dict)
+
+
+class HospitalSync:
+    """Syncs one hospital; use ``run_incremental`` (sync-all) or ``run_patient`` (sync-patient)."""
+
+    def __init__(
+        self,
+        hospital: HospitalConfig,
+        settings: Settings,
+        source: OpenMRSSource,
+        store: PassportStore,
+        *,
+        observer: SyncObserver | None = None,
+        dry_run: bool = False,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.hospital = hospital
+        self.settings = settings
+        self.source = source
+        self.store = store
+        self.observer = observer or NullObserver()
+        self.dry_run = dry_run
+        self.clock = clock
+        self.report = HospitalReport(hospital.id, hospital.name, dry_run=dry_run)
+        self.caches = RunCaches()
+        self._owner = lock_owner()
+        self._lock_ttl = timedelta(seconds=settings.sync.lock_ttl_seconds)
+        self._lock_renewed_at: datetime | None = None
+        self._refs: HospitalRefs | None = None
+        self._type_ids: list[int] = []
+        self._booleans = (1, 2)
+        self._increment = 1
+        self.persons_matched = 0
+        try:
+            self.tz = ZoneInfo(hospital.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError([f"hospitals[{hospital.id}].timezone: unknown time zone {hospital.timezone!r}"]) from None
+
+    # -- entry points ------------------------------------------------------------------------------
+    def run_incremental(self) -> HospitalReport:
+        """The sync-all work for this hospital: gaps, new rows, voids, parked observations."""
+
+        def work() -> None:
+            state = cp_logic.from_document(self.store.load_checkpoint(self.hospital.id))
+            first_run = state == Checkpoint()
+            void_start = self.source.max_date_voided() if first_run else None
+            state = self._recheck_gaps(state)
+            state = self._read_new(state)
+            if first_run and state.void_watermark is None:
+                # Voids before this moment were seen as voided by the first full read.
+                state = cp_logic.advance_voids(state, void_start)
+            state = self._read_voids(state)
+            self._land_parked()
+
+        return self._run(work, summary=True)
+
+    def run_patient(self, national_id: str) -> HospitalReport:
+        """Every observation of the patient(s) with this national ID, independent of checkpoints."""
+
+        def work() -> None:
+            persons = [
+                pid
+                for pid, raw in self.source.persons_by_national_id(national_id, self._type_ids)
+                if normalise_national_id(raw) == national_id
+            ]
+            self.persons_matched = len(set(persons))
+            after = 0
+            while persons:
+                rows = self.source.obs_of_persons(set(persons), after, self.settings.sync.batch_size)
+                if not rows:
+                    break
+                self._process(rows, phase="patient")
+                after = rows[-1].obs_id
+
+        return self._run(work, summary=False)
+
+    # -- the run frame -------------------------------------------------------------------------------
+    def _run(self, work: Callable[[], None], *, summary: bool) -> HospitalReport:
+        report = self.report
+        report.started_at = self.clock()
+        self.observer.hospital_started(self.hospital.id, self.hospital.name)
+        locked = False
+        try:
+            if not self.dry_run:
+                self._acquire_lock()
+                locked = True
+            self._prepare()
+            work()
+        except LockHeld as exc:
+            report.outcome = "locked"
+            report.errors.append(str(exc))
+            log.warning("%s: %s", self.hospital.name, exc)
+        except PassportSyncError as exc:
+            report.outcome = "failed"
+            report.errors.append(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))
+            log.error("%s: sync failed: %s", self.hospital.name, exc)
+        finally:
+            report.finished_at = self.clock()
+            if summary and not self.dry_run and report.outcome != "locked":
+                self._write_summary()
+            if locked:
+                self._release_lock()
+            self.observer.hospital_done(report)
+        return report
+
+    def _prepare(self) -> None:
+        self.source.connect()
+        self.source.schema()
+        self._type_ids = self.source.identifier_type_ids(self.settings.national_id_type_for(self.hospital))
+        self._booleans = self.source.boolean_concepts()
+        self._increment = self.source.id_increment()
+        if self.dry_run:
+            oid = self.store.hospital_oid(self.hospital)
+            self._refs = HospitalRefs(oid, "0" * 24, f"{self.hospital.name} (OpenMRS)")
+        else:
+            self._refs = self.store.ensure_hospital(self.hospital, self.clock())
+
+    def _acquire_lock(self) -> None:
+        self.store.acquire_lock(self.hospital.id, self._owner, self._lock_ttl)
+        self._lock_renewed_at = self.clock()
+
+    def _renew_lock(self) -> None:
+        if self.dry_run or self._lock_renewed_at is None:
+            return
+        if self.clock() - self._lock_renewed_at >= self._lock_ttl / 3:
+            self.store.renew_lock(self.hospital.id, self._owner, self._lock_ttl)
+            self._lock_renewed_at = self.clock()
+
+    def _release_lock(self) -> None:
+        try:
+            self.store.release_lock(self.hospital.id, self._owner)
+        except PassportSyncError as exc:
+            log.warning("%s: could not release the lock (it will expire): %s", self.hospital.name, exc)
+
+    def _write_summary(self) -> None:
+        assert self._refs is not None or self.report.outcome == "failed"
+        try:
+            self.store.write_run_summary(
+                self.report.as_dict(), self._refs.hospital_oid if self._refs else None, self.clock()
+            )
+        except PassportSyncError as exc:
+            log.warning("%s: could not write the run summary: %s", self.hospital.name, exc)
+
+    def _save(self, state: Checkpoint) -> None:
+        if not self.dry_run:
+            self.store.save_checkpoint(self.hospital.id, cp_logic.to_document(state), self.clock())
+
+    # -- phases ----------------------------------------------------------------------------------------
+    def _recheck_gaps(self, state: Checkpoint) -> Checkpoint:
+        if not state.gaps:
+            return state
+        ranges = [(g.low, g.high) for g in state.gaps]
+        found: list[int] = []
+        after = 0
+        while True:
+            rows = self.source.obs_in_ranges(ranges, after, self.settings.sync.batch_size)
+            if not rows:
+                break
+            self._process(rows, phase="late commits")
+            found.extend(r.obs_id for r in rows)
+            after = rows[-1].obs_id
+        window = timedelta(minutes=self.settings.sync.late_commit_window_minutes)
+        state = cp_logic.fill_gaps(state, found, self.clock(), window=window)
+        self._save(state)
+        return state
+
+    def _read_new(self, state: Checkpoint) -> Checkpoint:
+        while True:
+            rows = self.source.obs_after(state.last_obs_id, self.settings.sync.batch_size)
+            if not rows:
+                return state
+            self._process(rows, phase="new")
+            state = cp_logic.advance(state, [r.obs_id for r in rows], self.clock(), increment=self._increment)
+            self._save(state)
+
+    def _read_voids(self, state: Checkpoint) -> Checkpoint:
+        since = cp_logic.void_read_from(state, timedelta(minutes=self.settings.sync.void_lookback_minutes))
+        after: tuple[datetime, int] | None = None
+        while True:
+            rows = self.source.voided_since(since, after, self.settings.sync.batch_size)
+            if not rows:
+                return state
+            self._process(rows, phase="voids")
+            last = rows[-1]
+            assert last.date_voided is not None
+            after = (last.date_voided, last.obs_id)
+            state = cp_logic.advance_voids(state, last.date_voided)
+            self._save(state)
+
+    def _land_parked(self) -> None:
+        parked = self.store.parked(self.hospital.id)
+        if not parked:
+            return
+        batch = self.settings.sync.batch_size
+        retry_always = [p["obsId"] for p in parked if p.get("reason") == MISSING_CONCEPT]
+        person_ids = sorted({int(p["personId"]) for p in parked if p.get("reason") != MISSING_CONCEPT})
+        ready: set[int] = set()
+        for chunk in _chunks(person_ids, batch):
+            matches = self._match_persons(chunk)
+            ready.update(pid for pid, match in matches.items() if match.patient_id)
+        obs_ids = sorted(
+            {int(p["obsId"]) for p in parked if int(p["personId"]) in ready} | {int(i) for i in retry_always}
+        )
+        for chunk in _chunks(obs_ids, batch):
+            self._process(self.source.obs_by_ids(chunk), phase="parked")
+
+    # -- the heart: one batch -------------------------------------------------------------------------
+    def _process(self, rows: Sequence[ObsRow], *, phase: str) -> None:
+        """Map one batch and write it; returns after MongoDB acknowledged it."""
+        batch, counts = self._plan(rows)
+        report = self.report
+        report.read += len(rows)
+        report.batches += 1
+        report.skipped += counts["skipped"]
+        report.parked += len(batch.parks)
+        if self.dry_run:
+            report.written += len(batch.records)
+            report.removed += len(batch.removals)
+        elif batch:
+            outcome = self.store.apply(batch, self.clock())
+            report.written += outcome.written
+            report.already_present += outcome.already_present
+            report.removed += outcome.removed
+            report.reassigned += outcome.reassigned
+            report.unparked += counts["landed_from_parked"] if phase == "parked" else 0
+        self.observer.batch_done(report, phase)
+        self._renew_lock()
+
+    def _plan(self, rows: Sequence[ObsRow]) -> tuple[BatchWrite, dict[str, int]]:
+        hid = self.hospital.id
+        batch = BatchWrite()
+        counts = {"skipped": 0, "landed_from_parked": 0}
+        live = [r for r in rows if not r.voided]
+        matches = self._match_persons({r.person_id for r in live})
+        self._load_concept_names(live)
+        doctors = self._doctor_users(live)
+        now = self.clock()
+        overrides = self.settings.sync.categories
+        for row in rows:
+            park_key = f"{hid}:obs:{row.uuid}"
+            if row.voided:
+                batch.removals.append((record_id(hid, "obs", row.uuid), _void_info(row)))
+                batch.unparks.append(park_key)
+                continue
+            if row.previous_version_uuid:
+                # An edit: the new row replaces the old one, whatever the old row's void says yet.
+                batch.removals.append(
+                    (record_id(hid, "obs", row.previous_version_uuid), {"reason": "replaced", "replacedBy": row.uuid})
+                )
+                batch.unparks.append(f"{hid}:obs:{row.previous_version_uuid}")
+            if not row.has_value():
+                counts["skipped"] += 1  # a group parent: its members carry the values
+                continue
+            if row.concept_uuid is None:
+                log.warning("%s: obs %d refers to concept %d, which does not exist; parked",
+                            self.hospital.name, row.obs_id, row.concept_id)
+                batch.parks.append(_park_doc(hid, row, MISSING_CONCEPT))
+                continue
+            match = matches.get(row.person_id) or PersonMatch(park_reason=NO_NATIONAL_ID)
+            if match.patient_id is None:
+                batch.parks.append(_park_doc(hid, row, match.park_reason or NO_NATIONAL_ID))
+                continue
+            concept_name = self._concept_name(row.concept_id)
+            provider = self.caches.providers.get(row.provider_id or -1)
+            assert self._refs is not None
+            ctx = RecordContext(
+                hospital_id=hid,
+                hospital_name=self.hospital.name,
+                patient_id=match.patient_id,
+                created_by=doctors.get(provider.uuid if provider else "", self._refs.fallback_user_id),
+                doctor_name=provider.display_name if provider else self._refs.fallback_doctor_name,
+                provider_uuid=provider.uuid if provider else None,
+                concept_name=concept_name,
+                answer_name=self._answer_name(row),
+                group_concept_name=self._concept_name(row.group_concept_id) if row.group_concept_id else None,
+                category=categorise(
+                    concept_name=concept_name,
+                    concept_uuid=row.concept_uuid,
+                    concept_class=row.concept_class or "",
+                    datatype=row.concept_datatype or "",
+                    concept_overrides=overrides.concepts,
+                    class_overrides=overrides.classes,
+                ),
+                now=now,
+                tz=self.tz,
+                true_concept_id=self._booleans[0],
+                false_concept_id=self._booleans[1],
+            )
+            doc = build_record(row, ctx)
+            if doc is None:
+                counts["skipped"] += 1
+                continue
+            batch.records.append(doc)
+            batch.unparks.append(park_key)
+            counts["landed_from_parked"] += 1
+        return batch, counts
+
+    # -- lookups, per batch or cached per run ------------------------------------------------------------
+    def _match_persons(self, person_ids: Iterable[int]) -> dict[int, PersonMatch]:
+        person_ids = set(person_ids)
+        if not person_ids:
+            return {}
+        identities = self.source.identities(person_ids, self._type_ids)
+        matches: dict[int, PersonMatch] = {}
+        wanted: dict[int, str] = {}
+        for pid in person_ids:
+            match, national_id = _identity_verdict(identities.get(pid, PersonIdentity(pid)))
+            matches[pid] = match
+            if national_id:
+                wanted[pid] = national_id
+        found = self.store.patients_by_national_id(wanted.values())
+        for pid, national_id in wanted.items():
+            patients = found.get(national_id, [])
+            if len(patients) == 1:
+                matches[pid] = PersonMatch(patient_id=patients[0])
+            elif patients:
+                matches[pid] = PersonMatch(park_reason=AMBIGUOUS_PASSPORT_PATIENT)
+            else:
+                matches[pid] = PersonMatch(park_reason=NOT_IN_PASSPORT)
+        return matches
+
+    def _load_concept_names(self, rows: Sequence[ObsRow]) -> None:
+        wanted: set[int] = set()
+        for row in rows:
+            wanted.update(c for c in (row.concept_id, row.value_coded, row.group_concept_id) if c is not None)
+        missing = wanted - self.caches.concept_names.keys()
+        if missing:
+            self.caches.concept_names.update(self.source.concept_names(missing))
+
+    def _concept_name(self, concept_id: int | None) -> str:
+        if concept_id is None:
+            return ""
+        names = self.caches.concept_names.get(concept_id, [])
+        return choose_concept_name(names, self.settings.sync.locale) or f"Concept {concept_id}"
+
+    def _answer_name(self, row: ObsRow) -> str | None:
+        if row.value_coded is None:
+            return None
+        names = self.caches.concept_names.get(row.value_coded, [])
+        return chosen_answer_name(names, self.settings.sync.locale, row.value_coded_name_id)
+
+    def _doctor_users(self, rows: Sequence[ObsRow]) -> dict[str, str]:
+        provider_ids = {r.provider_id for r in rows if r.provider_id is not None}
+        missing = provider_ids - self.caches.providers.keys()
+        if missing:
+            self.caches.providers.update(self.source.providers(missing))
+        providers = [self.caches.providers[p] for p in provider_ids if p in self.caches.providers]
+        unknown = [p for p in providers if p.uuid not in self.caches.doctor_users]
+        if unknown and self._refs is not None:
+            if self.dry_run:
+                self.caches.doctor_users.update({p.uuid: "0" * 24 for p in unknown})
+            else:
+                self.caches.doctor_users.update(
+                    self.store.doctor_users(self.hospital, self._refs.hospital_oid, unknown, self.clock())
+                )
+        return self.caches.doctor_users
+
+
+def _identity_verdict(identity: PersonIdentity) -> tuple[PersonMatch, str | None]:
+    """The national ID to look up for a person, or why their observations must wait."""
+    if not identity.identifiers:
+        return PersonMatch(park_reason=NO_NATIONAL_ID), None
+    if any(holders > 1 for holders in identity.holders):
+        return PersonMatch(park_reason=SHARED_NATIONAL_ID), None
+    normalised = {normalise_national_id(raw) for raw in identity.identifiers}
+    valid = {n for n in normalised if n}
+    if not valid:
+        return PersonMatch(park_reason=INVALID_NATIONAL_ID), None
+    if len(valid) > 1:
+        return PersonMatch(park_reason=CONFLICTING_NATIONAL_IDS), None
+    return PersonMatch(), valid.pop()
+
+
+def _park_doc(hospital_id: str, row: ObsRow, reason: str) -> dict[str, Any]:
+    return {
+        "_id": f"{hospital_id}:obs:{row.uuid}",
+        "hospitalId": hospital_id,
+        "source": "obs",
+        "uuid": row.uuid,
+        "obsId": row.obs_id,
+        "personId": row.person_id,
+        "reason": reason,
+    }
+
+
+def _void_info(row: ObsRow) -> dict[str, Any]:
+    return {
+        "reason": "voided",
+        "voidReason": row.void_reason,
+        "dateVoided": row.date_voided,
+        "obsId": row.obs_id,
+    }
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])

@@ -1,0 +1,290 @@
+"""The library API behind each command: wires the adapters and runs the pipeline.
+
+The CLI is a thin layer over these functions; they raise our exceptions and return plain data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from passport_sync import checkpoint as cp_logic
+from passport_sync.config import HospitalConfig, Settings
+from passport_sync.errors import NothingMatched, PassportSyncError, UsageError
+from passport_sync.mapping.national_id import normalise_national_id
+from passport_sync.models import HospitalReport
+from passport_sync.observer import NullObserver, SyncObserver
+from passport_sync.pipeline import HospitalSync
+from passport_sync.sink.passport import PassportStore
+from passport_sync.source import queries
+from passport_sync.source.openmrs import OpenMRSSource
+
+log = logging.getLogger("passport_sync")
+
+SourceFactory = Callable[[HospitalConfig, Settings], OpenMRSSource]
+
+
+def default_source(hospital: HospitalConfig, settings: Settings) -> OpenMRSSource:
+    return OpenMRSSource(hospital, settings.sync.retry)
+
+
+def select_hospitals(settings: Settings, selectors: Sequence[str] | None) -> list[HospitalConfig]:
+    """Enabled hospitals, or those named (by id or name, case-insensitive) in ``selectors``."""
+    if not selectors:
+        hospitals = settings.enabled_hospitals()
+        if not hospitals:
+            raise UsageError(
+                "no enabled hospital is configured",
+                hint="add hospitals to the YAML file or set HOSPITAL_1_ID, HOSPITAL_1_DB_HOST, …",
+            )
+        return hospitals
+    chosen: list[HospitalConfig] = []
+    for selector in selectors:
+        wanted = selector.casefold()
+        matches = [h for h in settings.hospitals if wanted in (h.id.casefold(), h.name.casefold())]
+        if not matches:
+            known = ", ".join(h.id for h in settings.hospitals) or "none"
+            raise UsageError(f"unknown hospital {selector!r}", hint=f"configured hospital ids: {known}")
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+def sync_all(
+    settings: Settings,
+    store: PassportStore,
+    hospitals: Sequence[HospitalConfig],
+    *,
+    observer: SyncObserver | None = None,
+    dry_run: bool = False,
+    source_factory: SourceFactory = default_source,
+) -> list[HospitalReport]:
+    """Sync each hospital in turn; one hospital's failure never stops the others."""
+    if not dry_run:
+        store.ensure_indexes()
+    reports = []
+    for hospital in hospitals:
+        with source_factory(hospital, settings) as source:
+            sync = HospitalSync(hospital, settings, source, store, observer=observer, dry_run=dry_run)
+            reports.append(sync.run_incremental())
+    return reports
+
+
+@dataclass(slots=True)
+class PatientSyncResult:
+    national_id_known_to_passport: bool
+    reports: list[HospitalReport] = field(default_factory=list)
+    persons_matched: int = 0
+
+
+def sync_patient(
+    settings: Settings,
+    store: PassportStore,
+    hospitals: Sequence[HospitalConfig],
+    national_id: str,
+    *,
+    observer: SyncObserver | None = None,
+    dry_run: bool = False,
+    source_factory: SourceFactory = default_source,
+) -> PatientSyncResult:
+    digits = normalise_national_id(national_id)
+    if digits is None:
+        raise UsageError(
+            "the national ID must be 10 to 16 digits (spaces, dashes, dots and slashes are ignored)",
+        )
+    if not dry_run:
+        store.ensure_indexes()
+    result = PatientSyncResult(national_id_known_to_passport=bool(store.patients_by_national_id([digits])))
+    for hospital in hospitals:
+        with source_factory(hospital, settings) as source:
+            sync = HospitalSync(hospital, settings, source, store, observer=observer or NullObserver(), dry_run=dry_run)
+            result.reports.append(sync.run_patient(digits))
+            result.persons_matched += sync.persons_matched
+    failed = any(r.outcome != "ok" for r in result.reports)
+    if not failed and result.persons_matched == 0 and not result.national_id_known_to_passport:
+        raise NothingMatched(
+            "that national ID matches no patient in OpenMRS nor in Patient Passport",
+            hint="check the number; the identifier type is set by national_id_type",
+        )
+    return result
+
+
+def hospital_status(
+    settings: Settings,
+    store: PassportStore,
+    hospital: HospitalConfig,
+    *,
+    source_factory: SourceFactory = default_source,
+) -> dict[str, Any]:
+    """What support staff need to see about one hospital, as plain data (JSON-ready)."""
+    doc = store.load_checkpoint(hospital.id)
+    state = cp_logic.from_document(doc)
+    last = store.last_run_summary(hospital.id)
+    holder = store.lock_holder(hospital.id)
+    changes = (last or {}).get("changes", {})
+    status: dict[str, Any] = {
+        "hospital_id": hospital.id,
+        "hospital_name": hospital.name,
+        "enabled": hospital.enabled,
+        "checkpoint": {
+            "last_obs_id": state.last_obs_id,
+            "pending_late_commit_ids": state.gap_ids,
+            "void_watermark": _iso(state.void_watermark),
+            "saved_at": _iso((doc or {}).get("lastSyncTime")),
+        },
+        "last_run": {
+            "at": _iso((last or {}).get("createdAt")),
+            "outcome": changes.get("outcome"),
+            "written": changes.get("written"),
+            "removed": changes.get("removed"),
+            "error_count": changes.get("error_count"),
+            "errors": changes.get("errors", []),
+        }
+        if last
+        else None,
+        "records": store.record_count(hospital.id),
+        "parked": store.parked_count(hospital.id),
+        "behind": None,
+        "behind_error": None,
+        "locked_by": holder.get("owner") if holder else None,
+    }
+    try:
+        with source_factory(hospital, settings) as source:
+            status["behind"] = source.count_obs_after(state.last_obs_id) + state.gap_ids
+    except PassportSyncError as exc:
+        status["behind_error"] = str(exc)
+    return status
+
+
+def reset_checkpoint(
+    settings: Settings,
+    store: PassportStore,
+    hospital: HospitalConfig,
+    *,
+    to: datetime | None = None,
+    source_factory: SourceFactory = default_source,
+) -> dict[str, Any]:
+    """Move the hospital's checkpoint back: to the start, or to observations created at ``to``."""
+    if to is None:
+        store.delete_checkpoint(hospital.id)
+        return {"hospital_id": hospital.id, "rereads": "every observation", "last_obs_id": 0}
+    with source_factory(hospital, settings) as source:
+        rows = source.run(("SELECT MAX(obs_id) AS m FROM obs WHERE date_created < %s", (to,)))
+        last_id = int(rows[0]["m"] or 0)
+        remaining = source.count_obs_after(last_id)
+    state = cp_logic.Checkpoint(last_obs_id=last_id, void_watermark=to)
+    store.save_checkpoint(hospital.id, cp_logic.to_document(state), datetime.now().astimezone())
+    return {
+        "hospital_id": hospital.id,
+        "rereads": f"observations created since {to.isoformat(sep=' ')}",
+        "last_obs_id": last_id,
+        "observations_to_reread": remaining,
+    }
+
+
+def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSource) -> dict[str, Any]:
+    """test-connection for one hospital: everything support staff would check by hand."""
+    result: dict[str, Any] = {"hospital_id": hospital.id, "hospital_name": hospital.name, "ok": False}
+    checks: list[dict[str, Any]] = []
+    result["checks"] = checks
+
+    def check(name: str, ok: bool, detail: str = "", hint: str = "", level: str = "") -> None:
+        checks.append({"check": name, "ok": ok, "level": level or ("ok" if ok else "error"), "detail": detail, "hint": hint})
+
+    try:
+        source.connect()
+    except PassportSyncError as exc:
+        check("connect", False, str(exc), exc.hint)
+        return result
+    check("connect", True, f"{hospital.db.host}:{hospital.db.port}/{hospital.db.name}")
+    try:
+        check("server version", True, source.server_version())
+        schema = source.schema()
+        check("OpenMRS tables", True, f"{len(queries.REQUIRED_TABLES)} required tables present")
+        wanted = settings.national_id_type_for(hospital)
+        type_ids = source.identifier_type_ids(wanted)
+        check("national ID identifier type", True, f"patient_identifier_type id(s) {type_ids}")
+        check(
+            "obs columns",
+            schema.has("obs", "previous_version"),
+            "obs.previous_version present" if schema.has("obs", "previous_version") else "obs.previous_version missing",
+        )
+        indexes = source.run(
+            (
+                "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS"
+                " WHERE TABLE_SCHEMA = DATABASE() AND SEQ_IN_INDEX = 1",
+                (),
+            )
+        )
+        indexed = {(r["TABLE_NAME"], r["COLUMN_NAME"]) for r in indexes}
+        for table, column in RECOMMENDED_INDEXES:
+            present = (table, column) in indexed
+            check(
+                f"index on {table}({column})",
+                True,
+                "present" if present else "missing",
+                "" if present else "create it: see scripts/create-readonly-user.sql",
+                level="ok" if present else "warning",
+            )
+        grants = " ".join(str(next(iter(r.values()))) for r in source.run(("SHOW GRANTS", ())))
+        writable = any(w in grants.upper() for w in ("ALL PRIVILEGES", "INSERT", "UPDATE", "DELETE"))
+        check(
+            "read-only user",
+            True,
+            "the MySQL user can write; passport-sync needs SELECT only" if writable else "SELECT only",
+            "use a SELECT-only user (scripts/create-readonly-user.sql)" if writable else "",
+            level="warning" if writable else "ok",
+        )
+    except PassportSyncError as exc:
+        check("schema", False, str(exc), exc.hint)
+        return result
+    result["ok"] = all(c["ok"] for c in checks)
+    return result
+
+
+RECOMMENDED_INDEXES = (
+    ("obs", "date_created"),
+    ("obs", "person_id"),
+    ("obs", "date_voided"),
+    ("patient_identifier", "identifier"),
+)
+
+
+def check_sink(store: PassportStore) -> dict[str, Any]:
+    checks: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"target": "mongodb", "ok": False, "checks": checks}
+    try:
+        checks.append({"check": "reachable", "ok": True, "level": "ok", "detail": f"MongoDB {store.ping()}", "hint": ""})
+        present = store.collections()
+        for name in ("patients", "medicalrecords", "users", "doctors", "hospitals"):
+            ok = name in present
+            checks.append(
+                {
+                    "check": f"collection {name}",
+                    "ok": True,
+                    "level": "ok" if ok else "warning",
+                    "detail": "present" if ok else "missing (is this the Patient Passport database?)",
+                    "hint": "" if ok else "check the database name at the end of MONGODB_URI",
+                }
+            )
+        missing = store.missing_indexes()
+        checks.append(
+            {
+                "check": "passport-sync indexes",
+                "ok": True,
+                "level": "warning" if missing else "ok",
+                "detail": "missing: " + ", ".join(missing) if missing else "present",
+                "hint": "the first sync-all creates them" if missing else "",
+            }
+        )
+    except PassportSyncError as exc:
+        checks.append({"check": "reachable", "ok": False, "level": "error", "detail": str(exc), "hint": exc.hint})
+        return result
+    result["ok"] = all(c["ok"] for c in checks)
+    return result
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None

@@ -1,0 +1,1 @@
+"""Writing Patient Passport: the one module that talks to pymongo (passport)."""

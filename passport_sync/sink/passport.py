@@ -1,0 +1,568 @@
+"""The Patient Passport adapter: the only module that talks to pymongo.
+
+Collections of the app we write: ``medicalrecords``, ``patients`` (medicalHistory and
+allergies), ``users``/``doctors``/``hospitals`` (placeholders), ``syncstatus``, ``auditlogs``.
+Collections this tool owns: ``openmrs_sync_parked``, ``openmrs_sync_removed``,
+``openmrs_sync_locks``.
+
+Every record has a deterministic ``_id`` (see ``mapping.transform.record_id``), so a write is an
+``insert`` whose duplicate-key error means "already there": no read before write, no race
+between runs or hosts, and nothing a doctor added to an existing record is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import bcrypt
+import pymongo
+from bson import ObjectId
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
+
+from passport_sync.config import HospitalConfig, RetryConfig, Settings, redact_uri
+from passport_sync.errors import LockHeld, PassportSyncError, SinkError, SinkUnavailable
+from passport_sync.mapping.transform import placeholder_id
+from passport_sync.models import Provider
+from passport_sync.retry import call_with_retry
+
+T = TypeVar("T")
+
+RECORDS = "medicalrecords"
+PARKED = "openmrs_sync_parked"
+REMOVED = "openmrs_sync_removed"
+LOCKS = "openmrs_sync_locks"
+SYNCSTATUS = "syncstatus"
+AUDITLOGS = "auditlogs"
+SOURCE_KEY_INDEX = "passport_sync_source_key"
+DUPLICATE_KEY = 11000
+
+
+def translate_mongo_error(exc: BaseException, what: str) -> PassportSyncError:
+    """Our exception for a pymongo error (messages carry no credentials)."""
+    if isinstance(exc, PassportSyncError):
+        return exc
+    if isinstance(exc, ConnectionFailure):
+        return SinkUnavailable(
+            f"MongoDB unreachable during {what}: {exc.__class__.__name__}",
+            hint="check MONGODB_URI (host, port, TLS options) and that MongoDB is running",
+        )
+    if isinstance(exc, OperationFailure) and exc.code in (13, 18):
+        return SinkError(
+            f"MongoDB refused {what}: authentication or authorisation failed (code {exc.code})",
+            hint="check the user and password in MONGODB_URI and the user's roles on the database",
+        )
+    if isinstance(exc, ConfigurationError):
+        return SinkError(f"MongoDB configuration error: {exc}", hint="check MONGODB_URI")
+    code = getattr(exc, "code", None)
+    return SinkError(f"MongoDB error during {what}: {exc.__class__.__name__} (code {code})")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalRefs:
+    """The Patient Passport documents a hospital's records point at."""
+
+    hospital_oid: ObjectId
+    fallback_user_id: str  # the placeholder doctor's user, for obs without a provider
+    fallback_doctor_name: str
+
+
+@dataclass(slots=True)
+class BatchWrite:
+    """Everything one batch changes in MongoDB, applied by ``PassportStore.apply``."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    removals: list[tuple[ObjectId, dict[str, Any]]] = field(default_factory=list)
+    parks: list[dict[str, Any]] = field(default_factory=list)
+    unparks: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.records or self.removals or self.parks or self.unparks)
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    written: int = 0
+    already_present: int = 0
+    removed: int = 0
+    reassigned: int = 0
+
+
+def _email_local(*parts: str) -> str:
+    # The app's validator: ^\w+([.-]?\w+)*@… so only single separators between word characters.
+    return ".".join(re.sub(r"[^a-z0-9]+", "", p.lower())[:32] or "x" for p in parts)
+
+
+class PassportStore:
+    """Reads and writes the Patient Passport MongoDB for the sync."""
+
+    def __init__(self, db: Database[Any], retry: RetryConfig, *, email_domain: str = "placeholder.example.org"):
+        self.db = db
+        self._retry = retry
+        self._email_domain = email_domain
+        self._password_hash: str | None = None
+
+    @classmethod
+    def connect(cls, settings: Settings) -> PassportStore:
+        uri = settings.mongodb.uri.get_secret_value()
+        try:
+            client: pymongo.MongoClient[Any] = pymongo.MongoClient(
+                uri,
+                serverSelectionTimeoutMS=settings.mongodb.server_selection_timeout_ms,
+                appname="passport-sync",
+                tz_aware=False,
+            )
+        except (PyMongoError, ValueError) as exc:
+            raise SinkError(
+                f"cannot use MongoDB URI {redact_uri(uri)}: {exc.__class__.__name__}",
+                hint="check MONGODB_URI",
+            ) from None
+        return cls(
+            client[settings.database_name], settings.sync.retry, email_domain=settings.sync.placeholder_email_domain
+        )
+
+    def close(self) -> None:
+        self.db.client.close()
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        def once() -> T:
+            try:
+                return fn()
+            except PyMongoError as exc:
+                raise translate_mongo_error(exc, what) from None
+
+        return call_with_retry(self._retry, "MongoDB", once)
+
+    # -- setup ------------------------------------------------------------------------------------
+    def ping(self) -> str:
+        info = self._call("ping", lambda: self.db.client.server_info())
+        return str(info.get("version", "unknown"))
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes this tool relies on (idempotent; the app never drops them)."""
+
+        def create() -> None:
+            self.db[RECORDS].create_index(
+                [("openmrsData.hospitalId", 1), ("openmrsData.source", 1), ("openmrsData.uuid", 1)],
+                name=SOURCE_KEY_INDEX,
+                unique=True,
+                # Sparse: records the app itself creates have no openmrsData and stay out of it.
+                sparse=True,
+            )
+            self.db[RECORDS].create_index([("patientId", 1), ("createdAt", -1)])
+            self.db[PARKED].create_index([("hospitalId", 1), ("personId", 1)])
+            self.db["patients"].create_index([("nationalId", 1)])
+            self.db["doctors"].create_index([("openmrsProviderUuid", 1)])
+            self.db[SYNCSTATUS].create_index([("hospitalId", 1)])
+
+        self._call("index creation", create)
+
+    def missing_indexes(self) -> list[str]:
+        names = self._call("index listing", lambda: set(self.db[RECORDS].index_information()))
+        return [] if SOURCE_KEY_INDEX in names else [f"{RECORDS}.{SOURCE_KEY_INDEX}"]
+
+    def collections(self) -> set[str]:
+        return set(self._call("listing collections", self.db.list_collection_names))
+
+    # -- placeholders -----------------------------------------------------------------------------
+    def _placeholder_password(self) -> str:
+        # A bcrypt hash (cost 12, as the app's own hook) of a secret that is discarded at once.
+        if self._password_hash is None:
+            secret = secrets.token_urlsafe(32).encode()
+            self._password_hash = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=12)).decode()
+        return self._password_hash
+
+    def _user_doc(self, user_id: ObjectId, name: str, email: str, role: str, now: datetime) -> dict[str, Any]:
+        name = name.strip()[:50]
+        if len(name) < 2:
+            name = f"{name} (OpenMRS)"[:50]
+        return {
+            "_id": user_id,
+            "name": name,
+            "email": email.lower(),
+            "password": self._placeholder_password(),
+            "role": role,
+            "isActive": True,
+            "isEmailVerified": False,
+            "avatar": None,
+            "lastLogin": None,
+            "createdAt": now,
+            "updatedAt": now,
+            "__v": 0,
+        }
+
+    def hospital_oid(self, hospital: HospitalConfig) -> ObjectId:
+        if ObjectId.is_valid(hospital.id) and len(hospital.id) == 24:
+            return ObjectId(hospital.id)
+        return placeholder_id("hospital", hospital.id)
+
+    def ensure_hospital(self, hospital: HospitalConfig, now: datetime) -> HospitalRefs:
+        """The hospital document (created app-valid if missing) and its no-provider doctor."""
+        oid = self.hospital_oid(hospital)
+        if self._call("hospital lookup", lambda: self.db["hospitals"].find_one({"_id": oid}, {"_id": 1})) is None:
+            user_id = placeholder_id("hospital-user", hospital.id)
+            user = self._user_doc(
+                user_id,
+                hospital.name,
+                f"{_email_local('openmrs', 'hospital', hospital.id)}@{self._email_domain}",
+                "hospital",
+                now,
+            )
+            doc = {
+                "_id": oid,
+                "user": user_id,
+                "name": hospital.name,
+                "address": "Not recorded (created by passport-sync)",
+                "contact": "Not recorded",
+                "licenseNumber": f"OPENMRS-{re.sub(r'[^A-Za-z0-9]+', '-', hospital.id)}".upper(),
+                "doctors": [],
+                "patients": [],
+                "openmrsUuid": None,
+                "status": "active",
+                "createdAt": now,
+                "updatedAt": now,
+                "__v": 0,
+            }
+            self._upsert_new("users", user)
+            self._upsert_new("hospitals", doc)
+        fallback = Provider(provider_id=0, uuid="", display_name=f"{hospital.name} (OpenMRS)")
+        users = self.doctor_users(hospital, oid, [fallback], now)
+        return HospitalRefs(oid, users[""], fallback.display_name)
+
+    def _upsert_new(self, collection: str, doc: Mapping[str, Any]) -> None:
+        def write() -> None:
+            try:
+                self.db[collection].update_one({"_id": doc["_id"]}, {"$setOnInsert": dict(doc)}, upsert=True)
+            except DuplicateKeyError:
+                # Created a moment ago by a concurrent run (same deterministic _id) or already present.
+                pass
+
+        self._call(f"creating a {collection} placeholder", write)
+
+    def doctor_users(
+        self, hospital: HospitalConfig, hospital_oid: ObjectId, providers: Iterable[Provider], now: datetime
+    ) -> dict[str, str]:
+        """The ``users._id`` (24-hex) of the doctor for each provider uuid, creating placeholders.
+
+        A doctor is found by ``openmrsProviderUuid``; a provider unknown to the app becomes a
+        placeholder user (role doctor) and doctor. The key ``""`` is the hospital's no-provider
+        doctor.
+        """
+        wanted = {p.uuid: p for p in providers}
+        if not wanted:
+            return {}
+        lookup_uuids = [u or f"no-provider:{hospital.id}" for u in wanted]
+        found = self._call(
+            "doctor lookup",
+            lambda: list(
+                self.db["doctors"].find(
+                    {"openmrsProviderUuid": {"$in": lookup_uuids}}, {"user": 1, "hospital": 1, "openmrsProviderUuid": 1}
+                )
+            ),
+        )
+        by_uuid: dict[str, str] = {}
+        for doc in sorted(found, key=lambda d: (d.get("hospital") != hospital_oid, str(d["_id"]))):
+            by_uuid.setdefault(doc["openmrsProviderUuid"], str(doc["user"]))
+        result: dict[str, str] = {}
+        for provider_uuid, provider in wanted.items():
+            key = provider_uuid or f"no-provider:{hospital.id}"
+            if key not in by_uuid:
+                by_uuid[key] = str(self._create_placeholder_doctor(hospital, hospital_oid, key, provider, now))
+            result[provider_uuid] = by_uuid[key]
+        return result
+
+    def _create_placeholder_doctor(
+        self, hospital: HospitalConfig, hospital_oid: ObjectId, key: str, provider: Provider, now: datetime
+    ) -> ObjectId:
+        user_id = placeholder_id("doctor-user", hospital.id, key)
+        doctor_id = placeholder_id("doctor", hospital.id, key)
+        name = provider.display_name if provider.uuid == "" else f"Dr. {provider.display_name}"
+        user = self._user_doc(
+            user_id, name, f"{_email_local('openmrs', hospital.id, key)}@{self._email_domain}", "doctor", now
+        )
+        doctor = {
+            "_id": doctor_id,
+            "user": user_id,
+            "licenseNumber": f"OPENMRS-{re.sub(r'[^A-Za-z0-9]+', '', key)}".upper()[:64],
+            "specialization": "General Practice",
+            "hospital": hospital_oid,
+            "patients": [],
+            "openmrsProviderUuid": key,
+            "isActive": True,
+            "createdAt": now,
+            "updatedAt": now,
+            "__v": 0,
+        }
+        self._upsert_new("users", user)
+        self._upsert_new("doctors", doctor)
+        self._call(
+            "linking the placeholder doctor",
+            lambda: self.db["hospitals"].update_one({"_id": hospital_oid}, {"$addToSet": {"doctors": doctor_id}}),
+        )
+        return user_id
+
+    # -- patients -----------------------------------------------------------------------------------
+    def patients_by_national_id(self, national_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Patient ``_id`` strings per digits-only national ID (more than one means ambiguous)."""
+        ids = sorted(set(national_ids))
+        if not ids:
+            return {}
+        docs = self._call(
+            "patient lookup",
+            lambda: list(self.db["patients"].find({"nationalId": {"$in": ids}}, {"nationalId": 1})),
+        )
+        found: dict[str, list[str]] = defaultdict(list)
+        for doc in docs:
+            found[str(doc["nationalId"])].append(str(doc["_id"]))
+        return dict(found)
+
+    # -- records ------------------------------------------------------------------------------------
+    def apply(self, batch: BatchWrite, now: datetime) -> BatchOutcome:
+        """Write one batch. Returns only after MongoDB acknowledged every part of it."""
+        outcome = BatchOutcome()
+        if batch.records:
+            self._insert_records(batch.records, now, outcome)
+            self._link_patients(batch.records)
+        if batch.removals:
+            self._remove_records(batch.removals, now, outcome)
+        if batch.parks:
+            self._park(batch.parks, now)
+        if batch.unparks:
+            keys = list(batch.unparks)
+            self._call("unparking", lambda: self.db[PARKED].delete_many({"_id": {"$in": keys}}))
+        return outcome
+
+    def _insert_records(self, records: list[dict[str, Any]], now: datetime, outcome: BatchOutcome) -> None:
+        def insert() -> set[ObjectId]:
+            try:
+                self.db[RECORDS].insert_many(records, ordered=False)
+                return set()
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                fatal = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+                if fatal:
+                    raise SinkError(
+                        f"MongoDB refused {len(fatal)} record(s): {fatal[0].get('errmsg', '')[:200]}"
+                    ) from None
+                return {records[e["index"]]["_id"] for e in errors}
+
+        duplicates = self._call("writing records", insert)
+        outcome.written += len(records) - len(duplicates)
+        outcome.already_present += len(duplicates)
+        if duplicates:
+            self._reassign_moved(records, duplicates, now, outcome)
+
+    def _reassign_moved(
+        self, records: list[dict[str, Any]], duplicates: set[ObjectId], now: datetime, outcome: BatchOutcome
+    ) -> None:
+        """An existing record whose patient differs now (OpenMRS identifier corrected) follows the
+        observation to its right patient; nothing else of the record is touched."""
+        wanted = {r["_id"]: r["patientId"] for r in records if r["_id"] in duplicates}
+        existing = self._call(
+            "checking existing records",
+            lambda: list(self.db[RECORDS].find({"_id": {"$in": list(wanted)}}, {"patientId": 1})),
+        )
+        moves = [(d["_id"], d.get("patientId"), wanted[d["_id"]]) for d in existing if d.get("patientId") != wanted[d["_id"]]]
+        if not moves:
+            return
+        ops = [UpdateOne({"_id": rid}, {"$set": {"patientId": new, "updatedAt": now}}) for rid, _, new in moves]
+        pulls = [
+            UpdateOne({"_id": ObjectId(old)}, {"$pull": {"medicalHistory": rid}})
+            for rid, old, _ in moves
+            if isinstance(old, str) and ObjectId.is_valid(old)
+        ]
+        self._call("moving records", lambda: self.db[RECORDS].bulk_write(ops, ordered=False))
+        if pulls:
+            self._call("unlinking moved records", lambda: self.db["patients"].bulk_write(pulls, ordered=False))
+        outcome.reassigned += len(moves)
+
+    def _link_patients(self, records: list[dict[str, Any]]) -> None:
+        """``patients.medicalHistory`` gets each record id, as the original design did."""
+        by_patient: dict[str, list[ObjectId]] = defaultdict(list)
+        for record in records:
+            by_patient[record["patientId"]].append(record["_id"])
+        ops = [
+            UpdateOne({"_id": ObjectId(pid)}, {"$addToSet": {"medicalHistory": {"$each": ids}}})
+            for pid, ids in by_patient.items()
+        ]
+        self._call("linking records to patients", lambda: self.db["patients"].bulk_write(ops, ordered=False))
+
+    def _remove_records(
+        self, removals: list[tuple[ObjectId, dict[str, Any]]], now: datetime, outcome: BatchOutcome
+    ) -> None:
+        """Voided in OpenMRS: the patient stops seeing it; a copy goes to the audit trail."""
+        reasons = dict(removals)
+        docs = self._call(
+            "reading records to remove",
+            lambda: list(self.db[RECORDS].find({"_id": {"$in": list(reasons)}})),
+        )
+        if not docs:
+            return
+        trail = [
+            UpdateOne(
+                {"_id": d["_id"]},
+                {"$set": {"record": d, "removedAt": now, **reasons[d["_id"]]}},
+                upsert=True,
+            )
+            for d in docs
+        ]
+        self._call("keeping removed records", lambda: self.db[REMOVED].bulk_write(trail, ordered=False))
+        ids = [d["_id"] for d in docs]
+        result = self._call("removing records", lambda: self.db[RECORDS].delete_many({"_id": {"$in": ids}}))
+        pulls = [
+            UpdateOne({"_id": ObjectId(d["patientId"])}, {"$pull": {"medicalHistory": d["_id"]}})
+            for d in docs
+            if isinstance(d.get("patientId"), str) and ObjectId.is_valid(d["patientId"])
+        ]
+        if pulls:
+            self._call("unlinking removed records", lambda: self.db["patients"].bulk_write(pulls, ordered=False))
+        outcome.removed += result.deleted_count
+
+    def _park(self, parks: list[dict[str, Any]], now: datetime) -> None:
+        ops = [
+            UpdateOne(
+                {"_id": p["_id"]},
+                {"$set": {**{k: v for k, v in p.items() if k != "_id"}, "lastSeenAt": now},
+                 "$setOnInsert": {"firstParkedAt": now}},
+                upsert=True,
+            )
+            for p in parks
+        ]
+        self._call("parking observations", lambda: self.db[PARKED].bulk_write(ops, ordered=False))
+
+    # -- parked observations ---------------------------------------------------------------------------
+    def parked(self, hospital_id: str, person_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"hospitalId": hospital_id}
+        if person_ids is not None:
+            query["personId"] = {"$in": sorted(set(person_ids))}
+        return self._call("reading parked observations", lambda: list(self.db[PARKED].find(query)))
+
+    def parked_count(self, hospital_id: str) -> int:
+        return self._call(
+            "counting parked observations", lambda: self.db[PARKED].count_documents({"hospitalId": hospital_id})
+        )
+
+    def record_count(self, hospital_id: str) -> int:
+        return self._call(
+            "counting records",
+            lambda: self.db[RECORDS].count_documents({"openmrsData.hospitalId": hospital_id}),
+        )
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+    def load_checkpoint(self, hospital_id: str) -> dict[str, Any] | None:
+        return self._call(
+            "reading the checkpoint", lambda: self.db[SYNCSTATUS].find_one({"hospitalId": hospital_id})
+        )
+
+    def save_checkpoint(self, hospital_id: str, fields: Mapping[str, Any], now: datetime) -> None:
+        """One document per hospital in ``syncstatus``; ``lastSyncTime`` as the seed kept it."""
+        update = {"$set": {**fields, "hospitalId": hospital_id, "lastSyncTime": now}}
+        self._call(
+            "saving the checkpoint",
+            lambda: self.db[SYNCSTATUS].update_one({"hospitalId": hospital_id}, update, upsert=True),
+        )
+
+    def delete_checkpoint(self, hospital_id: str) -> int:
+        result = self._call(
+            "resetting the checkpoint", lambda: self.db[SYNCSTATUS].delete_many({"hospitalId": hospital_id})
+        )
+        return result.deleted_count
+
+    # -- audit ---------------------------------------------------------------------------------------------
+    def write_run_summary(self, summary: Mapping[str, Any], performed_by: ObjectId | None, now: datetime) -> None:
+        """One ``auditlogs`` entry per hospital per run, queryable as the seed's monitoring does."""
+        doc = {
+            "action": "openmrs_auto_sync",
+            "performedBy": performed_by,
+            "user": performed_by,
+            "targetModel": "MedicalRecord",
+            "accessType": "regular",
+            "details": (
+                f"OpenMRS sync of {summary.get('hospital_name')}: {summary.get('outcome')}, "
+                f"{summary.get('written', 0)} written, {summary.get('removed', 0)} removed, "
+                f"{summary.get('parked', 0)} parked"
+            )[:1000],
+            "changes": {**summary, "errorCount": summary.get("error_count", 0)},
+            "accessTime": now,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        self._call("writing the run summary", lambda: self.db[AUDITLOGS].insert_one(doc))
+
+    def last_run_summary(self, hospital_id: str) -> dict[str, Any] | None:
+        return self._call(
+            "reading the last run",
+            lambda: self.db[AUDITLOGS].find_one(
+                {"action": "openmrs_auto_sync", "changes.hospital_id": hospital_id}, sort=[("createdAt", -1)]
+            ),
+        )
+
+    # -- locks -----------------------------------------------------------------------------------------
+    def acquire_lock(self, hospital_id: str, owner: str, ttl: timedelta) -> None:
+        """Take the hospital's lease, or take over one whose holder stopped renewing it."""
+
+        def take() -> None:
+            now = utcnow()
+            try:
+                self.db[LOCKS].find_one_and_update(
+                    {"_id": hospital_id, "$or": [{"expiresAt": {"$lte": now}}, {"owner": owner}]},
+                    {"$set": {"owner": owner, "expiresAt": now + ttl, "acquiredAt": now}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                holder = self.db[LOCKS].find_one({"_id": hospital_id}) or {}
+                raise LockHeld(
+                    f"hospital {hospital_id} is being synced by {holder.get('owner', 'another run')} "
+                    f"(lease until {holder.get('expiresAt')})",
+                    hint="wait for that run to finish; a lease left by a killed run expires by itself",
+                ) from None
+
+        self._call("taking the lock", take)
+
+    def renew_lock(self, hospital_id: str, owner: str, ttl: timedelta) -> None:
+        def renew() -> None:
+            result = self.db[LOCKS].update_one(
+                {"_id": hospital_id, "owner": owner}, {"$set": {"expiresAt": utcnow() + ttl}}
+            )
+            if result.matched_count == 0:
+                raise LockHeld(
+                    f"hospital {hospital_id}: the lease was lost (expired and taken over); stopping this run",
+                    hint="raise sync.lock_ttl_seconds if batches take longer than the lease",
+                )
+
+        self._call("renewing the lock", renew)
+
+    def release_lock(self, hospital_id: str, owner: str) -> None:
+        self._call("releasing the lock", lambda: self.db[LOCKS].delete_one({"_id": hospital_id, "owner": owner}))
+
+    def lock_holder(self, hospital_id: str) -> dict[str, Any] | None:
+        doc = self._call("reading the lock", lambda: self.db[LOCKS].find_one({"_id": hospital_id}))
+        if doc and doc.get("expiresAt") and doc["expiresAt"].replace(tzinfo=UTC) > utcnow():
+            return doc
+        return None
+
+
+def lock_owner() -> str:
+    """Who holds a lease: host, pid and a random suffix (unique per run)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"

@@ -1,0 +1,277 @@
+"""The OpenMRS adapter: the only module that talks to pymysql.
+
+Each call runs one parameterised statement under the retry policy; a transient failure closes the
+connection so the next attempt reconnects. Driver errors leave this module as our own exceptions,
+with a hint for the person reading them and never a password.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl as ssl_module
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+
+from passport_sync.config import HospitalConfig, NationalIdType, RetryConfig
+from passport_sync.errors import PassportSyncError, SourceError, SourceUnavailable
+from passport_sync.models import ConceptName, ObsRow, PersonIdentity, Provider
+from passport_sync.retry import call_with_retry
+from passport_sync.source import queries
+from passport_sync.source.queries import Query, SchemaInfo
+
+log = logging.getLogger("passport_sync")
+
+_OBS_FIELDS = tuple(f.name for f in fields(ObsRow))
+_BOOL_FIELDS = ("voided", "allow_decimal")
+
+# MySQL/MariaDB error numbers, by what the operator should do about them.
+_TRANSIENT = {1040, 1053, 1205, 1213, 1927, 2003, 2006, 2013, 2055, 1158, 1159, 1160, 1161}
+_HINTS = {
+    1045: "check db.user and the password of this hospital, and that the user may connect from this host",
+    1044: "grant the user SELECT on the OpenMRS database (see scripts/create-readonly-user.sql)",
+    1142: "grant the user SELECT on the OpenMRS database (see scripts/create-readonly-user.sql)",
+    1049: "check db.name: the database does not exist on that server",
+    1146: "this database lacks an OpenMRS table; check db.name points at the OpenMRS database",
+    1054: "this OpenMRS schema lacks a column we read; run test-connection to see the schema version",
+    2003: "check db.host and db.port, that the server runs, and that a firewall lets this host in",
+    2005: "check db.host: the name does not resolve",
+    2013: "the connection dropped; check the network and the server's wait_timeout",
+    1205: "a lock wait timed out on the OpenMRS server; it usually passes",
+}
+
+Connect = Callable[..., Any]
+
+
+def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> PassportSyncError:
+    """Our exception for a pymysql error; the message names the hospital, never a secret."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    detail = str(exc.args[1]) if len(exc.args) > 1 else exc.__class__.__name__
+    where = f"{hospital.name} ({hospital.db.host}:{hospital.db.port}/{hospital.db.name})"
+    if isinstance(exc, ssl_module.SSLError) or "SSL" in detail:
+        return SourceError(
+            f"{where}: TLS handshake failed: {detail}",
+            hint="check the ssl options of this hospital (ca, cert, key) and that the server has TLS enabled",
+        )
+    if "timed out" in detail.lower():
+        return SourceUnavailable(
+            f"{where}: connection timed out",
+            hint="check db.host, db.port and the firewall; raise db.connect_timeout_seconds on slow links",
+        )
+    hint = _HINTS.get(code or 0, "")
+    message = f"{where}: MySQL error {code}: {detail}" if code else f"{where}: {detail}"
+    if isinstance(exc, pymysql.err.InterfaceError) or code in _TRANSIENT:
+        return SourceUnavailable(message, hint=hint)
+    if code == 2003 and "Name or service not known" in detail:
+        return SourceError(message, hint=_HINTS[2005])
+    return SourceError(message, hint=hint)
+
+
+def _obs_row(raw: dict[str, Any]) -> ObsRow:
+    values = {name: raw.get(name) for name in _OBS_FIELDS}
+    for name in _BOOL_FIELDS:
+        if values[name] is not None:
+            values[name] = bool(values[name])
+    return ObsRow(**values)
+
+
+class OpenMRSSource:
+    """Reads one hospital's OpenMRS database. Use as a context manager."""
+
+    def __init__(self, hospital: HospitalConfig, retry: RetryConfig, *, connect: Connect = pymysql.connect) -> None:
+        self.hospital = hospital
+        self._retry = retry
+        self._connect = connect
+        self._conn: Any = None
+        self._schema: SchemaInfo | None = None
+        self.statements = 0
+
+    # -- connection -------------------------------------------------------------------------
+    def __enter__(self) -> OpenMRSSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone anyway
+                pass
+            self._conn = None
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            db = self.hospital.db
+            kwargs: dict[str, Any] = {
+                "host": db.host,
+                "port": db.port,
+                "user": db.user,
+                "password": db.resolved_password().get_secret_value(),
+                "database": db.name,
+                "charset": "utf8mb4",
+                "autocommit": True,
+                "connect_timeout": db.connect_timeout_seconds,
+                "read_timeout": db.read_timeout_seconds,
+                "cursorclass": pymysql.cursors.DictCursor,
+            }
+            if db.ssl is not None:
+                kwargs["ssl"] = {
+                    k: str(v) for k, v in (("ca", db.ssl.ca), ("cert", db.ssl.cert), ("key", db.ssl.key)) if v
+                } or {"check_hostname": False}
+                kwargs["ssl_verify_identity"] = db.ssl.verify_identity
+                kwargs["ssl_verify_cert"] = bool(db.ssl.ca)
+            try:
+                self._conn = self._connect(**kwargs)
+            except Exception as exc:  # noqa: BLE001 - every driver failure is translated here
+                raise self._translate(exc) from None
+        return self._conn
+
+    def _translate(self, exc: BaseException) -> PassportSyncError:
+        if isinstance(exc, PassportSyncError):
+            return exc
+        return translate_mysql_error(exc, self.hospital)
+
+    def _run_once(self, query: Query) -> list[dict[str, Any]]:
+        sql, params = query
+        conn = self._connection()
+        try:
+            with conn.cursor() as cursor:
+                self.statements += 1
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+        except (pymysql.err.MySQLError, OSError, ssl_module.SSLError) as exc:
+            error = self._translate(exc)
+            if isinstance(error, SourceUnavailable):
+                self.close()
+            raise error from None
+
+    def run(self, query: Query) -> list[dict[str, Any]]:
+        """Run one statement, retrying transient failures with a fresh connection."""
+        return call_with_retry(self._retry, f"{self.hospital.name}: OpenMRS", lambda: self._run_once(query))
+
+    def connect(self) -> None:
+        """Open the connection now (retrying), so connection problems surface first."""
+        call_with_retry(self._retry, f"{self.hospital.name}: OpenMRS", self._connection)
+
+    # -- facts about the database -----------------------------------------------------------------
+    def server_version(self) -> str:
+        return str(self.run(("SELECT VERSION() AS v", ()))[0]["v"])
+
+    def schema(self) -> SchemaInfo:
+        if self._schema is None:
+            rows = self.run(queries.SCHEMA_QUERY)
+            self._schema = SchemaInfo(frozenset((r["TABLE_NAME"], r["COLUMN_NAME"]) for r in rows))
+            missing = [t for t in queries.REQUIRED_TABLES if not self._schema.has(t)]
+            if missing:
+                raise SourceError(
+                    f"{self.hospital.name}: not an OpenMRS database: missing table(s) {', '.join(missing)}",
+                    hint="check db.name of this hospital",
+                )
+        return self._schema
+
+    def identifier_type_ids(self, wanted: NationalIdType) -> list[int]:
+        rows = self.run(queries.identifier_types(wanted.name, wanted.uuid))
+        ids = [int(r["patient_identifier_type_id"]) for r in rows]
+        if not ids:
+            described = f"uuid {wanted.uuid}" if wanted.uuid else f"a name like {wanted.name!r}"
+            raise SourceError(
+                f"{self.hospital.name}: no patient_identifier_type with {described}",
+                hint="set national_id_type (name or uuid) for this hospital to the type that holds national IDs",
+            )
+        return ids
+
+    def boolean_concepts(self) -> tuple[int, int]:
+        """The concept ids OpenMRS uses for True and False (global properties, default 1 and 2)."""
+        if not self.schema().has("global_property"):
+            return 1, 2
+        props = {r["property"]: r["property_value"] for r in self.run(queries.global_properties())}
+        try:
+            return int(props.get("concept.true") or 1), int(props.get("concept.false") or 2)
+        except ValueError:
+            return 1, 2
+
+    def id_increment(self) -> int:
+        row = self.run(queries.auto_increment_increment())[0]
+        return int(next(iter(row.values())) or 1)
+
+    # -- observations ---------------------------------------------------------------------------
+    def obs_after(self, after_obs_id: int, limit: int) -> list[ObsRow]:
+        return [_obs_row(r) for r in self.run(queries.obs_after(self.schema(), after_obs_id, limit))]
+
+    def obs_in_ranges(self, ranges: Sequence[tuple[int, int]], after_obs_id: int, limit: int) -> list[ObsRow]:
+        if not ranges:
+            return []
+        return [_obs_row(r) for r in self.run(queries.obs_in_ranges(self.schema(), ranges, after_obs_id, limit))]
+
+    def obs_by_ids(self, obs_ids: Collection[int]) -> list[ObsRow]:
+        if not obs_ids:
+            return []
+        return [_obs_row(r) for r in self.run(queries.obs_by_ids(self.schema(), obs_ids))]
+
+    def obs_of_persons(self, person_ids: Collection[int], after_obs_id: int, limit: int) -> list[ObsRow]:
+        if not person_ids:
+            return []
+        return [
+            _obs_row(r) for r in self.run(queries.obs_of_persons(self.schema(), person_ids, after_obs_id, limit))
+        ]
+
+    def voided_since(
+        self, since: datetime | None, after: tuple[datetime, int] | None, limit: int
+    ) -> list[ObsRow]:
+        return [_obs_row(r) for r in self.run(queries.voided_since(self.schema(), since, after, limit))]
+
+    def max_date_voided(self) -> datetime | None:
+        row = self.run(queries.max_date_voided())[0]
+        value = next(iter(row.values()))
+        return value if isinstance(value, datetime) else None
+
+    def count_obs_after(self, after_obs_id: int) -> int:
+        row = self.run(queries.count_obs_after(after_obs_id))[0]
+        return int(next(iter(row.values())) or 0)
+
+    # -- people and names ------------------------------------------------------------------------
+    def identities(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, PersonIdentity]:
+        found: dict[int, tuple[list[str], list[int]]] = {pid: ([], []) for pid in person_ids}
+        if person_ids:
+            for r in self.run(queries.identities(person_ids, type_ids)):
+                idents, holders = found[int(r["patient_id"])]
+                idents.append(str(r["identifier"]))
+                holders.append(int(r["holders"] or 0))
+        return {pid: PersonIdentity(pid, tuple(i), tuple(h)) for pid, (i, h) in found.items()}
+
+    def persons_by_national_id(self, digits: str, type_ids: Collection[int]) -> list[tuple[int, str]]:
+        return [
+            (int(r["patient_id"]), str(r["identifier"]))
+            for r in self.run(queries.persons_by_national_id(digits, type_ids))
+        ]
+
+    def concept_names(self, concept_ids: Collection[int]) -> dict[int, list[ConceptName]]:
+        names: dict[int, list[ConceptName]] = {cid: [] for cid in concept_ids}
+        if concept_ids:
+            for r in self.run(queries.concept_names(concept_ids)):
+                names[int(r["concept_id"])].append(
+                    ConceptName(
+                        concept_name_id=int(r["concept_name_id"]),
+                        name=str(r["name"]),
+                        locale=str(r["locale"]),
+                        name_type=r["concept_name_type"],
+                        locale_preferred=bool(r["locale_preferred"]),
+                    )
+                )
+        return names
+
+    def providers(self, provider_ids: Collection[int]) -> dict[int, Provider]:
+        result: dict[int, Provider] = {}
+        if provider_ids:
+            for r in self.run(queries.providers(provider_ids)):
+                parts = [r.get(k) for k in ("prefix", "given_name", "middle_name", "family_name")]
+                person_name = " ".join(str(p).strip() for p in parts if p and str(p).strip())
+                display = person_name or (r.get("name") or "").strip() or f"Provider {r['provider_id']}"
+                result[int(r["provider_id"])] = Provider(int(r["provider_id"]), str(r["uuid"]), display)
+        return result

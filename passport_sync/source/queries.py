@@ -1,0 +1,223 @@
+"""The OpenMRS SQL, built as ``(sql, params)`` without touching a database.
+
+Every statement is parameterised; identifiers never come from data. Columns that differ between
+Platform versions are chosen from the set of columns ``information_schema`` reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+Query = tuple[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaInfo:
+    """Which tables and columns this OpenMRS database has (from information_schema)."""
+
+    columns: frozenset[tuple[str, str]]
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        if column is None:
+            return any(t == table for t, _ in self.columns)
+        return (table, column) in self.columns
+
+
+SCHEMA_QUERY: Query = (
+    "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()",
+    (),
+)
+
+REQUIRED_TABLES = (
+    "obs",
+    "concept",
+    "concept_name",
+    "concept_datatype",
+    "concept_class",
+    "patient_identifier",
+    "patient_identifier_type",
+    "encounter",
+    "encounter_provider",
+    "provider",
+    "person_name",
+    "location",
+)
+
+
+def _placeholders(values: Collection[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _optional(schema: SchemaInfo, table_alias: str, table: str, column: str, alias: str | None = None) -> str:
+    alias = alias or column
+    if schema.has(table, column):
+        return f"{table_alias}.{column} AS {alias}"
+    return f"NULL AS {alias}"
+
+
+def obs_select(schema: SchemaInfo) -> str:
+    """The joined SELECT of observations: one row per obs, never one per provider."""
+    allow_decimal = (
+        "cn.allow_decimal AS allow_decimal"
+        if schema.has("concept_numeric", "allow_decimal")
+        else ("cn.precise AS allow_decimal" if schema.has("concept_numeric", "precise") else "NULL AS allow_decimal")
+    )
+    return f"""
+SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
+       cd.name AS concept_datatype, cc.name AS concept_class,
+       o.obs_datetime, o.date_created, o.voided, o.date_voided, o.void_reason,
+       o.encounter_id, e.uuid AS encounter_uuid,
+       (SELECT ep.provider_id FROM encounter_provider ep
+         WHERE ep.encounter_id = o.encounter_id AND ep.voided = 0
+         ORDER BY ep.encounter_provider_id LIMIT 1) AS provider_id,
+       COALESCE(ol.name, el.name) AS location_name,
+       o.obs_group_id, g.uuid AS group_uuid, g.concept_id AS group_concept_id,
+       o.previous_version, pv.uuid AS previous_version_uuid,
+       o.value_coded, o.value_coded_name_id, o.value_drug, d.name AS drug_name,
+       o.value_numeric, o.value_modifier, o.value_text, o.value_datetime, o.value_complex,
+       o.comments, {_optional(schema, "o", "obs", "status")}, {_optional(schema, "o", "obs", "interpretation")},
+       cn.units AS units, {allow_decimal}, cn.hi_normal, cn.low_normal, cn.hi_critical, cn.low_critical
+  FROM obs o
+  LEFT JOIN concept c ON c.concept_id = o.concept_id
+  LEFT JOIN concept_datatype cd ON cd.concept_datatype_id = c.datatype_id
+  LEFT JOIN concept_class cc ON cc.concept_class_id = c.class_id
+  LEFT JOIN encounter e ON e.encounter_id = o.encounter_id
+  LEFT JOIN location ol ON ol.location_id = o.location_id
+  LEFT JOIN location el ON el.location_id = e.location_id
+  LEFT JOIN obs g ON g.obs_id = o.obs_group_id
+  LEFT JOIN obs pv ON pv.obs_id = o.previous_version
+  LEFT JOIN drug d ON d.drug_id = o.value_drug
+  LEFT JOIN concept_numeric cn ON cn.concept_id = o.concept_id"""
+
+
+def obs_after(schema: SchemaInfo, after_obs_id: int, limit: int) -> Query:
+    """The next page of observations in id order (keyset on the primary key)."""
+    return (
+        f"{obs_select(schema)}\n WHERE o.obs_id > %s\n ORDER BY o.obs_id\n LIMIT %s",
+        (after_obs_id, limit),
+    )
+
+
+def obs_in_ranges(schema: SchemaInfo, ranges: Sequence[tuple[int, int]], after_obs_id: int, limit: int) -> Query:
+    """Observations whose ids fall in any of ``ranges`` (the late-commit gaps)."""
+    where = " OR ".join(["o.obs_id BETWEEN %s AND %s"] * len(ranges))
+    params: list[Any] = [v for r in ranges for v in r]
+    return (
+        f"{obs_select(schema)}\n WHERE ({where}) AND o.obs_id > %s\n ORDER BY o.obs_id\n LIMIT %s",
+        (*params, after_obs_id, limit),
+    )
+
+
+def obs_by_ids(schema: SchemaInfo, obs_ids: Collection[int]) -> Query:
+    return (
+        f"{obs_select(schema)}\n WHERE o.obs_id IN ({_placeholders(obs_ids)})\n ORDER BY o.obs_id",
+        tuple(sorted(obs_ids)),
+    )
+
+
+def obs_of_persons(schema: SchemaInfo, person_ids: Collection[int], after_obs_id: int, limit: int) -> Query:
+    return (
+        f"{obs_select(schema)}\n WHERE o.person_id IN ({_placeholders(person_ids)}) AND o.obs_id > %s"
+        "\n ORDER BY o.obs_id\n LIMIT %s",
+        (*sorted(person_ids), after_obs_id, limit),
+    )
+
+
+def voided_since(
+    schema: SchemaInfo, since: datetime | None, after: tuple[datetime, int] | None, limit: int
+) -> Query:
+    """Voided observations by (date_voided, obs_id), from ``since``, after the keyset ``after``."""
+    conditions = ["o.voided <> 0", "o.date_voided IS NOT NULL"]
+    params: list[Any] = []
+    if since is not None:
+        conditions.append("o.date_voided >= %s")
+        params.append(since)
+    if after is not None:
+        conditions.append("(o.date_voided > %s OR (o.date_voided = %s AND o.obs_id > %s))")
+        params.extend([after[0], after[0], after[1]])
+    return (
+        f"{obs_select(schema)}\n WHERE {' AND '.join(conditions)}\n ORDER BY o.date_voided, o.obs_id\n LIMIT %s",
+        (*params, limit),
+    )
+
+
+def max_date_voided() -> Query:
+    return ("SELECT MAX(date_voided) FROM obs WHERE voided <> 0", ())
+
+
+def count_obs_after(after_obs_id: int) -> Query:
+    return ("SELECT COUNT(*) FROM obs WHERE obs_id > %s", (after_obs_id,))
+
+
+def identifier_types(name_like: str, uuid: str | None) -> Query:
+    if uuid:
+        return ("SELECT patient_identifier_type_id FROM patient_identifier_type WHERE uuid = %s", (uuid,))
+    return (
+        "SELECT patient_identifier_type_id FROM patient_identifier_type WHERE name LIKE %s AND retired = 0",
+        (name_like,),
+    )
+
+
+def identities(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
+    """National-ID identifiers of these persons, with how many patients carry each value."""
+    types = _placeholders(type_ids)
+    return (
+        f"""
+SELECT pi.patient_id, pi.identifier,
+       (SELECT COUNT(DISTINCT p2.patient_id) FROM patient_identifier p2
+         WHERE p2.identifier = pi.identifier AND p2.identifier_type IN ({types}) AND p2.voided = 0) AS holders
+  FROM patient_identifier pi
+  JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
+ WHERE pi.patient_id IN ({_placeholders(person_ids)}) AND pi.identifier_type IN ({types}) AND pi.voided = 0""",
+        (*type_ids, *sorted(person_ids), *type_ids),
+    )
+
+
+def persons_by_national_id(digits: str, type_ids: Collection[int]) -> Query:
+    """Patients whose identifier equals ``digits`` once separators are removed (admin use)."""
+    return (
+        f"""
+SELECT DISTINCT pi.patient_id, pi.identifier
+  FROM patient_identifier pi
+  JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
+ WHERE pi.identifier_type IN ({_placeholders(type_ids)}) AND pi.voided = 0
+   AND REPLACE(REPLACE(REPLACE(REPLACE(pi.identifier, ' ', ''), '-', ''), '.', ''), '/', '') = %s""",
+        (*type_ids, digits),
+    )
+
+
+def concept_names(concept_ids: Collection[int]) -> Query:
+    return (
+        "SELECT concept_name_id, concept_id, name, locale, concept_name_type, locale_preferred"
+        f" FROM concept_name WHERE concept_id IN ({_placeholders(concept_ids)}) AND voided = 0",
+        tuple(sorted(concept_ids)),
+    )
+
+
+def providers(provider_ids: Collection[int]) -> Query:
+    return (
+        f"""
+SELECT p.provider_id, p.uuid, p.name, pn.prefix, pn.given_name, pn.middle_name, pn.family_name
+  FROM provider p
+  LEFT JOIN person_name pn ON pn.person_name_id = (
+        SELECT pn2.person_name_id FROM person_name pn2
+         WHERE pn2.person_id = p.person_id AND pn2.voided = 0
+         ORDER BY pn2.preferred DESC, pn2.person_name_id LIMIT 1)
+ WHERE p.provider_id IN ({_placeholders(provider_ids)})""",
+        tuple(sorted(provider_ids)),
+    )
+
+
+def global_properties() -> Query:
+    return (
+        "SELECT property, property_value FROM global_property"
+        " WHERE property IN ('concept.true', 'concept.false', 'default_locale')",
+        (),
+    )
+
+
+def auto_increment_increment() -> Query:
+    return ("SELECT @@auto_increment_increment", ())

@@ -1,0 +1,175 @@
+"""Shared fixtures: a real MariaDB (throwaway databases) and a real MongoDB wire server.
+
+MariaDB: 127.0.0.1:3306, root, empty password, unless PASSPORT_SYNC_TEST_MYSQL_HOST/PORT/USER/
+PASSWORD say otherwise. MongoDB: the embedded SecantusDB server started once per session, unless
+PASSPORT_SYNC_TEST_MONGODB_URI points at a real mongod.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pymongo
+import pymysql
+import pytest
+from bson import ObjectId
+
+from passport_sync.config import Settings, load_settings
+from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
+
+MYSQL = {
+    "host": os.environ.get("PASSPORT_SYNC_TEST_MYSQL_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("PASSPORT_SYNC_TEST_MYSQL_PORT", "3306")),
+    "user": os.environ.get("PASSPORT_SYNC_TEST_MYSQL_USER", "root"),
+    "password": os.environ.get("PASSPORT_SYNC_TEST_MYSQL_PASSWORD", ""),
+}
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    """The base URI of a MongoDB wire server (no database in the path)."""
+    external = os.environ.get("PASSPORT_SYNC_TEST_MONGODB_URI")
+    if external:
+        yield external.rstrip("/")
+        return
+    from secantus import SecantusDBServer
+
+    with tempfile.TemporaryDirectory(prefix="passport-sync-mongo-") as storage:
+        server = SecantusDBServer(storage_path=storage, port=0)
+        server.start()
+        try:
+            yield server.uri.rstrip("/")
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def mongo_db_name(mongo_uri: str) -> Iterator[str]:
+    name = f"pstest_{secrets.token_hex(4)}"
+    yield name
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def passport(mongo_uri: str, mongo_db_name: str) -> Iterator[Any]:
+    """A fresh, empty Patient Passport database (pymongo Database)."""
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    yield client[mongo_db_name]
+    client.close()
+
+
+def mysql_connect(database: str | None = None) -> pymysql.connections.Connection[Any]:
+    return pymysql.connect(**MYSQL, database=database, autocommit=True, charset="utf8mb4")
+
+
+class OpenMRSDatabase:
+    """A throwaway OpenMRS database with a builder to fill it."""
+
+    def __init__(self, name: str, version: str = "2.6") -> None:
+        self.name = name
+        admin = mysql_connect()
+        load_openmrs_schema(admin, name, version=version)
+        admin.close()
+        self.conn = mysql_connect(name)
+        self.build = OpenMRSBuilder(self.conn, now=datetime(2025, 11, 6, 10, 30))
+
+    def execute(self, sql: str, params: Any = None) -> list[Any]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def drop(self) -> None:
+        self.conn.close()
+        admin = mysql_connect()
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{self.name}`")
+        admin.close()
+
+
+@pytest.fixture
+def make_openmrs() -> Iterator[Any]:
+    created: list[OpenMRSDatabase] = []
+
+    def make(version: str = "2.6") -> OpenMRSDatabase:
+        db = OpenMRSDatabase(f"pstest_{secrets.token_hex(4)}", version)
+        created.append(db)
+        return db
+
+    yield make
+    for db in created:
+        db.drop()
+
+
+@pytest.fixture
+def openmrs(make_openmrs: Any) -> OpenMRSDatabase:
+    return make_openmrs()
+
+
+def hospital_entry(db_name: str, hospital_id: str = "60a7c2f5e4b0c1a2d3e4f5a6", name: str = "Central Hospital", **extra: Any) -> dict[str, Any]:
+    entry = {
+        "id": hospital_id,
+        "name": name,
+        "db": {
+            "host": MYSQL["host"],
+            "port": MYSQL["port"],
+            "name": db_name,
+            "user": MYSQL["user"],
+            "password": MYSQL["password"],
+        },
+    }
+    entry.update(extra)
+    return entry
+
+
+def make_settings(mongo_uri: str, mongo_db: str, hospitals: list[dict[str, Any]], **sync: Any) -> Settings:
+    overrides: dict[str, Any] = {
+        "mongodb": {"uri": f"{mongo_uri}/{mongo_db}", "server_selection_timeout_ms": 3000},
+        "hospitals": hospitals,
+        "sync": {"retry": {"attempts": 2, "initial_wait_seconds": 0.01, "max_wait_seconds": 0.05}, **sync},
+    }
+    return load_settings(None, environ={}, overrides=overrides)
+
+
+def register_patient(db: Any, national_id: str, name: str = "Marie Reine") -> str:
+    """Register a patient in Patient Passport the way the app stores one; returns its _id."""
+    user_id = ObjectId()
+    now = datetime.now(UTC)
+    db.users.insert_one(
+        {
+            "_id": user_id,
+            "name": name,
+            "email": f"p{user_id}@example.org",
+            "password": "$2b$12$" + "x" * 53,
+            "role": "patient",
+            "createdAt": now,
+            "updatedAt": now,
+        }
+    )
+    patient_id = ObjectId()
+    db.patients.insert_one(
+        {
+            "_id": patient_id,
+            "user": user_id,
+            "nationalId": national_id,
+            "dateOfBirth": datetime(1980, 1, 1),
+            "gender": "female",
+            "contactNumber": "+250788000000",
+            "address": "Kigali",
+            "emergencyContact": {"name": "A", "relationship": "sibling", "phone": "+250788000001"},
+            "allergies": [],
+            "medicalHistory": [],
+            "createdAt": now,
+            "updatedAt": now,
+        }
+    )
+    return str(patient_id)
+
+
+BIRTHDATE = date(1980, 1, 1)

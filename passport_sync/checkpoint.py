@@ -38,9 +38,7 @@ class Checkpoint:
         return sum(g.high - g.low + 1 for g in self.gaps)
 
 
-def advance(
-    cp: Checkpoint, seen_ids: Sequence[int], now: datetime, *, increment: int = 1
-) -> Checkpoint:
+def advance(cp: Checkpoint, seen_ids: Sequence[int], now: datetime, *, increment: int = 1) -> Checkpoint:
     """The checkpoint after a batch of rows with ``seen_ids`` (ascending, all > last_obs_id)
     has been acknowledged by MongoDB."""
     if not seen_ids:
@@ -58,9 +56,7 @@ def advance(
     return replace(cp, last_obs_id=previous, gaps=_cap(tuple(new_gaps)))
 
 
-def fill_gaps(
-    cp: Checkpoint, found_ids: Iterable[int], now: datetime, *, window: timedelta
-) -> Checkpoint:
+def fill_gaps(cp: Checkpoint, found_ids: Iterable[int], now: datetime, *, window: timedelta) -> Checkpoint:
     """Remove the ids found (and synced) from the gaps, and forget gaps older than ``window``."""
     found = sorted(set(found_ids))
     remaining: list[Gap] = []

@@ -321,8 +321,12 @@ class HospitalSync:
                 counts["skipped"] += 1  # a group parent: its members carry the values
                 continue
             if row.concept_uuid is None:
-                log.warning("%s: obs %d refers to concept %d, which does not exist; parked",
-                            self.hospital.name, row.obs_id, row.concept_id)
+                log.warning(
+                    "%s: obs %d refers to concept %d, which does not exist; parked",
+                    self.hospital.name,
+                    row.obs_id,
+                    row.concept_id,
+                )
                 batch.parks.append(_park_doc(hid, row, MISSING_CONCEPT))
                 continue
             match = matches.get(row.person_id) or PersonMatch(park_reason=NO_NATIONAL_ID)

@@ -21,9 +21,7 @@ def retrying(cfg: RetryConfig, what: str) -> Retrying:
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "%s: %s; retrying in %.1fs (attempt %d of %d)", what, exc, wait, state.attempt_number, cfg.attempts
-        )
+        log.warning("%s: %s; retrying in %.1fs (attempt %d of %d)", what, exc, wait, state.attempt_number, cfg.attempts)
 
     return Retrying(
         retry=retry_if_exception_type(RetriableError),

@@ -191,7 +191,9 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
     result["checks"] = checks
 
     def check(name: str, ok: bool, detail: str = "", hint: str = "", level: str = "") -> None:
-        checks.append({"check": name, "ok": ok, "level": level or ("ok" if ok else "error"), "detail": detail, "hint": hint})
+        checks.append(
+            {"check": name, "ok": ok, "level": level or ("ok" if ok else "error"), "detail": detail, "hint": hint}
+        )
 
     try:
         source.connect()
@@ -256,7 +258,9 @@ def check_sink(store: PassportStore) -> dict[str, Any]:
     checks: list[dict[str, Any]] = []
     result: dict[str, Any] = {"target": "mongodb", "ok": False, "checks": checks}
     try:
-        checks.append({"check": "reachable", "ok": True, "level": "ok", "detail": f"MongoDB {store.ping()}", "hint": ""})
+        checks.append(
+            {"check": "reachable", "ok": True, "level": "ok", "detail": f"MongoDB {store.ping()}", "hint": ""}
+        )
         present = store.collections()
         for name in ("patients", "medicalrecords", "users", "doctors", "hospitals"):
             ok = name in present

@@ -112,7 +112,9 @@ def openmrs(make_openmrs: Any) -> OpenMRSDatabase:
     return make_openmrs()
 
 
-def hospital_entry(db_name: str, hospital_id: str = "60a7c2f5e4b0c1a2d3e4f5a6", name: str = "Central Hospital", **extra: Any) -> dict[str, Any]:
+def hospital_entry(
+    db_name: str, hospital_id: str = "60a7c2f5e4b0c1a2d3e4f5a6", name: str = "Central Hospital", **extra: Any
+) -> dict[str, Any]:
     entry = {
         "id": hospital_id,
         "name": name,

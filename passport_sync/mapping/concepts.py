@@ -33,9 +33,7 @@ def choose_concept_name(names: Iterable[ConceptName], locale: str) -> str | None
     return min(pool, key=lambda n: (n.locale, n.concept_name_id)).name
 
 
-def chosen_answer_name(
-    names: Iterable[ConceptName], locale: str, picked_name_id: int | None
-) -> str | None:
+def chosen_answer_name(names: Iterable[ConceptName], locale: str, picked_name_id: int | None) -> str | None:
     """The name of a coded answer: the exact name the clinician picked when it is in the
     configured language, else the usual choice."""
     names = list(names)

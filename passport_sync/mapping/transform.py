@@ -128,9 +128,7 @@ def test_status(row: ObsRow) -> str | None:
         row.hi_critical is not None and value > row.hi_critical
     ):
         return "Critical"
-    if (row.low_normal is not None and value < row.low_normal) or (
-        row.hi_normal is not None and value > row.hi_normal
-    ):
+    if (row.low_normal is not None and value < row.low_normal) or (row.hi_normal is not None and value > row.hi_normal):
         return "Abnormal"
     if row.low_normal is not None or row.hi_normal is not None:
         return "Normal"

@@ -12,6 +12,7 @@ between runs or hosts, and nothing a doctor added to an existing record is ever 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -43,6 +44,7 @@ from passport_sync.models import Provider
 from passport_sync.retry import call_with_retry
 
 T = TypeVar("T")
+log = logging.getLogger("passport_sync")
 
 RECORDS = "medicalrecords"
 PARKED = "openmrs_sync_parked"
@@ -382,7 +384,9 @@ class PassportStore:
             "checking existing records",
             lambda: list(self.db[RECORDS].find({"_id": {"$in": list(wanted)}}, {"patientId": 1})),
         )
-        moves = [(d["_id"], d.get("patientId"), wanted[d["_id"]]) for d in existing if d.get("patientId") != wanted[d["_id"]]]
+        moves = [
+            (d["_id"], d.get("patientId"), wanted[d["_id"]]) for d in existing if d.get("patientId") != wanted[d["_id"]]
+        ]
         if not moves:
             return
         ops = [UpdateOne({"_id": rid}, {"$set": {"patientId": new, "updatedAt": now}}) for rid, _, new in moves]
@@ -442,8 +446,10 @@ class PassportStore:
         ops = [
             UpdateOne(
                 {"_id": p["_id"]},
-                {"$set": {**{k: v for k, v in p.items() if k != "_id"}, "lastSeenAt": now},
-                 "$setOnInsert": {"firstParkedAt": now}},
+                {
+                    "$set": {**{k: v for k, v in p.items() if k != "_id"}, "lastSeenAt": now},
+                    "$setOnInsert": {"firstParkedAt": now},
+                },
                 upsert=True,
             )
             for p in parks
@@ -470,9 +476,7 @@ class PassportStore:
 
     # -- checkpoints ------------------------------------------------------------------------------------
     def load_checkpoint(self, hospital_id: str) -> dict[str, Any] | None:
-        return self._call(
-            "reading the checkpoint", lambda: self.db[SYNCSTATUS].find_one({"hospitalId": hospital_id})
-        )
+        return self._call("reading the checkpoint", lambda: self.db[SYNCSTATUS].find_one({"hospitalId": hospital_id}))
 
     def save_checkpoint(self, hospital_id: str, fields: Mapping[str, Any], now: datetime) -> None:
         """One document per hospital in ``syncstatus``; ``lastSyncTime`` as the seed kept it."""
@@ -510,12 +514,13 @@ class PassportStore:
         self._call("writing the run summary", lambda: self.db[AUDITLOGS].insert_one(doc))
 
     def last_run_summary(self, hospital_id: str) -> dict[str, Any] | None:
-        return self._call(
+        found: dict[str, Any] | None = self._call(
             "reading the last run",
             lambda: self.db[AUDITLOGS].find_one(
                 {"action": "openmrs_auto_sync", "changes.hospital_id": hospital_id}, sort=[("createdAt", -1)]
             ),
         )
+        return found
 
     # -- locks -----------------------------------------------------------------------------------------
     def acquire_lock(self, hospital_id: str, owner: str, ttl: timedelta) -> None:
@@ -532,6 +537,16 @@ class PassportStore:
                 )
             except DuplicateKeyError:
                 holder = self.db[LOCKS].find_one({"_id": hospital_id}) or {}
+                if _died_on_this_host(str(holder.get("owner", ""))):
+                    taken = self.db[LOCKS].update_one(
+                        {"_id": hospital_id, "owner": holder["owner"]},
+                        {"$set": {"owner": owner, "expiresAt": now + ttl, "acquiredAt": now}},
+                    )
+                    if taken.matched_count == 1:
+                        log.warning(
+                            "hospital %s: took over the lock of a run that died (%s)", hospital_id, holder["owner"]
+                        )
+                        return
                 raise LockHeld(
                     f"hospital {hospital_id} is being synced by {holder.get('owner', 'another run')} "
                     f"(lease until {holder.get('expiresAt')})",
@@ -557,12 +572,45 @@ class PassportStore:
         self._call("releasing the lock", lambda: self.db[LOCKS].delete_one({"_id": hospital_id, "owner": owner}))
 
     def lock_holder(self, hospital_id: str) -> dict[str, Any] | None:
-        doc = self._call("reading the lock", lambda: self.db[LOCKS].find_one({"_id": hospital_id}))
+        doc: dict[str, Any] | None = self._call(
+            "reading the lock", lambda: self.db[LOCKS].find_one({"_id": hospital_id})
+        )
         if doc and doc.get("expiresAt") and doc["expiresAt"].replace(tzinfo=UTC) > utcnow():
             return doc
         return None
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
+    except OSError:
+        return "-"
+
+
 def lock_owner() -> str:
-    """Who holds a lease: host, pid and a random suffix (unique per run)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """Who holds a lease: host, pid namespace, pid and a random suffix (unique per run)."""
+    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _died_on_this_host(owner: str) -> bool:
+    """True when the lease holder ran on this host, in this pid namespace, and its process is gone.
+
+    Then a killed run's lease is taken over at once instead of after its expiry. Any doubt
+    (another host, another container, a live or unknown pid) answers False: wait for expiry.
+    """
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or parts[1] in ("-", "") or parts[1] != _pid_namespace():
+        return False
+    try:
+        pid = int(parts[2])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -72,7 +72,7 @@ def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> Passp
 
 
 def _obs_row(raw: dict[str, Any]) -> ObsRow:
-    values = {name: raw.get(name) for name in _OBS_FIELDS}
+    values: dict[str, Any] = {name: raw.get(name) for name in _OBS_FIELDS}
     for name in _BOOL_FIELDS:
         if values[name] is not None:
             values[name] = bool(values[name])
@@ -217,13 +217,9 @@ class OpenMRSSource:
     def obs_of_persons(self, person_ids: Collection[int], after_obs_id: int, limit: int) -> list[ObsRow]:
         if not person_ids:
             return []
-        return [
-            _obs_row(r) for r in self.run(queries.obs_of_persons(self.schema(), person_ids, after_obs_id, limit))
-        ]
+        return [_obs_row(r) for r in self.run(queries.obs_of_persons(self.schema(), person_ids, after_obs_id, limit))]
 
-    def voided_since(
-        self, since: datetime | None, after: tuple[datetime, int] | None, limit: int
-    ) -> list[ObsRow]:
+    def voided_since(self, since: datetime | None, after: tuple[datetime, int] | None, limit: int) -> list[ObsRow]:
         return [_obs_row(r) for r in self.run(queries.voided_since(self.schema(), since, after, limit))]
 
     def max_date_voided(self) -> datetime | None:

@@ -126,9 +126,7 @@ def obs_of_persons(schema: SchemaInfo, person_ids: Collection[int], after_obs_id
     )
 
 
-def voided_since(
-    schema: SchemaInfo, since: datetime | None, after: tuple[datetime, int] | None, limit: int
-) -> Query:
+def voided_since(schema: SchemaInfo, since: datetime | None, after: tuple[datetime, int] | None, limit: int) -> Query:
     """Voided observations by (date_voided, obs_id), from ``since``, after the keyset ``after``."""
     conditions = ["o.voided <> 0", "o.date_voided IS NOT NULL"]
     params: list[Any] = []

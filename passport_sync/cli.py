@@ -1,0 +1,388 @@
+"""The ``passport-sync`` command line: a thin Typer layer over ``passport_sync.service``.
+
+Errors become exit codes here and nowhere else:
+
+==== ===========================================================================
+code meaning
+==== ===========================================================================
+0    every hospital synced (or every check passed)
+1    at least one hospital failed (the others still synced), or a check failed
+2    configuration or usage error; nothing was read or written
+3    another run holds the lock of every selected hospital
+4    sync-patient: the national ID matches nobody in OpenMRS nor Patient Passport
+5    sync-patient: found in OpenMRS but not registered in Patient Passport (parked)
+==== ===========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from passport_sync import __version__, service
+from passport_sync.config import Settings, load_settings
+from passport_sync.errors import (
+    ConfigError,
+    LockHeld,
+    NothingMatched,
+    PassportSyncError,
+    UsageError,
+)
+from passport_sync.models import HospitalReport
+from passport_sync.reporting import LoggingObserver, render_checks, render_status, render_sync_summary
+from passport_sync.sink.passport import PassportStore
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+EXIT_NOTHING_MATCHED = 4
+EXIT_NOT_IN_PASSPORT = 5
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 all synced; 1 a hospital failed (the others still synced); "
+    "2 configuration or usage error; 3 another run holds the lock; "
+    "4 national ID matches nobody; 5 patient not registered in Patient Passport (parked)."
+)
+
+app = typer.Typer(
+    name="passport-sync",
+    help="Copy OpenMRS observations from hospitals' MySQL databases into the Patient Passport MongoDB.\n\n"
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals hold database credentials
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+err_console = Console(stderr=True, highlight=False)
+log = logging.getLogger("passport_sync")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML file (default: $PASSPORT_SYNC_CONFIG, ./hospitals.yaml, /etc/passport-sync/hospitals.yaml).",
+        show_default=False,
+    ),
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs on stderr (ids, never passwords).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs stay on stderr.")]
+HospitalOption = Annotated[
+    list[str] | None,
+    typer.Option("--hospital", "-H", help="Hospital id or name; repeat for several (default: all enabled)."),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Read and map everything, write nothing (not even the checkpoint).")
+]
+
+
+class _UTCFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def configure_logging(*, verbose: bool, quiet: bool, settings: Settings | None = None) -> None:
+    """One line per event on stderr. DEBUG with --verbose or OPENMRS_DETAILED_LOGS=true."""
+    detailed = bool(settings and settings.sync.detailed_logs)
+    level = logging.DEBUG if (verbose or detailed) else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("passport_sync")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    # The drivers' own loggers stay quiet: they could print connection strings.
+    for noisy in ("pymongo", "tenacity"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int, hint: str = "") -> NoReturn:
+    err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+    if hint:
+        err_console.print(f"hint: {hint}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors_to_exit_codes() -> Iterator[None]:
+    """The one place where our exceptions become messages and exit codes."""
+    try:
+        yield
+    except ConfigError as exc:
+        err_console.print("error: invalid configuration", markup=False)
+        for problem in exc.problems:
+            err_console.print(f"  - {problem}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE, exc.hint)
+    except NothingMatched as exc:
+        fail(str(exc), EXIT_NOTHING_MATCHED, exc.hint)
+    except LockHeld as exc:
+        fail(str(exc), EXIT_LOCKED, exc.hint)
+    except PassportSyncError as exc:
+        fail(str(exc), EXIT_FAILED, exc.hint)
+
+
+def load(config: Path | None, *, verbose: bool, quiet: bool) -> Settings:
+    configure_logging(verbose=verbose, quiet=quiet)
+    warnings: list[str] = []
+    settings = load_settings(config, warnings=warnings)
+    configure_logging(verbose=verbose, quiet=quiet, settings=settings)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return settings
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str, sort_keys=False) + "\n")
+
+
+def sync_exit_code(reports: Sequence[HospitalReport]) -> int:
+    if any(r.outcome == "failed" for r in reports):
+        return EXIT_FAILED
+    if reports and all(r.outcome == "locked" for r in reports):
+        return EXIT_LOCKED
+    return EXIT_OK
+
+
+def _with_store(settings: Settings, work: Callable[[PassportStore], int]) -> int:
+    store = PassportStore.connect(settings)
+    try:
+        return work(store)
+    finally:
+        store.close()
+
+
+@app.command("sync-all")
+def sync_all(
+    hospital: HospitalOption = None,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Sync new, edited and voided observations of every enabled hospital, one after the other.
+
+    Example: passport-sync sync-all --config /etc/passport-sync/hospitals.yaml
+    """
+    with errors_to_exit_codes():
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital)
+
+        def work(store: PassportStore) -> int:
+            reports = service.sync_all(settings, store, hospitals, observer=LoggingObserver(), dry_run=dry_run)
+            code = sync_exit_code(reports)
+            if json_output:
+                emit_json(
+                    {
+                        "command": "sync-all",
+                        "dry_run": dry_run,
+                        "exit_code": code,
+                        "hospitals": [r.as_dict() for r in reports],
+                    }
+                )
+            else:
+                render_sync_summary(reports)
+            return code
+
+        code = _with_store(settings, work)
+    raise typer.Exit(code)
+
+
+@app.command("sync-patient")
+def sync_patient(
+    national_id: Annotated[str, typer.Argument(help="The patient's national ID (10-16 digits).")],
+    hospital: HospitalOption = None,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Sync one patient's whole history from every enabled hospital, ignoring checkpoints.
+
+    Idempotent: records already synced are left as they are. Also lands the patient's parked
+    observations. Checkpoints do not move.
+
+    Example: passport-sync sync-patient 1199780012345678
+    """
+    with errors_to_exit_codes():
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital)
+
+        def work(store: PassportStore) -> int:
+            result = service.sync_patient(
+                settings, store, hospitals, national_id, observer=LoggingObserver(), dry_run=dry_run
+            )
+            code = sync_exit_code(result.reports)
+            if code == EXIT_OK and not result.national_id_known_to_passport:
+                code = EXIT_NOT_IN_PASSPORT
+            if json_output:
+                emit_json(
+                    {
+                        "command": "sync-patient",
+                        "dry_run": dry_run,
+                        "exit_code": code,
+                        "registered_in_passport": result.national_id_known_to_passport,
+                        "openmrs_patients_matched": result.persons_matched,
+                        "hospitals": [r.as_dict() for r in result.reports],
+                    }
+                )
+            else:
+                render_sync_summary(result.reports, title="passport-sync: patient sync")
+                if code == EXIT_NOT_IN_PASSPORT:
+                    print(
+                        "The patient is not registered in Patient Passport: their observations are parked "
+                        "and land on the first run after they register."
+                    )
+            return code
+
+        code = _with_store(settings, work)
+    raise typer.Exit(code)
+
+
+@app.command("status")
+def status(
+    hospital: HospitalOption = None,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Per hospital: checkpoint, last run, records, parked observations, backlog and lock.
+
+    Example: passport-sync status --json
+    """
+    with errors_to_exit_codes():
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
+
+        def work(store: PassportStore) -> int:
+            statuses = [service.hospital_status(settings, store, h) for h in hospitals]
+            if json_output:
+                emit_json({"command": "status", "hospitals": statuses})
+            else:
+                render_status(statuses)
+            return EXIT_OK
+
+        code = _with_store(settings, work)
+    raise typer.Exit(code)
+
+
+@app.command("test-connection")
+def check_connection(
+    hospital: HospitalOption = None,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Check every hospital's OpenMRS database and the Patient Passport MongoDB.
+
+    Exit code 0 only when everything needed works; warnings (missing recommended index, a MySQL
+    user that can write) do not fail the check.
+
+    Example: passport-sync test-connection --hospital central
+    """
+    with errors_to_exit_codes():
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
+        results: list[dict[str, Any]] = []
+        for h in hospitals:
+            with service.default_source(h, settings) as source:
+                results.append(service.check_source(h, settings, source))
+        store = PassportStore.connect(settings)
+        try:
+            results.append(service.check_sink(store))
+        finally:
+            store.close()
+        code = EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
+        if json_output:
+            emit_json({"command": "test-connection", "ok": code == EXIT_OK, "results": results})
+        else:
+            render_checks(results)
+    raise typer.Exit(code)
+
+
+@app.command("reset-checkpoint")
+def reset_checkpoint(
+    hospital: Annotated[str, typer.Argument(help="Hospital id or name.")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Re-read observations created at or after this date/time (ISO, hospital time)."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Move a hospital's checkpoint back so the next run re-reads observations.
+
+    Re-reading is safe: writes are idempotent, nothing is duplicated.
+
+    Example: passport-sync reset-checkpoint central --to 2025-11-01 --yes
+    """
+    with errors_to_exit_codes():
+        settings = load(config, verbose=verbose, quiet=quiet)
+        (target,) = service.select_hospitals(settings, [hospital])[:1]
+        when = None
+        if to is not None:
+            try:
+                when = datetime.fromisoformat(to)
+            except ValueError:
+                raise UsageError(
+                    f"--to {to!r} is not a date or date-time", hint="use e.g. 2025-11-06 or 2025-11-06T10:30"
+                ) from None
+        what = f"observations created since {to}" if to else "every observation"
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    "reset-checkpoint asks for confirmation and stdin is not a terminal",
+                    hint="pass --yes to confirm from a script",
+                )
+            if not typer.confirm(f"Reset the checkpoint of {target.name}? The next run re-reads {what}."):
+                raise typer.Exit(EXIT_USAGE)
+
+        def work(store: PassportStore) -> int:
+            result = service.reset_checkpoint(settings, store, target, to=when)
+            if json_output:
+                emit_json({"command": "reset-checkpoint", **result})
+            else:
+                print(f"{target.name}: checkpoint reset; the next run re-reads {result['rereads']}.")
+            return EXIT_OK
+
+        code = _with_store(settings, work)
+    raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"passport-sync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Copy OpenMRS observations into the Patient Passport MongoDB, matched by national ID."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Demo and test fixtures: an OpenMRS schema and a builder for realistic OpenMRS rows."""

@@ -1,0 +1,178 @@
+"""Rendering for people: Rich tables on a terminal, plain lines otherwise; progress observers.
+
+Only this module and the CLI import Rich. JSON output is built in the CLI from plain data.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from passport_sync.models import HospitalReport
+
+log = logging.getLogger("passport_sync")
+
+SUMMARY_COLUMNS = (
+    ("hospital", "Hospital"),
+    ("outcome", "Outcome"),
+    ("read", "Read"),
+    ("written", "Written"),
+    ("already_present", "Present"),
+    ("removed", "Removed"),
+    ("parked", "Parked"),
+    ("error_count", "Errors"),
+    ("duration", "Seconds"),
+)
+
+
+class LoggingObserver:
+    """Progress as log lines on stderr: one line per batch and per hospital, counts only."""
+
+    def hospital_started(self, hospital_id: str, hospital_name: str) -> None:
+        log.info("%s: sync started", hospital_name)
+
+    def batch_done(self, report: HospitalReport, phase: str) -> None:
+        log.info(
+            "%s: %s batch %d: read %d, written %d, removed %d, parked %d",
+            report.hospital_name,
+            phase,
+            report.batches,
+            report.read,
+            report.written,
+            report.removed,
+            report.parked,
+        )
+
+    def hospital_done(self, report: HospitalReport) -> None:
+        level = logging.INFO if report.outcome == "ok" else logging.ERROR
+        log.log(
+            level,
+            "%s: %s in %.1fs: read %d, written %d, already present %d, removed %d, parked %d, errors %d",
+            report.hospital_name,
+            report.outcome,
+            report.duration_seconds,
+            report.read,
+            report.written,
+            report.already_present,
+            report.removed,
+            report.parked,
+            report.error_count,
+        )
+
+
+def is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _summary_row(report: HospitalReport) -> dict[str, str]:
+    return {
+        "hospital": report.hospital_name,
+        "outcome": report.outcome + (" (dry run)" if report.dry_run else ""),
+        "read": str(report.read),
+        "written": str(report.written),
+        "already_present": str(report.already_present),
+        "removed": str(report.removed),
+        "parked": str(report.parked),
+        "error_count": str(report.error_count),
+        "duration": f"{report.duration_seconds:.1f}",
+    }
+
+
+def render_table(
+    title: str, columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]], out: TextIO
+) -> None:
+    """A Rich table on a terminal; tab-free aligned plain text otherwise (cron mail, journald)."""
+    rows = list(rows)
+    if is_terminal(out):
+        table = Table(title=title)
+        for _, header in columns:
+            table.add_column(header)
+        for row in rows:
+            table.add_row(*(str(row.get(key, "")) for key, _ in columns))
+        Console(file=out).print(table)
+        return
+    widths = [max([len(h)] + [len(str(r.get(k, ""))) for r in rows]) for k, h in columns]
+    print(title, file=out)
+    print("  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip(), file=out)
+    for row in rows:
+        print(
+            "  ".join(str(row.get(k, "")).ljust(w) for (k, _), w in zip(columns, widths, strict=True)).rstrip(),
+            file=out,
+        )
+
+
+def render_sync_summary(reports: Sequence[HospitalReport], out: TextIO = sys.stdout, *, title: str = "") -> None:
+    dry = any(r.dry_run for r in reports)
+    title = title or ("passport-sync: what a sync would write (dry run)" if dry else "passport-sync: sync summary")
+    render_table(title, SUMMARY_COLUMNS, (_summary_row(r) for r in reports), out)
+    for report in reports:
+        for error in report.errors:
+            print(f"{report.hospital_name}: {error}", file=out)
+
+
+STATUS_COLUMNS = (
+    ("hospital", "Hospital"),
+    ("last_obs_id", "Checkpoint obs_id"),
+    ("last_run", "Last run"),
+    ("outcome", "Outcome"),
+    ("records", "Records"),
+    ("parked", "Parked"),
+    ("errors", "Errors"),
+    ("behind", "Behind"),
+    ("lock", "Locked by"),
+)
+
+
+def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO = sys.stdout) -> None:
+    rows = []
+    for s in statuses:
+        last = s.get("last_run") or {}
+        rows.append(
+            {
+                "hospital": s["hospital_name"],
+                "last_obs_id": s["checkpoint"]["last_obs_id"],
+                "last_run": last.get("at") or "never",
+                "outcome": last.get("outcome") or "-",
+                "records": s["records"],
+                "parked": s["parked"],
+                "errors": last.get("error_count") if last.get("error_count") is not None else "-",
+                "behind": s["behind"] if s["behind"] is not None else "unknown",
+                "lock": s["locked_by"] or "-",
+            }
+        )
+    render_table("passport-sync: status", STATUS_COLUMNS, rows, out)
+    for s in statuses:
+        if s.get("behind_error"):
+            print(f"{s['hospital_name']}: cannot count what is behind: {s['behind_error']}", file=out)
+
+
+CHECK_COLUMNS = (("target", "Target"), ("check", "Check"), ("result", "Result"), ("detail", "Detail"))
+
+
+def render_checks(results: Sequence[Mapping[str, Any]], out: TextIO = sys.stdout) -> None:
+    rows = []
+    hints = []
+    for result in results:
+        target = result.get("hospital_name") or result.get("target", "")
+        for check in result["checks"]:
+            rows.append(
+                {
+                    "target": target,
+                    "check": check["check"],
+                    "result": {"ok": "OK", "warning": "WARNING", "error": "FAILED"}[check["level"]],
+                    "detail": check["detail"],
+                }
+            )
+            if check.get("hint"):
+                hints.append(f"{target}: {check['check']}: {check['hint']}")
+    render_table("passport-sync: connection test", CHECK_COLUMNS, rows, out)
+    for hint in hints:
+        print(f"hint: {hint}", file=out)

@@ -204,8 +204,10 @@ def redact_uri(uri: str) -> str:
     scheme, sep, rest = uri.partition("://")
     if not sep:
         return "<unparseable uri>"
-    if "@" in rest.split("/", 1)[0]:
-        rest = "***@" + rest.split("@", 1)[1]
+    # Cut at the last "@": this is called for URIs pymongo rejected, typically because the
+    # password holds an unescaped "@", "/" or ":", so the first "@" or "/" is not a boundary.
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
     return f"{scheme}://{rest}"
 
 
@@ -221,6 +223,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     keys: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # "<<: *anchor": construct_mapping merges it; explicit keys may override it
         key = loader.construct_object(key_node, deep=deep)
         if key in keys:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -328,11 +332,19 @@ def merge_hospitals(yaml_hospitals: list[Any], env_hospitals: list[dict[str, Any
     merged = list(yaml_hospitals)
     problems: list[str] = []
     by_id = {h.get("id"): i for i, h in enumerate(merged) if isinstance(h, dict)}
+    env_ids: dict[Any, int] = {}
     for entry in env_hospitals:
         n = entry.pop("_env_index")
         if "id" not in entry:
             problems.append(f"HOSPITAL_{n}_ID: not set; every HOSPITAL_{n}_* group needs an id")
             continue
+        if entry["id"] in env_ids:
+            problems.append(
+                f"HOSPITAL_{n}_ID: duplicate hospital id {entry['id']!r} (also HOSPITAL_{env_ids[entry['id']]}_ID); "
+                "give each hospital its own id"
+            )
+            continue
+        env_ids[entry["id"]] = n
         if entry["id"] in by_id:
             index = by_id[entry["id"]]
             merged[index] = _deep_merge(merged[index], entry)

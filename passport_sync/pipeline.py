@@ -67,6 +67,10 @@ class RunCaches:
     concept_names: dict[int, list[ConceptName]] = field(default_factory=dict)
     providers: dict[int, Provider] = field(default_factory=dict)
     doctor_users: dict[str, str] = field(default_factory=dict)
+    # Where each person's observations go, decided once per run (the parked phase re-decides).
+    matches: dict[int, PersonMatch] = field(default_factory=dict)
+    # Persons with parked observations: only their rows can need unparking.
+    parked_persons: set[int] = field(default_factory=set)
 
 
 class HospitalSync:
@@ -183,6 +187,7 @@ class HospitalSync:
             self._refs = HospitalRefs(oid, "0" * 24, f"{self.hospital.name} (OpenMRS)")
         else:
             self._refs = self.store.ensure_hospital(self.hospital, self.clock())
+        self.caches.parked_persons = self.store.parked_person_ids(self.hospital.id)
 
     def _acquire_lock(self) -> None:
         self.store.acquire_lock(self.hospital.id, self._owner, self._lock_ttl)
@@ -265,7 +270,7 @@ class HospitalSync:
         person_ids = sorted({int(p["personId"]) for p in parked if p.get("reason") != MISSING_CONCEPT})
         ready: set[int] = set()
         for chunk in _chunks(person_ids, batch):
-            matches = self._match_persons(chunk)
+            matches = self._match_persons(chunk, fresh=True)
             ready.update(pid for pid, match in matches.items() if match.patient_id)
         obs_ids = sorted(
             {int(p["obsId"]) for p in parked if int(p["personId"]) in ready} | {int(i) for i in retry_always}
@@ -307,16 +312,19 @@ class HospitalSync:
         overrides = self.settings.sync.categories
         for row in rows:
             park_key = f"{hid}:obs:{row.uuid}"
+            was_parked = row.person_id in self.caches.parked_persons
             if row.voided:
                 batch.removals.append((record_id(hid, "obs", row.uuid), _void_info(row)))
-                batch.unparks.append(park_key)
+                if was_parked:
+                    batch.unparks.append(park_key)
                 continue
             if row.previous_version_uuid:
                 # An edit: the new row replaces the old one, whatever the old row's void says yet.
                 batch.removals.append(
                     (record_id(hid, "obs", row.previous_version_uuid), {"reason": "replaced", "replacedBy": row.uuid})
                 )
-                batch.unparks.append(f"{hid}:obs:{row.previous_version_uuid}")
+                if was_parked:
+                    batch.unparks.append(f"{hid}:obs:{row.previous_version_uuid}")
             if not row.has_value():
                 counts["skipped"] += 1  # a group parent: its members carry the values
                 continue
@@ -364,15 +372,23 @@ class HospitalSync:
                 counts["skipped"] += 1
                 continue
             batch.records.append(doc)
-            batch.unparks.append(park_key)
+            if was_parked:
+                batch.unparks.append(park_key)
             counts["landed_from_parked"] += 1
+        self.caches.parked_persons.update(p["personId"] for p in batch.parks)
         return batch, counts
 
     # -- lookups, per batch or cached per run ------------------------------------------------------------
-    def _match_persons(self, person_ids: Iterable[int]) -> dict[int, PersonMatch]:
-        person_ids = set(person_ids)
-        if not person_ids:
-            return {}
+    def _match_persons(self, person_ids: Iterable[int], *, fresh: bool = False) -> dict[int, PersonMatch]:
+        """Where each person's observations go. Cached for the run unless ``fresh``."""
+        wanted_ids = set(person_ids)
+        cached = self.caches.matches
+        unknown = wanted_ids if fresh else wanted_ids - cached.keys()
+        if unknown:
+            cached.update(self._decide_persons(unknown))
+        return {pid: cached[pid] for pid in wanted_ids}
+
+    def _decide_persons(self, person_ids: set[int]) -> dict[int, PersonMatch]:
         identities = self.source.identities(person_ids, self._type_ids)
         matches: dict[int, PersonMatch] = {}
         wanted: dict[int, str] = {}

@@ -463,6 +463,13 @@ class PassportStore:
             query["personId"] = {"$in": sorted(set(person_ids))}
         return self._call("reading parked observations", lambda: list(self.db[PARKED].find(query)))
 
+    def parked_person_ids(self, hospital_id: str) -> set[int]:
+        """Persons of this hospital with parked observations (few: unregistered patients)."""
+        ids = self._call(
+            "reading parked persons", lambda: self.db[PARKED].distinct("personId", {"hospitalId": hospital_id})
+        )
+        return {int(i) for i in ids}
+
     def parked_count(self, hospital_id: str) -> int:
         return self._call(
             "counting parked observations", lambda: self.db[PARKED].count_documents({"hospitalId": hospital_id})

@@ -109,13 +109,14 @@ def render_table(
         )
 
 
-def render_sync_summary(reports: Sequence[HospitalReport], out: TextIO = sys.stdout, *, title: str = "") -> None:
+def render_sync_summary(reports: Sequence[HospitalReport], out: TextIO | None = None, *, title: str = "") -> None:
+    out = out or sys.stdout
     dry = any(r.dry_run for r in reports)
     title = title or ("passport-sync: what a sync would write (dry run)" if dry else "passport-sync: sync summary")
     render_table(title, SUMMARY_COLUMNS, (_summary_row(r) for r in reports), out)
     for report in reports:
         for error in report.errors:
-            print(f"{report.hospital_name}: {error}", file=out)
+            print(f"{report.hospital_name}: error: {error}", file=out)
 
 
 STATUS_COLUMNS = (
@@ -131,7 +132,8 @@ STATUS_COLUMNS = (
 )
 
 
-def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO = sys.stdout) -> None:
+def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     rows = []
     for s in statuses:
         last = s.get("last_run") or {}
@@ -157,7 +159,8 @@ def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO = sys.stdou
 CHECK_COLUMNS = (("target", "Target"), ("check", "Check"), ("result", "Result"), ("detail", "Detail"))
 
 
-def render_checks(results: Sequence[Mapping[str, Any]], out: TextIO = sys.stdout) -> None:
+def render_checks(results: Sequence[Mapping[str, Any]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     rows = []
     hints = []
     for result in results:
@@ -171,8 +174,9 @@ def render_checks(results: Sequence[Mapping[str, Any]], out: TextIO = sys.stdout
                     "detail": check["detail"],
                 }
             )
-            if check.get("hint"):
-                hints.append(f"{target}: {check['check']}: {check['hint']}")
+            hint = f"{target}: {check['hint']}"
+            if check.get("hint") and hint not in hints:
+                hints.append(hint)
     render_table("passport-sync: connection test", CHECK_COLUMNS, rows, out)
     for hint in hints:
         print(f"hint: {hint}", file=out)

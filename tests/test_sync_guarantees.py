@@ -238,7 +238,8 @@ def test_wrong_password_is_not_retried(openmrs: Any, mongo_uri: str, mongo_db_na
     with caplog.at_level("WARNING", logger="passport_sync"):
         report = run_sync(settings)[0]
     assert report.outcome == "failed"
-    assert "1045" in report.errors[0]
+    assert "Access denied for user 'nobody_here'" in report.errors[0]
+    assert "check db.user and the password" in report.errors[0]
     assert not any("retrying" in r.getMessage() for r in caplog.records)
     assert "s3cret-Pa55" not in " ".join(report.errors) + caplog.text
 

@@ -33,6 +33,7 @@ _BOOL_FIELDS = ("voided", "allow_decimal")
 _TRANSIENT = {1040, 1053, 1205, 1213, 1927, 2003, 2006, 2013, 2055, 1158, 1159, 1160, 1161}
 _HINTS = {
     1045: "check db.user and the password of this hospital, and that the user may connect from this host",
+    1698: "check db.user and the password of this hospital, and that the user may connect from this host",
     1044: "grant the user SELECT on the OpenMRS database (see scripts/create-readonly-user.sql)",
     1142: "grant the user SELECT on the OpenMRS database (see scripts/create-readonly-user.sql)",
     1049: "check db.name: the database does not exist on that server",
@@ -51,7 +52,7 @@ def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> Passp
     """Our exception for a pymysql error; the message names the hospital, never a secret."""
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     detail = str(exc.args[1]) if len(exc.args) > 1 else exc.__class__.__name__
-    where = f"{hospital.name} ({hospital.db.host}:{hospital.db.port}/{hospital.db.name})"
+    where = f"OpenMRS database {hospital.db.host}:{hospital.db.port}/{hospital.db.name}"
     if isinstance(exc, ssl_module.SSLError) or "SSL" in detail:
         return SourceError(
             f"{where}: TLS handshake failed: {detail}",
@@ -170,7 +171,7 @@ class OpenMRSSource:
             missing = [t for t in queries.REQUIRED_TABLES if not self._schema.has(t)]
             if missing:
                 raise SourceError(
-                    f"{self.hospital.name}: not an OpenMRS database: missing table(s) {', '.join(missing)}",
+                    f"not an OpenMRS database: missing table(s) {', '.join(missing)}",
                     hint="check db.name of this hospital",
                 )
         return self._schema
@@ -181,7 +182,7 @@ class OpenMRSSource:
         if not ids:
             described = f"uuid {wanted.uuid}" if wanted.uuid else f"a name like {wanted.name!r}"
             raise SourceError(
-                f"{self.hospital.name}: no patient_identifier_type with {described}",
+                f"no patient_identifier_type with {described}",
                 hint="set national_id_type (name or uuid) for this hospital to the type that holds national IDs",
             )
         return ids

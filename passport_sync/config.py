@@ -408,11 +408,20 @@ def load_settings(
         problems.extend(_describe(e, merged) for e in exc.errors(include_input=False))
     if problems:
         raise ConfigError(problems)
-    for hospital in settings.hospitals:
+    return settings
+
+
+def check_passwords(hospitals: list[HospitalConfig]) -> None:
+    """Resolve the password of each hospital about to be used; ConfigError naming every failure.
+
+    Only the hospitals a command selects are checked: a per-hospital systemd unit holds only its
+    own credential, and must not fail because another hospital's credential is absent.
+    """
+    problems: list[str] = []
+    for hospital in hospitals:
         try:
             hospital.db.resolved_password()
         except ConfigError as exc:
             problems.extend(f"hospitals[{hospital.id}].{p}" for p in exc.problems)
     if problems:
         raise ConfigError(problems)
-    return settings

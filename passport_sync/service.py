@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from passport_sync import checkpoint as cp_logic
-from passport_sync.config import HospitalConfig, Settings
+from passport_sync.config import HospitalConfig, Settings, check_passwords
 from passport_sync.errors import NothingMatched, PassportSyncError, UsageError
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import HospitalReport
@@ -32,7 +32,17 @@ def default_source(hospital: HospitalConfig, settings: Settings) -> OpenMRSSourc
 
 
 def select_hospitals(settings: Settings, selectors: Sequence[str] | None) -> list[HospitalConfig]:
-    """Enabled hospitals, or those named (by id or name, case-insensitive) in ``selectors``."""
+    """Enabled hospitals, or those named (by id or name, case-insensitive) in ``selectors``.
+
+    Their passwords are resolved now, so a missing credential is a configuration error (exit 2)
+    before anything is read or written.
+    """
+    hospitals = _select(settings, selectors)
+    check_passwords(hospitals)
+    return hospitals
+
+
+def _select(settings: Settings, selectors: Sequence[str] | None) -> list[HospitalConfig]:
     if not selectors:
         hospitals = settings.enabled_hospitals()
         if not hospitals:

@@ -1,0 +1,251 @@
+"""Checkpoint logic: gaps left by late commits, their filling and expiry, voids, persistence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from passport_sync import checkpoint as cp_module
+from passport_sync.checkpoint import (
+    MAX_GAP_RANGES,
+    Checkpoint,
+    Gap,
+    advance,
+    advance_voids,
+    fill_gaps,
+    from_document,
+    to_document,
+    void_read_from,
+)
+
+T0 = datetime(2025, 11, 6, 10, 0, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+WINDOW = timedelta(hours=24)
+
+
+class TestAdvance:
+    def test_contiguous_ids_leave_no_gap(self) -> None:
+        cp = advance(Checkpoint(last_obs_id=10), [11, 12, 13], T0)
+        assert cp == Checkpoint(last_obs_id=13, gaps=())
+
+    def test_missing_ids_become_gaps_with_the_time_noticed(self) -> None:
+        cp = advance(Checkpoint(last_obs_id=10), [11, 14, 15, 20], T0)
+        assert cp.last_obs_id == 20
+        assert cp.gaps == (Gap(12, 13, T0), Gap(16, 19, T0))
+        assert cp.gap_ids == 6
+
+    def test_gap_right_after_the_checkpoint(self) -> None:
+        cp = advance(Checkpoint(last_obs_id=10), [12], T0)
+        assert cp.gaps == (Gap(11, 11, T0),)
+
+    def test_existing_gaps_are_kept(self) -> None:
+        start = Checkpoint(last_obs_id=10, gaps=(Gap(3, 4, T0),))
+        cp = advance(start, [12], T1)
+        assert cp.gaps == (Gap(3, 4, T0), Gap(11, 11, T1))
+
+    def test_no_gap_before_the_first_id_of_an_empty_checkpoint(self) -> None:
+        cp = advance(Checkpoint(), [500, 501], T0)
+        assert cp == Checkpoint(last_obs_id=501, gaps=())
+
+    def test_gaps_within_the_first_batch_are_recorded(self) -> None:
+        cp = advance(Checkpoint(), [500, 503], T0)
+        assert cp.last_obs_id == 503
+        assert cp.gaps == (Gap(501, 502, T0),)
+
+    def test_increment_three_steps_of_three_are_no_gap(self) -> None:
+        cp = advance(Checkpoint(last_obs_id=3), [6, 9, 12], T0, increment=3)
+        assert cp == Checkpoint(last_obs_id=12, gaps=())
+
+    def test_increment_three_a_missing_id_is_a_gap(self) -> None:
+        cp = advance(Checkpoint(last_obs_id=3), [6, 12], T0, increment=3)
+        assert cp.last_obs_id == 12
+        assert cp.gaps == (Gap(7, 11, T0),)
+
+    def test_increment_one_step_of_three_is_a_gap(self) -> None:
+        cp = advance(Checkpoint(last_obs_id=3), [6], T0, increment=1)
+        assert cp.gaps == (Gap(4, 5, T0),)
+
+    @pytest.mark.parametrize("increment", [0, -1])
+    def test_increment_below_one_is_treated_as_one(self, increment: int) -> None:
+        cp = advance(Checkpoint(last_obs_id=1), [2, 4], T0, increment=increment)
+        assert cp.gaps == (Gap(3, 3, T0),)
+
+    def test_no_ids_changes_nothing(self) -> None:
+        start = Checkpoint(last_obs_id=10, gaps=(Gap(3, 4, T0),), void_watermark=datetime(2025, 1, 1))
+        assert advance(start, [], T1) is start
+
+    def test_void_watermark_is_kept(self) -> None:
+        start = Checkpoint(last_obs_id=1, void_watermark=datetime(2025, 1, 1))
+        assert advance(start, [2], T0).void_watermark == datetime(2025, 1, 1)
+
+    @pytest.mark.parametrize(
+        ("last", "ids"),
+        [
+            (10, [10]),  # not past the checkpoint
+            (10, [9]),
+            (10, [11, 13, 12]),  # not ascending
+            (10, [11, 11]),  # repeated
+            (0, [5, 4]),
+        ],
+    )
+    def test_ids_not_ascending_past_the_checkpoint_raise(self, last: int, ids: list[int]) -> None:
+        start = Checkpoint(last_obs_id=last)
+        with pytest.raises(ValueError, match="ascend"):
+            advance(start, ids, T0)
+        assert start == Checkpoint(last_obs_id=last)
+
+    def test_gap_count_is_capped(self) -> None:
+        # Every other id missing: one single-id gap per pair.
+        ids = list(range(2, 2 * (MAX_GAP_RANGES + 50), 2))
+        cp = advance(Checkpoint(last_obs_id=1), ids, T0)
+        assert len(cp.gaps) == MAX_GAP_RANGES
+        assert cp.last_obs_id == ids[-1]
+        # Merging never loses a missing id.
+        covered = {i for g in cp.gaps for i in range(g.low, g.high + 1)}
+        missing = set(range(2, ids[-1])) - set(ids)
+        assert missing <= covered
+        assert all(g.low <= g.high for g in cp.gaps)
+        assert [g.low for g in cp.gaps] == sorted(g.low for g in cp.gaps)
+
+
+class TestCap:
+    def test_merges_the_closest_neighbours_keeping_the_earliest_time(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(cp_module, "MAX_GAP_RANGES", 3)
+        start = Checkpoint(last_obs_id=101, gaps=(Gap(10, 10, T0), Gap(100, 100, T0)))
+        # New gaps 102 (2 after the gap at 100: the closest pair) and 106..199 (4 after 102).
+        cp = advance(start, [103, 104, 105, 200], T1)
+        assert cp.gaps == (Gap(10, 10, T0), Gap(100, 102, T0), Gap(106, 199, T1))
+        assert cp.last_obs_id == 200
+
+    def test_merges_down_to_the_cap(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(cp_module, "MAX_GAP_RANGES", 1)
+        cp = advance(Checkpoint(last_obs_id=1), [3, 5, 50, 100], T0)
+        assert cp.gaps == (Gap(2, 99, T0),)
+
+    def test_at_the_cap_nothing_is_merged(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(cp_module, "MAX_GAP_RANGES", 2)
+        cp = advance(Checkpoint(last_obs_id=1), [3, 5], T0)
+        assert cp.gaps == (Gap(2, 2, T0), Gap(4, 4, T0))
+
+
+class TestFillGaps:
+    def test_found_id_splits_a_range(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(10, 20, T0),))
+        cp = fill_gaps(start, [15], T1, window=WINDOW)
+        assert cp.gaps == (Gap(10, 14, T0), Gap(16, 20, T0))
+        assert cp.last_obs_id == 100
+
+    def test_found_ends_shrink_a_range(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(10, 20, T0),))
+        assert fill_gaps(start, [10, 20], T1, window=WINDOW).gaps == (Gap(11, 19, T0),)
+
+    def test_all_found_removes_the_range(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(10, 12, T0), Gap(30, 30, T0)))
+        assert fill_gaps(start, [12, 10, 11, 11], T1, window=WINDOW).gaps == (Gap(30, 30, T0),)
+
+    def test_several_ids_in_several_ranges(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(10, 20, T0), Gap(30, 40, T1)))
+        cp = fill_gaps(start, [35, 12, 13, 18, 50, 5], T1, window=WINDOW)
+        assert cp.gaps == (
+            Gap(10, 11, T0),
+            Gap(14, 17, T0),
+            Gap(19, 20, T0),
+            Gap(30, 34, T1),
+            Gap(36, 40, T1),
+        )
+        assert cp.gap_ids == 2 + 4 + 2 + 5 + 5
+
+    def test_ids_outside_every_range_change_nothing(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(10, 20, T0),))
+        assert fill_gaps(start, [9, 21, 99], T1, window=WINDOW).gaps == (Gap(10, 20, T0),)
+
+    def test_expired_gaps_are_dropped_even_if_unfilled(self) -> None:
+        old = T0 - WINDOW - timedelta(seconds=1)
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(1, 5, old), Gap(10, 20, T0)))
+        assert fill_gaps(start, [], T0, window=WINDOW).gaps == (Gap(10, 20, T0),)
+
+    def test_gap_exactly_at_the_window_is_kept(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(1, 5, T0 - WINDOW),))
+        assert fill_gaps(start, [], T0, window=WINDOW).gaps == (Gap(1, 5, T0 - WINDOW),)
+
+    def test_zero_window_drops_every_older_gap(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(1, 5, T0), Gap(7, 8, T1)))
+        assert fill_gaps(start, [], T1, window=timedelta(0)).gaps == (Gap(7, 8, T1),)
+
+    def test_keeps_last_obs_id_and_void_watermark(self) -> None:
+        start = Checkpoint(last_obs_id=100, gaps=(Gap(1, 5, T0),), void_watermark=datetime(2025, 1, 1))
+        cp = fill_gaps(start, [3], T1, window=WINDOW)
+        assert (cp.last_obs_id, cp.void_watermark) == (100, datetime(2025, 1, 1))
+
+
+class TestVoids:
+    def test_no_watermark_reads_every_void(self) -> None:
+        assert void_read_from(Checkpoint(), timedelta(minutes=60)) is None
+
+    def test_reads_from_the_watermark_minus_the_lookback(self) -> None:
+        cp = Checkpoint(void_watermark=datetime(2025, 11, 6, 10, 0))
+        assert void_read_from(cp, timedelta(minutes=60)) == datetime(2025, 11, 6, 9, 0)
+        assert void_read_from(cp, timedelta(0)) == datetime(2025, 11, 6, 10, 0)
+
+    def test_advance_voids_sets_the_first_watermark(self) -> None:
+        assert advance_voids(Checkpoint(last_obs_id=5), datetime(2025, 1, 1)) == Checkpoint(
+            last_obs_id=5, void_watermark=datetime(2025, 1, 1)
+        )
+
+    def test_advance_voids_moves_forward_only(self) -> None:
+        cp = Checkpoint(void_watermark=datetime(2025, 1, 2))
+        assert advance_voids(cp, datetime(2025, 1, 3)).void_watermark == datetime(2025, 1, 3)
+        assert advance_voids(cp, datetime(2025, 1, 1)).void_watermark == datetime(2025, 1, 2)
+        assert advance_voids(cp, datetime(2025, 1, 2)).void_watermark == datetime(2025, 1, 2)
+
+    def test_advance_voids_with_nothing_changes_nothing(self) -> None:
+        cp = Checkpoint(void_watermark=datetime(2025, 1, 2))
+        assert advance_voids(cp, None) is cp
+        assert advance_voids(Checkpoint(), None) == Checkpoint()
+
+
+class TestDocument:
+    def test_to_document_shape(self) -> None:
+        cp = Checkpoint(last_obs_id=99, gaps=(Gap(3, 4, T0),), void_watermark=datetime(2025, 1, 2, 3, 4))
+        assert to_document(cp) == {
+            "lastObsId": 99,
+            "gaps": [[3, 4, T0]],
+            "voidWatermark": datetime(2025, 1, 2, 3, 4),
+        }
+
+    def test_round_trip(self) -> None:
+        cp = Checkpoint(
+            last_obs_id=99,
+            gaps=(Gap(3, 4, T0), Gap(50, 60, T1)),
+            void_watermark=datetime(2025, 1, 2, 3, 4),
+        )
+        assert from_document(to_document(cp)) == cp
+
+    def test_naive_datetimes_from_mongodb_are_read_as_utc(self) -> None:
+        # MongoDB (tz_aware=False) hands back naive UTC datetimes.
+        doc = {
+            "lastObsId": 99,
+            "gaps": [[3, 4, T0.replace(tzinfo=None)], (50, 60, T1.replace(tzinfo=None))],
+            "voidWatermark": datetime(2025, 1, 2, 3, 4),
+        }
+        cp = from_document(doc)
+        assert cp == Checkpoint(
+            last_obs_id=99,
+            gaps=(Gap(3, 4, T0), Gap(50, 60, T1)),
+            void_watermark=datetime(2025, 1, 2, 3, 4),
+        )
+        assert all(g.since.tzinfo is not None for g in cp.gaps)
+        # ... so they can be compared with the aware clock without a TypeError.
+        assert fill_gaps(cp, [3], T1, window=WINDOW).gaps == (Gap(4, 4, T0), Gap(50, 60, T1))
+
+    def test_numbers_stored_as_other_types_are_ints(self) -> None:
+        cp = from_document({"lastObsId": 7.0, "gaps": [[1.0, 2, T0]]})
+        assert cp.last_obs_id == 7
+        assert type(cp.last_obs_id) is int
+        assert cp.gaps == (Gap(1, 2, T0),)
+        assert type(cp.gaps[0].low) is int
+
+    @pytest.mark.parametrize("doc", [None, {}, {"lastObsId": None, "gaps": None}])
+    def test_missing_document_is_a_fresh_checkpoint(self, doc: dict[str, object] | None) -> None:
+        assert from_document(doc) == Checkpoint()

@@ -262,20 +262,21 @@ class HospitalSync:
             self._save(state)
 
     def _land_parked(self) -> None:
-        parked = self.store.parked(self.hospital.id)
-        if not parked:
-            return
+        """Re-decide the persons with parked observations; land those whose patient is now known.
+
+        Memory stays bounded: persons are decided in chunks, and only the parked observations of
+        persons now ready are read (they leave the parked collection as they land).
+        """
         batch = self.settings.sync.batch_size
-        retry_always = [p["obsId"] for p in parked if p.get("reason") == MISSING_CONCEPT]
-        person_ids = sorted({int(p["personId"]) for p in parked if p.get("reason") != MISSING_CONCEPT})
-        ready: set[int] = set()
-        for chunk in _chunks(person_ids, batch):
-            matches = self._match_persons(chunk, fresh=True)
-            ready.update(pid for pid, match in matches.items() if match.patient_id)
-        obs_ids = sorted(
-            {int(p["obsId"]) for p in parked if int(p["personId"]) in ready} | {int(i) for i in retry_always}
-        )
-        for chunk in _chunks(obs_ids, batch):
+        persons = sorted(self.caches.parked_persons)
+        for chunk in _chunks(persons, batch):
+            ready = [pid for pid, match in self._match_persons(chunk, fresh=True).items() if match.patient_id]
+            if ready:
+                self._land(self.store.parked_obs_ids(self.hospital.id, person_ids=ready))
+        self._land(self.store.parked_obs_ids(self.hospital.id, reason=MISSING_CONCEPT))
+
+    def _land(self, obs_ids: list[int]) -> None:
+        for chunk in _chunks(sorted(set(obs_ids)), self.settings.sync.batch_size):
             self._process(self.source.obs_by_ids(chunk), phase="parked")
 
     # -- the heart: one batch -------------------------------------------------------------------------

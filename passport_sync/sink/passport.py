@@ -457,11 +457,19 @@ class PassportStore:
         self._call("parking observations", lambda: self.db[PARKED].bulk_write(ops, ordered=False))
 
     # -- parked observations ---------------------------------------------------------------------------
-    def parked(self, hospital_id: str, person_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    def parked_obs_ids(
+        self, hospital_id: str, *, person_ids: Iterable[int] | None = None, reason: str | None = None
+    ) -> list[int]:
+        """obs ids parked for this hospital, for these persons or with this reason."""
         query: dict[str, Any] = {"hospitalId": hospital_id}
         if person_ids is not None:
             query["personId"] = {"$in": sorted(set(person_ids))}
-        return self._call("reading parked observations", lambda: list(self.db[PARKED].find(query)))
+        if reason is not None:
+            query["reason"] = reason
+        docs = self._call(
+            "reading parked observations", lambda: list(self.db[PARKED].find(query, {"obsId": 1, "_id": 0}))
+        )
+        return [int(d["obsId"]) for d in docs]
 
     def parked_person_ids(self, hospital_id: str) -> set[int]:
         """Persons of this hospital with parked observations (few: unregistered patients)."""

@@ -369,6 +369,70 @@ def reset_checkpoint(
     raise typer.Exit(code)
 
 
+@app.command("demo")
+def demo(
+    mysql_url: Annotated[
+        str,
+        typer.Option(
+            "--mysql-url",
+            help="MySQL/MariaDB server for the demo's OpenMRS databases: mysql://user:password@host:port "
+            "(a user that may create and drop databases).",
+        ),
+    ] = "mysql://root@127.0.0.1:3306",
+    mongodb_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--mongodb-uri",
+            help="MongoDB for the demo's Patient Passport (database patientpassport_demo unless the URI names "
+            "one). Default: an embedded MongoDB whose data stays in --demo-dir.",
+            show_default=False,
+        ),
+    ] = None,
+    demo_dir: Annotated[
+        Path, typer.Option("--demo-dir", help="Folder for hospitals.yaml and the embedded MongoDB's data.")
+    ] = Path(".passport-sync-demo"),
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Database name prefix: <prefix>_central, _district, _regional.")
+    ] = "passport_demo",
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Drop what the demo created (only that), instead of running it.")
+    ] = False,
+    json_output: JsonOption = False,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Try passport-sync on three small demo OpenMRS hospitals, then sync them with the real sync-all.
+
+    Creates the OpenMRS databases, registers the patients in a demo Patient Passport, syncs, and
+    shows the summary and one patient's history. Running it again finds nothing new. It refuses
+    to touch a database it did not create.
+
+    Example: passport-sync demo --mysql-url mysql://root:secret@127.0.0.1:3306
+    """
+    from passport_sync.demo import run as demo_run  # only the demo needs the builder and secantus
+
+    with errors_to_exit_codes():
+        configure_logging(verbose=verbose, quiet=quiet)
+        options = demo_run.DemoOptions(
+            mysql=demo_run.parse_mysql_url(mysql_url), mongodb_uri=mongodb_uri, demo_dir=demo_dir, prefix=prefix
+        )
+        if reset:
+            outcome = demo_run.reset_demo(options)
+            code = EXIT_OK
+            if json_output:
+                emit_json({"command": "demo", "reset": True, "exit_code": code, **outcome.as_dict()})
+            else:
+                demo_run.render_reset(outcome, sys.stdout)
+        else:
+            result = demo_run.run_demo(options)
+            code = sync_exit_code(result.reports)
+            if json_output:
+                emit_json({"command": "demo", "reset": False, "exit_code": code, **result.as_dict()})
+            else:
+                demo_run.render_demo(result, sys.stdout)
+    raise typer.Exit(code)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         print(f"passport-sync {__version__}")

@@ -152,6 +152,9 @@ def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO | None = No
         )
     render_table("passport-sync: status", STATUS_COLUMNS, rows, out)
     for s in statuses:
+        if s.get("parked_by_reason"):
+            reasons = ", ".join(f"{reason} {count}" for reason, count in s["parked_by_reason"].items())
+            print(f"{s['hospital_name']}: parked: {reasons}", file=out)
         if s.get("behind_error"):
             print(f"{s['hospital_name']}: cannot count what is behind: {s['behind_error']}", file=out)
 

@@ -156,6 +156,7 @@ def hospital_status(
         else None,
         "records": store.record_count(hospital.id),
         "parked": store.parked_count(hospital.id),
+        "parked_by_reason": store.parked_by_reason(hospital.id),
         "behind": None,
         "behind_error": None,
         "locked_by": holder.get("owner") if holder else None,

@@ -149,12 +149,14 @@ def test_status_json_shows_checkpoint_parked_backlog_and_lock(
     assert status["checkpoint"]["last_obs_id"] == 5
     assert status["records"] == 3
     assert status["parked"] == 2
+    assert status["parked_by_reason"] == {"patient_not_in_passport": 2}
     assert status["behind"] == 2
     assert status["last_run"]["outcome"] == "ok" and status["last_run"]["error_count"] == 0
     assert status["locked_by"] == "otherhost:1:42:abcd"
 
     plain = invoke("status", "--config", str(config))
     assert "otherhost:1:42:abcd" in plain.stdout
+    assert "Central Hospital: parked: patient_not_in_passport 2" in plain.stdout
 
 
 def test_a_held_lock_exits_3(synced_patient: int, config: Path, passport: Any) -> None:

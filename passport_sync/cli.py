@@ -401,11 +401,11 @@ def demo(
     verbose: VerboseOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Try passport-sync on three small demo OpenMRS hospitals, then sync them with the real sync-all.
+    """Try passport-sync on three small demo OpenMRS hospitals, synced by the real sync-all.
 
-    Creates the OpenMRS databases, registers the patients in a demo Patient Passport, syncs, and
-    shows the summary and one patient's history. Running it again finds nothing new. It refuses
-    to touch a database it did not create.
+    Creates the OpenMRS databases and a demo Patient Passport, syncs, and shows one patient's history.
+
+    Running it again finds nothing new. It never touches a database it did not create.
 
     Example: passport-sync demo --mysql-url mysql://root:secret@127.0.0.1:3306
     """

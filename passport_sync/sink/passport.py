@@ -479,7 +479,10 @@ class PassportStore:
         return {int(i) for i in ids}
 
     def parked_by_reason(self, hospital_id: str) -> dict[str, int]:
-        pipeline = [{"$match": {"hospitalId": hospital_id}}, {"$group": {"_id": "$reason", "n": {"$sum": 1}}}]
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"hospitalId": hospital_id}},
+            {"$group": {"_id": "$reason", "n": {"$sum": 1}}},
+        ]
         rows = self._call("counting parked observations", lambda: list(self.db[PARKED].aggregate(pipeline)))
         return {str(r["_id"]): int(r["n"]) for r in sorted(rows, key=lambda r: str(r["_id"]))}
 

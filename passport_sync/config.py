@@ -126,6 +126,21 @@ class CategoryOverrides(_Strict):
     classes: dict[str, RecordType] = Field(default_factory=dict)
 
 
+class SourceSwitches(_Strict):
+    """Which clinical sources outside ``obs`` to sync; unset means: where the table exists."""
+
+    diagnoses: bool | None = None
+    conditions: bool | None = None
+    allergies: bool | None = None
+    drug_orders: bool | None = None
+
+    def enabled(self, source: str) -> bool | None:
+        """True/False when configured for this source (diagnosis, condition, ...), else None."""
+        key = {"diagnosis": "diagnoses", "condition": "conditions", "allergy": "allergies"}.get(source, source + "s")
+        value: bool | None = getattr(self, key, None)
+        return value
+
+
 class SyncOptions(_Strict):
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     interval_minutes: int = Field(default=5, ge=1, le=1440)
@@ -138,6 +153,7 @@ class SyncOptions(_Strict):
     placeholder_email_domain: str = Field(default="placeholder.example.org", pattern=r"^\w+([.-]?\w+)*(\.\w{2,3})+$")
     retry: RetryConfig = RetryConfig()
     categories: CategoryOverrides = CategoryOverrides()
+    sources: SourceSwitches = SourceSwitches()
 
 
 class MongoConfig(_Strict):

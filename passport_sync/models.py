@@ -113,6 +113,7 @@ class HospitalReport:
     outcome: Literal["ok", "failed", "locked", "skipped"] = "ok"
     read: int = 0
     written: int = 0
+    updated: int = 0
     already_present: int = 0
     removed: int = 0
     parked: int = 0
@@ -143,6 +144,7 @@ class HospitalReport:
             "outcome": self.outcome,
             "read": self.read,
             "written": self.written,
+            "updated": self.updated,
             "already_present": self.already_present,
             "removed": self.removed,
             "parked": self.parked,

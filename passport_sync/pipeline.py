@@ -15,9 +15,10 @@ re-reading from the last checkpoint.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +27,12 @@ from passport_sync.checkpoint import Checkpoint
 from passport_sync.config import HospitalConfig, Settings
 from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
 from passport_sync.mapping.categorise import categorise
+from passport_sync.mapping.clinical import (
+    ClinicalContext,
+    ClinicalRow,
+    build_clinical_record,
+    discontinuation_patch,
+)
 from passport_sync.mapping.concepts import choose_concept_name, chosen_answer_name
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import RecordContext, build_record, record_id
@@ -58,6 +65,36 @@ class PersonMatch:
 
     patient_id: str | None = None
     park_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One stream of source rows with its own checkpoint: observations, or a clinical source.
+
+    For observations the checkpoint lives at the top of the hospital's ``syncstatus`` document
+    (``lastObsId``…); a clinical source keeps its own under ``sources.<name>``. For those,
+    ``Checkpoint.last_obs_id`` holds the last primary key and ``void_watermark`` the last change.
+    """
+
+    name: str
+    after: Callable[[int, int], Sequence[Any]]
+    in_ranges: Callable[[Sequence[tuple[int, int]], int, int], Sequence[Any]]
+    changed: Callable[[datetime | None, int, int], Sequence[Any]]
+    max_changed: Callable[[], datetime | None]
+    by_pks: Callable[[Collection[int]], Sequence[Any]]
+    of_persons: Callable[[Collection[int], int, int], Sequence[Any]]
+    plan: Callable[[Sequence[Any]], tuple[BatchWrite, dict[str, int]]]
+    pk: Callable[[Any], int]
+    changed_at: Callable[[Any], datetime | None]
+
+    def stored(self, syncstatus: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if self.name == "obs":
+            return syncstatus
+        return (syncstatus.get("sources") or {}).get(self.name)
+
+    def document(self, state: Checkpoint) -> dict[str, Any]:
+        fields = cp_logic.to_document(state)
+        return fields if self.name == "obs" else {f"sources.{self.name}": fields}
 
 
 @dataclass(slots=True)
@@ -111,43 +148,37 @@ class HospitalSync:
 
     # -- entry points ------------------------------------------------------------------------------
     def run_incremental(self) -> HospitalReport:
-        """The sync-all work for this hospital: gaps, new rows, voids, parked observations."""
+        """The sync-all work: per feed (observations, then each clinical source) late commits,
+        new rows and changes; then parked rows whose patient is now known."""
 
         def work() -> None:
-            state = cp_logic.from_document(self.store.load_checkpoint(self.hospital.id))
-            first_run = state == Checkpoint()
-            void_start = self.source.max_date_voided() if first_run else None
-            state = self._recheck_gaps(state)
-            state = self._read_new(state)
-            if first_run and state.void_watermark is None:
-                # Voids before this moment were seen as voided by the first full read.
-                state = cp_logic.advance_voids(state, void_start)
-            state = self._read_voids(state)
+            doc = self.store.load_checkpoint(self.hospital.id) or {}
+            for feed in self._feeds():
+                self._run_feed(feed, cp_logic.from_document(feed.stored(doc)))
             self._land_parked()
 
         return self._run(work, summary=True)
 
     def run_patient(self, national_id: str) -> HospitalReport:
-        """Every observation of the patient(s) with this national ID, independent of checkpoints."""
+        """Every row of the patient(s) with this national ID, independent of checkpoints."""
 
         def work() -> None:
-            persons = [
+            persons = {
                 pid
                 for pid, raw in self.source.persons_by_national_id(national_id, self._type_ids)
                 if normalise_national_id(raw) == national_id
-            ]
-            self.persons_matched = len(set(persons))
-            after = 0
-            while persons:
-                rows = self.source.obs_of_persons(set(persons), after, self.settings.sync.batch_size)
-                if not rows:
-                    break
-                self._process(rows, phase="patient")
-                after = rows[-1].obs_id
+            }
+            self.persons_matched = len(persons)
+            if not persons:
+                return
+            for feed in self._feeds():
+                after = 0
+                while rows := feed.of_persons(persons, after, self.settings.sync.batch_size):
+                    self._process(feed, rows, phase="patient")
+                    after = feed.pk(rows[-1])
 
         return self._run(work, summary=False)
 
-    # -- the run frame -------------------------------------------------------------------------------
     def _run(self, work: Callable[[], None], *, summary: bool) -> HospitalReport:
         report = self.report
         report.started_at = self.clock()
@@ -215,99 +246,176 @@ class HospitalSync:
         except PassportSyncError as exc:
             log.warning("%s: could not write the run summary: %s", self.hospital.name, exc)
 
-    def _save(self, state: Checkpoint) -> None:
+    # -- feeds ---------------------------------------------------------------------------------------
+    def _feeds(self) -> list[Feed]:
+        """Observations, then each clinical source this database has and the configuration allows."""
+        src = self.source
+        feeds = [
+            Feed(
+                name="obs",
+                after=src.obs_after,
+                in_ranges=src.obs_in_ranges,
+                changed=src.voided_since,
+                max_changed=src.max_date_voided,
+                by_pks=src.obs_by_ids,
+                of_persons=src.obs_of_persons,
+                plan=self._plan_obs,
+                pk=lambda row: row.obs_id,
+                changed_at=lambda row: row.date_voided,
+            )
+        ]
+        switches = self.settings.sync.sources
+        for source in src.clinical_sources():
+            if switches.enabled(source.name) is False:
+                continue
+            feeds.append(
+                Feed(
+                    name=source.name,
+                    after=partial(src.clinical_after, source),
+                    in_ranges=partial(src.clinical_in_ranges, source),
+                    changed=partial(src.clinical_changed, source),
+                    max_changed=partial(src.clinical_max_changed, source),
+                    by_pks=partial(src.clinical_by_pks, source),
+                    of_persons=partial(src.clinical_of_persons, source),
+                    plan=self._plan_clinical,
+                    pk=lambda row: row.pk,
+                    changed_at=lambda row: row.changed_at,
+                )
+            )
+        return feeds
+
+    def _run_feed(self, feed: Feed, state: Checkpoint) -> Checkpoint:
+        first_run = state == Checkpoint()
+        change_start = feed.max_changed() if first_run else None
+        state = self._recheck_gaps(feed, state)
+        state = self._read_new(feed, state)
+        if first_run and state.void_watermark is None:
+            # Changes before this moment were seen, already changed, by the first full read.
+            state = cp_logic.advance_voids(state, change_start)
+        return self._read_changes(feed, state)
+
+    def _save(self, feed: Feed, state: Checkpoint) -> None:
         if not self.dry_run:
-            self.store.save_checkpoint(self.hospital.id, cp_logic.to_document(state), self.clock())
+            self.store.save_checkpoint(self.hospital.id, feed.document(state), self.clock())
 
     # -- phases ----------------------------------------------------------------------------------------
-    def _recheck_gaps(self, state: Checkpoint) -> Checkpoint:
+    def _recheck_gaps(self, feed: Feed, state: Checkpoint) -> Checkpoint:
         if not state.gaps:
             return state
         ranges = [(g.low, g.high) for g in state.gaps]
         found: list[int] = []
         after = 0
-        while True:
-            rows = self.source.obs_in_ranges(ranges, after, self.settings.sync.batch_size)
-            if not rows:
-                break
-            self._process(rows, phase="late commits")
-            found.extend(r.obs_id for r in rows)
-            after = rows[-1].obs_id
+        while rows := feed.in_ranges(ranges, after, self.settings.sync.batch_size):
+            self._process(feed, rows, phase="late commits")
+            found.extend(feed.pk(r) for r in rows)
+            after = found[-1]
         window = timedelta(minutes=self.settings.sync.late_commit_window_minutes)
         state = cp_logic.fill_gaps(state, found, self.clock(), window=window)
-        self._save(state)
+        self._save(feed, state)
         return state
 
-    def _read_new(self, state: Checkpoint) -> Checkpoint:
-        while True:
-            rows = self.source.obs_after(state.last_obs_id, self.settings.sync.batch_size)
-            if not rows:
-                return state
-            self._process(rows, phase="new")
-            state = cp_logic.advance(state, [r.obs_id for r in rows], self.clock(), increment=self._increment)
-            self._save(state)
+    def _read_new(self, feed: Feed, state: Checkpoint) -> Checkpoint:
+        while rows := feed.after(state.last_obs_id, self.settings.sync.batch_size):
+            self._process(feed, rows, phase="new")
+            state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock(), increment=self._increment)
+            self._save(feed, state)
+        return state
 
-    def _read_voids(self, state: Checkpoint) -> Checkpoint:
+    def _read_changes(self, feed: Feed, state: Checkpoint) -> Checkpoint:
+        """Rows changed (voided, edited in place, stopped) since the watermark minus a look-back.
+
+        The watermark moves once every page is written: rows come in id order, not time order.
+        """
         since = cp_logic.void_read_from(state, timedelta(minutes=self.settings.sync.void_lookback_minutes))
-        after: tuple[datetime, int] | None = None
-        while True:
-            rows = self.source.voided_since(since, after, self.settings.sync.batch_size)
-            if not rows:
-                return state
-            self._process(rows, phase="voids")
-            last = rows[-1]
-            assert last.date_voided is not None
-            after = (last.date_voided, last.obs_id)
-            state = cp_logic.advance_voids(state, last.date_voided)
-            self._save(state)
+        latest: datetime | None = None
+        after = 0
+        while rows := feed.changed(since, after, self.settings.sync.batch_size):
+            self._process(feed, rows, phase="changes")
+            moments = [m for m in map(feed.changed_at, rows) if m is not None]
+            latest = max([*moments, latest] if latest else moments, default=latest)
+            after = feed.pk(rows[-1])
+        if latest is not None and latest != state.void_watermark:
+            state = cp_logic.advance_voids(state, latest)
+            self._save(feed, state)
+        return state
 
     def _land_parked(self) -> None:
-        """Re-decide the persons with parked observations; land those whose patient is now known.
+        """Re-decide the persons with parked rows; land those whose patient is now known.
 
-        Memory stays bounded: persons are decided in chunks, and only the parked observations of
-        persons now ready are read (they leave the parked collection as they land).
+        Memory stays bounded: persons are decided in chunks, and only the parked rows of persons
+        now ready are read (they leave the parked collection as they land).
         """
         batch = self.settings.sync.batch_size
+        feeds = self._feeds()
         persons = sorted(self.caches.parked_persons)
         for chunk in _chunks(persons, batch):
             ready = [pid for pid, match in self._match_persons(chunk, fresh=True).items() if match.patient_id]
             if ready:
-                self._land(self.store.parked_obs_ids(self.hospital.id, person_ids=ready))
-        self._land(self.store.parked_obs_ids(self.hospital.id, reason=MISSING_CONCEPT))
+                for feed in feeds:
+                    self._land(feed, self.store.parked_ids(self.hospital.id, feed.name, person_ids=ready))
+        for feed in feeds:
+            self._land(feed, self.store.parked_ids(self.hospital.id, feed.name, reason=MISSING_CONCEPT))
 
-    def _land(self, obs_ids: list[int]) -> None:
-        for chunk in _chunks(sorted(set(obs_ids)), self.settings.sync.batch_size):
-            self._process(self.source.obs_by_ids(chunk), phase="parked")
+    def _land(self, feed: Feed, pks: list[int]) -> None:
+        for chunk in _chunks(sorted(set(pks)), self.settings.sync.batch_size):
+            self._process(feed, feed.by_pks(chunk), phase="parked")
 
     # -- the heart: one batch -------------------------------------------------------------------------
-    def _process(self, rows: Sequence[ObsRow], *, phase: str) -> None:
+    def _process(self, feed: Feed, rows: Sequence[Any], *, phase: str) -> None:
         """Map one batch and write it; returns after MongoDB acknowledged it."""
-        batch, counts = self._plan(rows)
+        batch, counts = feed.plan(rows)
+        self.caches.parked_persons.update(p["personId"] for p in batch.parks)
         report = self.report
         report.read += len(rows)
         report.batches += 1
         report.skipped += counts["skipped"]
         report.parked += len(batch.parks)
         if self.dry_run:
-            report.written += len(batch.records)
+            report.written += len(batch.records) + len(batch.upserts)
             report.removed += len(batch.removals)
         elif batch:
             outcome = self.store.apply(batch, self.clock())
             report.written += outcome.written
+            report.updated += outcome.updated
             report.already_present += outcome.already_present
             report.removed += outcome.removed
             report.reassigned += outcome.reassigned
-            report.unparked += counts["landed_from_parked"] if phase == "parked" else 0
+            report.unparked += counts["landed"] if phase == "parked" else 0
         self.observer.batch_done(report, phase)
         self._renew_lock()
 
-    def _plan(self, rows: Sequence[ObsRow]) -> tuple[BatchWrite, dict[str, int]]:
-        hid = self.hospital.id
-        batch = BatchWrite()
-        counts = {"skipped": 0, "landed_from_parked": 0}
+    def _start_plan(self, rows: Sequence[Any]) -> tuple[BatchWrite, dict[str, int], dict[int, PersonMatch]]:
         live = [r for r in rows if not r.voided]
-        matches = self._match_persons({r.person_id for r in live})
-        self._load_concept_names(live)
+        return BatchWrite(), {"skipped": 0, "landed": 0}, self._match_persons({r.person_id for r in live})
+
+    def _retire(self, batch: BatchWrite, source: str, row: Any, was_parked: bool) -> None:
+        """A voided row: its record goes (to the audit trail); a parked copy is forgotten."""
+        hid = self.hospital.id
+        batch.removals.append((record_id(hid, source, row.uuid), _void_info(row)))
+        if was_parked:
+            batch.unparks.append(f"{hid}:{source}:{row.uuid}")
+
+    def _replace(self, batch: BatchWrite, source: str, row: Any, was_parked: bool) -> None:
+        """A new version of a row: the record of the version it replaces goes."""
+        hid = self.hospital.id
+        replaced = row.previous_version_uuid if source == "obs" else row.previous_uuid
+        batch.removals.append((record_id(hid, source, replaced), {"reason": "replaced", "replacedBy": row.uuid}))
+        if was_parked:
+            batch.unparks.append(f"{hid}:{source}:{replaced}")
+
+    def _doctor(self, provider_id: int | None, doctors: dict[str, str]) -> tuple[str, str, str | None]:
+        """(user id, display name, provider uuid) of the doctor for a row."""
+        assert self._refs is not None
+        provider = self.caches.providers.get(provider_id or -1)
+        if provider is None:
+            return self._refs.fallback_user_id, self._refs.fallback_doctor_name, None
+        return doctors.get(provider.uuid, self._refs.fallback_user_id), provider.display_name, provider.uuid
+
+    def _plan_obs(self, rows: Sequence[ObsRow]) -> tuple[BatchWrite, dict[str, int]]:
+        hid = self.hospital.id
+        batch, counts, matches = self._start_plan(rows)
+        live = [r for r in rows if not r.voided]
+        self._load_concept_names(c for r in live for c in (r.concept_id, r.value_coded, r.group_concept_id))
         doctors = self._doctor_users(live)
         now = self.clock()
         overrides = self.settings.sync.categories
@@ -315,17 +423,11 @@ class HospitalSync:
             park_key = f"{hid}:obs:{row.uuid}"
             was_parked = row.person_id in self.caches.parked_persons
             if row.voided:
-                batch.removals.append((record_id(hid, "obs", row.uuid), _void_info(row)))
-                if was_parked:
-                    batch.unparks.append(park_key)
+                self._retire(batch, "obs", row, was_parked)
                 continue
             if row.previous_version_uuid:
                 # An edit: the new row replaces the old one, whatever the old row's void says yet.
-                batch.removals.append(
-                    (record_id(hid, "obs", row.previous_version_uuid), {"reason": "replaced", "replacedBy": row.uuid})
-                )
-                if was_parked:
-                    batch.unparks.append(f"{hid}:obs:{row.previous_version_uuid}")
+                self._replace(batch, "obs", row, was_parked)
             if not row.has_value():
                 counts["skipped"] += 1  # a group parent: its members carry the values
                 continue
@@ -336,22 +438,22 @@ class HospitalSync:
                     row.obs_id,
                     row.concept_id,
                 )
-                batch.parks.append(_park_doc(hid, row, MISSING_CONCEPT))
+                batch.parks.append(_park_doc(hid, "obs", row.uuid, row.obs_id, row.person_id, MISSING_CONCEPT))
                 continue
             match = matches.get(row.person_id) or PersonMatch(park_reason=NO_NATIONAL_ID)
             if match.patient_id is None:
-                batch.parks.append(_park_doc(hid, row, match.park_reason or NO_NATIONAL_ID))
+                reason = match.park_reason or NO_NATIONAL_ID
+                batch.parks.append(_park_doc(hid, "obs", row.uuid, row.obs_id, row.person_id, reason))
                 continue
             concept_name = self._concept_name(row.concept_id)
-            provider = self.caches.providers.get(row.provider_id or -1)
-            assert self._refs is not None
+            created_by, doctor_name, provider_uuid = self._doctor(row.provider_id, doctors)
             ctx = RecordContext(
                 hospital_id=hid,
                 hospital_name=self.hospital.name,
                 patient_id=match.patient_id,
-                created_by=doctors.get(provider.uuid if provider else "", self._refs.fallback_user_id),
-                doctor_name=provider.display_name if provider else self._refs.fallback_doctor_name,
-                provider_uuid=provider.uuid if provider else None,
+                created_by=created_by,
+                doctor_name=doctor_name,
+                provider_uuid=provider_uuid,
                 concept_name=concept_name,
                 answer_name=self._answer_name(row),
                 group_concept_name=self._concept_name(row.group_concept_id) if row.group_concept_id else None,
@@ -375,8 +477,54 @@ class HospitalSync:
             batch.records.append(doc)
             if was_parked:
                 batch.unparks.append(park_key)
-            counts["landed_from_parked"] += 1
-        self.caches.parked_persons.update(p["personId"] for p in batch.parks)
+            counts["landed"] += 1
+        return batch, counts
+
+    def _plan_clinical(self, rows: Sequence[ClinicalRow]) -> tuple[BatchWrite, dict[str, int]]:
+        hid = self.hospital.id
+        batch, counts, matches = self._start_plan(rows)
+        live = [r for r in rows if not r.voided]
+        self._load_concept_names(c for r in live for c in r.concept_ids())
+        doctors = self._doctor_users(live)
+        for row in rows:
+            was_parked = row.person_id in self.caches.parked_persons
+            if row.voided:
+                self._retire(batch, row.source, row, was_parked)
+                continue
+            if row.is_discontinuation:
+                if row.previous_uuid:
+                    batch.patches.append(
+                        (record_id(hid, row.source, row.previous_uuid), discontinuation_patch(row, self.tz))
+                    )
+                counts["skipped"] += 1
+                continue
+            if row.previous_uuid:
+                self._replace(batch, row.source, row, was_parked)
+            match = matches.get(row.person_id) or PersonMatch(park_reason=NO_NATIONAL_ID)
+            if match.patient_id is None:
+                reason = match.park_reason or NO_NATIONAL_ID
+                batch.parks.append(_park_doc(hid, row.source, row.uuid, row.pk, row.person_id, reason))
+                continue
+            created_by, doctor_name, provider_uuid = self._doctor(row.provider_id, doctors)
+            ctx = ClinicalContext(
+                hospital_id=hid,
+                hospital_name=self.hospital.name,
+                patient_id=match.patient_id,
+                created_by=created_by,
+                doctor_name=doctor_name,
+                provider_uuid=provider_uuid,
+                name_of=self._name_of,
+                now=self.clock(),
+                tz=self.tz,
+            )
+            doc = build_clinical_record(row, ctx)
+            if doc is None:
+                counts["skipped"] += 1
+                continue
+            batch.upserts.append(doc)
+            if was_parked:
+                batch.unparks.append(f"{hid}:{row.source}:{row.uuid}")
+            counts["landed"] += 1
         return batch, counts
 
     # -- lookups, per batch or cached per run ------------------------------------------------------------
@@ -409,11 +557,8 @@ class HospitalSync:
                 matches[pid] = PersonMatch(park_reason=NOT_IN_PASSPORT)
         return matches
 
-    def _load_concept_names(self, rows: Sequence[ObsRow]) -> None:
-        wanted: set[int] = set()
-        for row in rows:
-            wanted.update(c for c in (row.concept_id, row.value_coded, row.group_concept_id) if c is not None)
-        missing = wanted - self.caches.concept_names.keys()
+    def _load_concept_names(self, concept_ids: Iterable[int | None]) -> None:
+        missing = {c for c in concept_ids if c is not None} - self.caches.concept_names.keys()
         if missing:
             self.caches.concept_names.update(self.source.concept_names(missing))
 
@@ -423,13 +568,19 @@ class HospitalSync:
         names = self.caches.concept_names.get(concept_id, [])
         return choose_concept_name(names, self.settings.sync.locale) or f"Concept {concept_id}"
 
+    def _name_of(self, concept_id: int | None, picked_name_id: int | None) -> str | None:
+        if concept_id is None:
+            return None
+        names = self.caches.concept_names.get(concept_id, [])
+        return chosen_answer_name(names, self.settings.sync.locale, picked_name_id) or f"Concept {concept_id}"
+
     def _answer_name(self, row: ObsRow) -> str | None:
         if row.value_coded is None:
             return None
         names = self.caches.concept_names.get(row.value_coded, [])
         return chosen_answer_name(names, self.settings.sync.locale, row.value_coded_name_id)
 
-    def _doctor_users(self, rows: Sequence[ObsRow]) -> dict[str, str]:
+    def _doctor_users(self, rows: Sequence[Any]) -> dict[str, str]:
         provider_ids = {r.provider_id for r in rows if r.provider_id is not None}
         missing = provider_ids - self.caches.providers.keys()
         if missing:
@@ -461,25 +612,26 @@ def _identity_verdict(identity: PersonIdentity) -> tuple[PersonMatch, str | None
     return PersonMatch(), valid.pop()
 
 
-def _park_doc(hospital_id: str, row: ObsRow, reason: str) -> dict[str, Any]:
-    return {
-        "_id": f"{hospital_id}:obs:{row.uuid}",
+def _park_doc(hospital_id: str, source: str, uuid: str, pk: int, person_id: int, reason: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": f"{hospital_id}:{source}:{uuid}",
         "hospitalId": hospital_id,
-        "source": "obs",
-        "uuid": row.uuid,
-        "obsId": row.obs_id,
-        "personId": row.person_id,
+        "source": source,
+        "uuid": uuid,
+        "sourceId": pk,
+        "personId": person_id,
         "reason": reason,
     }
+    if source == "obs":
+        doc["obsId"] = pk
+    return doc
 
 
-def _void_info(row: ObsRow) -> dict[str, Any]:
-    return {
-        "reason": "voided",
-        "voidReason": row.void_reason,
-        "dateVoided": row.date_voided,
-        "obsId": row.obs_id,
-    }
+def _void_info(row: ObsRow | ClinicalRow) -> dict[str, Any]:
+    info: dict[str, Any] = {"reason": "voided", "voidReason": row.void_reason, "dateVoided": row.date_voided}
+    if isinstance(row, ObsRow):
+        info["obsId"] = row.obs_id
+    return info
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterable[list[int]]:

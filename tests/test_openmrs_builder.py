@@ -35,6 +35,8 @@ NOW = datetime(2025, 3, 14, 9, 30, 0)
 
 FIXTURE_TABLES = {
     "allergy",
+    "allergy_reaction",
+    "order_frequency",
     "concept",
     "concept_class",
     "concept_datatype",

@@ -23,7 +23,7 @@ SET NAMES utf8mb4;
 SET FOREIGN_KEY_CHECKS = 0;
 
 DROP TABLE IF EXISTS
-  `global_property`, `allergy`, `encounter_diagnosis`, `conditions`, `obs`, `drug_order`,
+  `global_property`, `allergy_reaction`, `allergy`, `order_frequency`, `encounter_diagnosis`, `conditions`, `obs`, `drug_order`,
   `orders`, `drug`, `encounter_provider`, `encounter`, `visit`, `encounter_type`,
   `encounter_role`, `provider`, `patient_identifier`, `patient_identifier_type`, `patient`,
   `location`, `concept_numeric`, `concept_name`, `concept`, `concept_datatype`,
@@ -939,6 +939,43 @@ CREATE TABLE `allergy` (
   CONSTRAINT `allergy_patient_id_fk` FOREIGN KEY (`patient_id`) REFERENCES `patient` (`patient_id`),
   CONSTRAINT `allergy_severity_concept_id_fk` FOREIGN KEY (`severity_concept_id`) REFERENCES `concept` (`concept_id`),
   CONSTRAINT `allergy_voided_by_fk` FOREIGN KEY (`voided_by`) REFERENCES `users` (`user_id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- One row per reaction of an allergy (coded, or free text for "other").
+CREATE TABLE `allergy_reaction` (
+  `allergy_reaction_id` INT NOT NULL AUTO_INCREMENT,
+  `allergy_id` INT NOT NULL,
+  `reaction_concept_id` INT NOT NULL,
+  `reaction_non_coded` VARCHAR(255) NULL,
+  `uuid` CHAR(38) NOT NULL,
+  PRIMARY KEY (`allergy_reaction_id`),
+  UNIQUE KEY `allergy_reaction_uuid` (`uuid`),
+  KEY `allergy_reaction_allergy_id_fk` (`allergy_id`),
+  KEY `allergy_reaction_reaction_concept_id_fk` (`reaction_concept_id`),
+  CONSTRAINT `allergy_reaction_allergy_id_fk` FOREIGN KEY (`allergy_id`) REFERENCES `allergy` (`allergy_id`),
+  CONSTRAINT `allergy_reaction_reaction_concept_id_fk` FOREIGN KEY (`reaction_concept_id`) REFERENCES `concept` (`concept_id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Order frequencies: each is a concept (class Frequency), e.g. "Twice daily".
+CREATE TABLE `order_frequency` (
+  `order_frequency_id` INT NOT NULL AUTO_INCREMENT,
+  `concept_id` INT NOT NULL,
+  `frequency_per_day` DOUBLE NULL,
+  `creator` INT NOT NULL,
+  `date_created` DATETIME NOT NULL,
+  `retired` TINYINT(1) NOT NULL DEFAULT 0,
+  `retired_by` INT NULL,
+  `date_retired` DATETIME NULL,
+  `retire_reason` VARCHAR(255) NULL,
+  `uuid` CHAR(38) NOT NULL,
+  `changed_by` INT NULL,
+  `date_changed` DATETIME NULL,
+  PRIMARY KEY (`order_frequency_id`),
+  UNIQUE KEY `order_frequency_uuid_index` (`uuid`),
+  UNIQUE KEY `concept_id` (`concept_id`),
+  KEY `order_frequency_creator_fk` (`creator`),
+  CONSTRAINT `order_frequency_concept_id_fk` FOREIGN KEY (`concept_id`) REFERENCES `concept` (`concept_id`),
+  CONSTRAINT `order_frequency_creator_fk` FOREIGN KEY (`creator`) REFERENCES `users` (`user_id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- ---------------------------------------------------------------------------

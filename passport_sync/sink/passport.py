@@ -50,6 +50,7 @@ RECORDS = "medicalrecords"
 PARKED = "openmrs_sync_parked"
 REMOVED = "openmrs_sync_removed"
 LOCKS = "openmrs_sync_locks"
+ALLERGIES = "openmrs_sync_allergies"
 SYNCSTATUS = "syncstatus"
 AUDITLOGS = "auditlogs"
 SOURCE_KEY_INDEX = "passport_sync_source_key"
@@ -93,18 +94,24 @@ class HospitalRefs:
 class BatchWrite:
     """Everything one batch changes in MongoDB, applied by ``PassportStore.apply``."""
 
+    # Observations never change once written: inserted, a duplicate means "already there".
     records: list[dict[str, Any]] = field(default_factory=list)
+    # Diagnoses, conditions, allergies, orders change in place: upserted field by field.
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    # Field updates of existing records (a discontinued order ends its order's record).
+    patches: list[tuple[ObjectId, dict[str, Any]]] = field(default_factory=list)
     removals: list[tuple[ObjectId, dict[str, Any]]] = field(default_factory=list)
     parks: list[dict[str, Any]] = field(default_factory=list)
     unparks: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.removals or self.parks or self.unparks)
+        return bool(self.records or self.upserts or self.patches or self.removals or self.parks or self.unparks)
 
 
 @dataclass(slots=True)
 class BatchOutcome:
     written: int = 0
+    updated: int = 0
     already_present: int = 0
     removed: int = 0
     reassigned: int = 0
@@ -342,11 +349,21 @@ class PassportStore:
     def apply(self, batch: BatchWrite, now: datetime) -> BatchOutcome:
         """Write one batch. Returns only after MongoDB acknowledged every part of it."""
         outcome = BatchOutcome()
+        allergy_patients: set[str] = set()
         if batch.records:
             self._insert_records(batch.records, now, outcome)
             self._link_patients(batch.records)
+        if batch.upserts:
+            allergy_patients |= self._upsert_records(batch.upserts, now, outcome)
+            self._link_patients(batch.upserts)
+        if batch.patches:
+            ops = [UpdateOne({"_id": rid}, {"$set": {**fields, "updatedAt": now}}) for rid, fields in batch.patches]
+            result = self._call("updating records", lambda: self.db[RECORDS].bulk_write(ops, ordered=False))
+            outcome.updated += result.modified_count
         if batch.removals:
-            self._remove_records(batch.removals, now, outcome)
+            allergy_patients |= self._remove_records(batch.removals, now, outcome)
+        if allergy_patients:
+            self._sync_allergies(allergy_patients)
         if batch.parks:
             self._park(batch.parks, now)
         if batch.unparks:
@@ -373,6 +390,82 @@ class PassportStore:
         outcome.already_present += len(duplicates)
         if duplicates:
             self._reassign_moved(records, duplicates, now, outcome)
+
+    def _upsert_records(self, docs: list[dict[str, Any]], now: datetime, outcome: BatchOutcome) -> set[str]:
+        """Insert or update records field by field: fields a doctor added in the app (such as
+        ``data.medications``) are never touched. Returns the patients whose allergies changed."""
+        ids = [d["_id"] for d in docs]
+        existing = {
+            e["_id"]: e
+            for e in self._call(
+                "checking existing records",
+                lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, {"patientId": 1, "openmrsData.source": 1})),
+            )
+        }
+        ops = []
+        pulls = []
+        allergy_patients: set[str] = set()
+        for doc in docs:
+            fields = {f"data.{k}": v for k, v in doc["data"].items()}
+            fields.update(patientId=doc["patientId"], type=doc["type"], openmrsData=doc["openmrsData"], updatedAt=now)
+            on_insert = {k: doc[k] for k in ("createdBy", "editableBy", "createdAt", "__v")}
+            ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields, "$setOnInsert": on_insert}, upsert=True))
+            old = existing.get(doc["_id"])
+            old_patient = old.get("patientId") if old else None
+            if isinstance(old_patient, str) and old_patient != doc["patientId"] and ObjectId.is_valid(old_patient):
+                pulls.append(UpdateOne({"_id": ObjectId(old_patient)}, {"$pull": {"medicalHistory": doc["_id"]}}))
+                outcome.reassigned += 1
+                allergy_patients.add(old_patient)
+            if doc["openmrsData"].get("source") == "allergy":
+                allergy_patients.add(doc["patientId"])
+        result = self._call("writing records", lambda: self.db[RECORDS].bulk_write(ops, ordered=False))
+        outcome.written += result.upserted_count
+        outcome.updated += result.modified_count
+        outcome.already_present += result.matched_count - result.modified_count
+        if pulls:
+            self._call("unlinking moved records", lambda: self.db["patients"].bulk_write(pulls, ordered=False))
+        return allergy_patients
+
+    def _sync_allergies(self, patient_ids: set[str]) -> None:
+        """Keep ``patients.allergies`` in step with the synced allergy records of each patient.
+
+        The strings this tool added are remembered in ``openmrs_sync_allergies``, so a removed
+        allergy leaves the list while allergies the patient entered in the app stay.
+        """
+        ids = sorted(p for p in patient_ids if ObjectId.is_valid(p))
+        live = self._call(
+            "reading allergy records",
+            lambda: list(
+                self.db[RECORDS].find(
+                    {"patientId": {"$in": ids}, "openmrsData.source": "allergy"},
+                    {"patientId": 1, "openmrsData.allergyText": 1},
+                )
+            ),
+        )
+        wanted: dict[str, list[str]] = {pid: [] for pid in ids}
+        for record in live:
+            text = record.get("openmrsData", {}).get("allergyText")
+            if text and text not in wanted[record["patientId"]]:
+                wanted[record["patientId"]].append(text)
+        before = {
+            d["_id"]: d.get("texts", [])
+            for d in self._call(
+                "reading synced allergies", lambda: list(self.db[ALLERGIES].find({"_id": {"$in": ids}}))
+            )
+        }
+        patient_ops = []
+        for pid in ids:
+            stale = [t for t in before.get(pid, []) if t not in wanted[pid]]
+            if stale:
+                patient_ops.append(UpdateOne({"_id": ObjectId(pid)}, {"$pull": {"allergies": {"$in": stale}}}))
+            if wanted[pid]:
+                patient_ops.append(
+                    UpdateOne({"_id": ObjectId(pid)}, {"$addToSet": {"allergies": {"$each": wanted[pid]}}})
+                )
+        if patient_ops:
+            self._call("updating allergies", lambda: self.db["patients"].bulk_write(patient_ops, ordered=True))
+        mine = [UpdateOne({"_id": pid}, {"$set": {"texts": wanted[pid]}}, upsert=True) for pid in ids]
+        self._call("remembering synced allergies", lambda: self.db[ALLERGIES].bulk_write(mine, ordered=False))
 
     def _reassign_moved(
         self, records: list[dict[str, Any]], duplicates: set[ObjectId], now: datetime, outcome: BatchOutcome
@@ -413,7 +506,7 @@ class PassportStore:
 
     def _remove_records(
         self, removals: list[tuple[ObjectId, dict[str, Any]]], now: datetime, outcome: BatchOutcome
-    ) -> None:
+    ) -> set[str]:
         """Voided in OpenMRS: the patient stops seeing it; a copy goes to the audit trail."""
         reasons = dict(removals)
         docs = self._call(
@@ -421,7 +514,7 @@ class PassportStore:
             lambda: list(self.db[RECORDS].find({"_id": {"$in": list(reasons)}})),
         )
         if not docs:
-            return
+            return set()
         trail = [
             UpdateOne(
                 {"_id": d["_id"]},
@@ -441,6 +534,7 @@ class PassportStore:
         if pulls:
             self._call("unlinking removed records", lambda: self.db["patients"].bulk_write(pulls, ordered=False))
         outcome.removed += result.deleted_count
+        return {d["patientId"] for d in docs if d.get("openmrsData", {}).get("source") == "allergy"}
 
     def _park(self, parks: list[dict[str, Any]], now: datetime) -> None:
         ops = [
@@ -457,19 +551,19 @@ class PassportStore:
         self._call("parking observations", lambda: self.db[PARKED].bulk_write(ops, ordered=False))
 
     # -- parked observations ---------------------------------------------------------------------------
-    def parked_obs_ids(
-        self, hospital_id: str, *, person_ids: Iterable[int] | None = None, reason: str | None = None
+    def parked_ids(
+        self, hospital_id: str, source: str, *, person_ids: Iterable[int] | None = None, reason: str | None = None
     ) -> list[int]:
-        """obs ids parked for this hospital, for these persons or with this reason."""
-        query: dict[str, Any] = {"hospitalId": hospital_id}
+        """Primary keys (obs_id, diagnosis_id, ...) of one source's rows parked for this hospital."""
+        query: dict[str, Any] = {"hospitalId": hospital_id, "source": source}
         if person_ids is not None:
             query["personId"] = {"$in": sorted(set(person_ids))}
         if reason is not None:
             query["reason"] = reason
         docs = self._call(
-            "reading parked observations", lambda: list(self.db[PARKED].find(query, {"obsId": 1, "_id": 0}))
+            "reading parked rows", lambda: list(self.db[PARKED].find(query, {"sourceId": 1, "obsId": 1, "_id": 0}))
         )
-        return [int(d["obsId"]) for d in docs]
+        return [int(d.get("sourceId", d.get("obsId"))) for d in docs]
 
     def parked_person_ids(self, hospital_id: str) -> set[int]:
         """Persons of this hospital with parked observations (few: unregistered patients)."""

@@ -19,9 +19,11 @@ import pymysql.cursors
 
 from passport_sync.config import HospitalConfig, NationalIdType, RetryConfig
 from passport_sync.errors import PassportSyncError, SourceError, SourceUnavailable
+from passport_sync.mapping.clinical import ClinicalRow, row_identity
 from passport_sync.models import ConceptName, ObsRow, PersonIdentity, Provider
 from passport_sync.retry import call_with_retry
-from passport_sync.source import queries
+from passport_sync.source import clinical, queries
+from passport_sync.source.clinical import ClinicalSource
 from passport_sync.source.queries import Query, SchemaInfo
 
 log = logging.getLogger("passport_sync")
@@ -70,6 +72,42 @@ def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> Passp
     if code == 2003 and "Name or service not known" in detail:
         return SourceError(message, hint=_HINTS[2005])
     return SourceError(message, hint=hint)
+
+
+_CLINICAL_COMMON = (
+    "pk", "uuid", "person_id", "encounter_id", "encounter_uuid", "provider_id", "location_name", "happened_at",
+    "date_created", "changed_at", "voided", "date_voided", "void_reason", "coded", "coded_name_id", "non_coded",
+    "previous_pk", "previous_uuid",
+)  # fmt: skip
+_NO_DATE = datetime(1000, 1, 1)
+
+
+def _clinical_row(source: ClinicalSource, raw: dict[str, Any]) -> ClinicalRow:
+    extra = {k: v for k, v in raw.items() if k not in _CLINICAL_COMMON}
+    previous_uuid = raw.get("previous_uuid")
+    return ClinicalRow(
+        source=source.name,
+        pk=int(raw["pk"]),
+        uuid=row_identity(source.name, raw.get("uuid"), int(raw["pk"])),
+        person_id=int(raw["person_id"]),
+        date_created=raw["date_created"],
+        voided=bool(raw.get("voided")),
+        happened_at=raw.get("happened_at"),
+        changed_at=raw.get("changed_at") if isinstance(raw.get("changed_at"), datetime) else None,
+        date_voided=raw.get("date_voided"),
+        void_reason=raw.get("void_reason"),
+        encounter_uuid=raw.get("encounter_uuid"),
+        provider_id=raw.get("provider_id"),
+        location_name=raw.get("location_name"),
+        coded=raw.get("coded"),
+        coded_name_id=raw.get("coded_name_id"),
+        non_coded=raw.get("non_coded"),
+        previous_pk=raw.get("previous_pk"),
+        previous_uuid=(
+            row_identity(source.name, previous_uuid, int(raw["previous_pk"])) if raw.get("previous_pk") else None
+        ),
+        extra=extra,
+    )
 
 
 def _obs_row(raw: dict[str, Any]) -> ObsRow:
@@ -220,8 +258,8 @@ class OpenMRSSource:
             return []
         return [_obs_row(r) for r in self.run(queries.obs_of_persons(self.schema(), person_ids, after_obs_id, limit))]
 
-    def voided_since(self, since: datetime | None, after: tuple[datetime, int] | None, limit: int) -> list[ObsRow]:
-        return [_obs_row(r) for r in self.run(queries.voided_since(self.schema(), since, after, limit))]
+    def voided_since(self, since: datetime | None, after_obs_id: int, limit: int) -> list[ObsRow]:
+        return [_obs_row(r) for r in self.run(queries.voided_since(self.schema(), since, after_obs_id, limit))]
 
     def max_date_voided(self) -> datetime | None:
         row = self.run(queries.max_date_voided())[0]
@@ -272,3 +310,47 @@ class OpenMRSSource:
                 display = person_name or (r.get("name") or "").strip() or f"Provider {r['provider_id']}"
                 result[int(r["provider_id"])] = Provider(int(r["provider_id"]), str(r["uuid"]), display)
         return result
+
+    # -- diagnoses, conditions, allergies, drug orders -------------------------------------------------
+    def clinical_sources(self) -> list[ClinicalSource]:
+        """The clinical sources this database has (Platform 2.2+ for diagnoses and conditions)."""
+        schema = self.schema()
+        return [source for source in clinical.CLINICAL_SOURCES if source.available(schema)]
+
+    def _clinical(self, source: ClinicalSource, query: Query) -> list[ClinicalRow]:
+        return [_clinical_row(source, r) for r in self.run(query)]
+
+    def clinical_after(self, source: ClinicalSource, after: int, limit: int) -> list[ClinicalRow]:
+        return self._clinical(source, clinical.after_pk(source, self.schema(), after, limit))
+
+    def clinical_in_ranges(
+        self, source: ClinicalSource, ranges: Sequence[tuple[int, int]], after: int, limit: int
+    ) -> list[ClinicalRow]:
+        if not ranges:
+            return []
+        return self._clinical(source, clinical.in_ranges(source, self.schema(), ranges, after, limit))
+
+    def clinical_by_pks(self, source: ClinicalSource, pks: Collection[int]) -> list[ClinicalRow]:
+        if not pks:
+            return []
+        return self._clinical(source, clinical.by_pks(source, self.schema(), pks))
+
+    def clinical_of_persons(
+        self, source: ClinicalSource, person_ids: Collection[int], after: int, limit: int
+    ) -> list[ClinicalRow]:
+        if not person_ids:
+            return []
+        return self._clinical(source, clinical.of_persons(source, self.schema(), person_ids, after, limit))
+
+    def clinical_changed(
+        self, source: ClinicalSource, since: datetime | None, after: int, limit: int
+    ) -> list[ClinicalRow]:
+        query = clinical.changed_since(source, self.schema(), since or _NO_DATE, after, limit)
+        return self._clinical(source, query)
+
+    def clinical_max_changed(self, source: ClinicalSource) -> datetime | None:
+        value = self.run(clinical.max_changed(source, self.schema()))[0]["m"]
+        return value if isinstance(value, datetime) else None
+
+    def clinical_count_after(self, source: ClinicalSource, after: int) -> int:
+        return int(self.run(clinical.count_after(source, after))[0]["n"] or 0)

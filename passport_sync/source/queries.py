@@ -126,18 +126,15 @@ def obs_of_persons(schema: SchemaInfo, person_ids: Collection[int], after_obs_id
     )
 
 
-def voided_since(schema: SchemaInfo, since: datetime | None, after: tuple[datetime, int] | None, limit: int) -> Query:
-    """Voided observations by (date_voided, obs_id), from ``since``, after the keyset ``after``."""
-    conditions = ["o.voided <> 0", "o.date_voided IS NOT NULL"]
-    params: list[Any] = []
+def voided_since(schema: SchemaInfo, since: datetime | None, after_obs_id: int, limit: int) -> Query:
+    """Voided observations with ``date_voided`` at or after ``since``, paged by obs_id."""
+    conditions = ["o.voided <> 0", "o.date_voided IS NOT NULL", "o.obs_id > %s"]
+    params: list[Any] = [after_obs_id]
     if since is not None:
         conditions.append("o.date_voided >= %s")
         params.append(since)
-    if after is not None:
-        conditions.append("(o.date_voided > %s OR (o.date_voided = %s AND o.obs_id > %s))")
-        params.extend([after[0], after[0], after[1]])
     return (
-        f"{obs_select(schema)}\n WHERE {' AND '.join(conditions)}\n ORDER BY o.date_voided, o.obs_id\n LIMIT %s",
+        f"{obs_select(schema)}\n WHERE {' AND '.join(conditions)}\n ORDER BY o.obs_id\n LIMIT %s",
         (*params, limit),
     )
 

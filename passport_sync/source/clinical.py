@@ -1,0 +1,207 @@
+"""SQL for the clinical sources OpenMRS keeps outside ``obs`` (Platform 2.2+).
+
+Each source is read like observations: new rows by primary key after a checkpoint (with late-commit
+gaps), and changed rows (updated in place, voided, stopped) by a change watermark. Every query
+returns the same column aliases, so one adapter method and one mapping entry point serve all four:
+
+``pk, uuid, person_id, encounter_id, encounter_uuid, provider_id, location_name, happened_at,
+date_created, changed_at, voided, date_voided, void_reason, coded, coded_name_id, non_coded,
+previous_pk, previous_uuid`` plus source-specific columns.
+
+Columns that differ between versions (``rank``/``dx_rank``, ``comment``/``comments``, missing
+``encounter_id`` or ``date_changed``) are chosen from what ``information_schema`` reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from passport_sync.source.queries import Query, SchemaInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalSource:
+    """One table (or table pair) of clinical facts outside ``obs``."""
+
+    name: str  # stable: checkpoint key, openmrsData.source, configuration key
+    table: str
+    alias: str
+    pk: str
+    label: str
+
+    def available(self, schema: SchemaInfo) -> bool:
+        if self.name == "drug_order":
+            return schema.has("orders") and schema.has("drug_order")
+        return schema.has(self.table)
+
+
+DIAGNOSES = ClinicalSource("diagnosis", "encounter_diagnosis", "d", "diagnosis_id", "diagnoses")
+CONDITIONS = ClinicalSource("condition", "conditions", "c", "condition_id", "conditions")
+ALLERGIES = ClinicalSource("allergy", "allergy", "a", "allergy_id", "allergies")
+DRUG_ORDERS = ClinicalSource("drug_order", "orders", "o", "order_id", "drug orders")
+CLINICAL_SOURCES = (DIAGNOSES, CONDITIONS, ALLERGIES, DRUG_ORDERS)
+
+
+def _col(schema: SchemaInfo, alias: str, table: str, column: str, as_name: str) -> str:
+    return f"{alias}.`{column}` AS {as_name}" if schema.has(table, column) else f"NULL AS {as_name}"
+
+
+def _provider_of(encounter: str) -> str:
+    return (
+        "(SELECT ep.provider_id FROM encounter_provider ep"
+        f" WHERE ep.encounter_id = {encounter} AND ep.voided = 0"
+        " ORDER BY ep.encounter_provider_id LIMIT 1)"
+    )
+
+
+def _changed(schema: SchemaInfo, alias: str, table: str) -> str:
+    """The latest moment the row changed after its creation (NULL if never)."""
+    parts = [f"{alias}.date_voided"]
+    if schema.has(table, "date_changed"):
+        parts.append(f"{alias}.date_changed")
+    if table == "orders":
+        parts.append(f"{alias}.date_stopped")
+    coalesced = [f"COALESCE({p}, '1000-01-01')" for p in parts]
+    greatest = f"GREATEST({', '.join(coalesced)})" if len(coalesced) > 1 else coalesced[0]
+    return f"NULLIF({greatest}, '1000-01-01')"
+
+
+def select(source: ClinicalSource, schema: SchemaInfo) -> str:
+    """The SELECT of one clinical source with the common aliases."""
+    if source is DIAGNOSES:
+        rank = "dx_rank" if schema.has("encounter_diagnosis", "dx_rank") else "rank"
+        return f"""
+SELECT d.diagnosis_id AS pk, d.uuid, d.patient_id AS person_id, d.encounter_id, e.uuid AS encounter_uuid,
+       {_provider_of("d.encounter_id")} AS provider_id, l.name AS location_name,
+       e.encounter_datetime AS happened_at, d.date_created,
+       {_changed(schema, "d", "encounter_diagnosis")} AS changed_at,
+       d.voided, d.date_voided, d.void_reason,
+       d.diagnosis_coded AS coded, d.diagnosis_coded_name AS coded_name_id, d.diagnosis_non_coded AS non_coded,
+       NULL AS previous_pk, NULL AS previous_uuid,
+       d.certainty, d.`{rank}` AS diagnosis_rank
+  FROM encounter_diagnosis d
+  LEFT JOIN encounter e ON e.encounter_id = d.encounter_id
+  LEFT JOIN location l ON l.location_id = e.location_id"""
+    if source is CONDITIONS:
+        encounter = "c.encounter_id" if schema.has("conditions", "encounter_id") else "NULL"
+        return f"""
+SELECT c.condition_id AS pk, c.uuid, c.patient_id AS person_id, {encounter} AS encounter_id,
+       e.uuid AS encounter_uuid, {_provider_of(encounter)} AS provider_id, l.name AS location_name,
+       COALESCE(c.onset_date, c.date_created) AS happened_at, c.date_created,
+       {_changed(schema, "c", "conditions")} AS changed_at, c.voided, c.date_voided, c.void_reason,
+       c.condition_coded AS coded, c.condition_coded_name AS coded_name_id, c.condition_non_coded AS non_coded,
+       c.previous_version AS previous_pk, pv.uuid AS previous_uuid,
+       c.clinical_status, c.verification_status, c.onset_date, c.end_date, c.additional_detail
+  FROM conditions c
+  LEFT JOIN encounter e ON e.encounter_id = {encounter}
+  LEFT JOIN location l ON l.location_id = e.location_id
+  LEFT JOIN conditions pv ON pv.condition_id = c.previous_version"""
+    if source is ALLERGIES:
+        encounter = "a.encounter_id" if schema.has("allergy", "encounter_id") else "NULL"
+        comments = "comments" if schema.has("allergy", "comments") else "comment"
+        reactions = (
+            "(SELECT GROUP_CONCAT(ar.reaction_concept_id ORDER BY ar.allergy_reaction_id)"
+            " FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reaction_concept_ids,"
+            " (SELECT GROUP_CONCAT(ar.reaction_non_coded ORDER BY ar.allergy_reaction_id SEPARATOR '|')"
+            " FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reactions_non_coded"
+            if schema.has("allergy_reaction")
+            else "NULL AS reaction_concept_ids, NULL AS reactions_non_coded"
+        )
+        return f"""
+SELECT a.allergy_id AS pk, a.uuid, a.patient_id AS person_id, {encounter} AS encounter_id,
+       e.uuid AS encounter_uuid, {_provider_of(encounter)} AS provider_id, l.name AS location_name,
+       a.date_created AS happened_at, a.date_created, {_changed(schema, "a", "allergy")} AS changed_at,
+       a.voided, a.date_voided, a.void_reason,
+       a.coded_allergen AS coded, NULL AS coded_name_id, a.non_coded_allergen AS non_coded,
+       NULL AS previous_pk, NULL AS previous_uuid,
+       a.allergen_type, a.severity_concept_id, a.`{comments}` AS comments, {reactions}
+  FROM allergy a
+  LEFT JOIN encounter e ON e.encounter_id = {encounter}
+  LEFT JOIN location l ON l.location_id = e.location_id"""
+    frequency = (
+        "(SELECT f.concept_id FROM order_frequency f WHERE f.order_frequency_id = dor.frequency)"
+        if schema.has("order_frequency")
+        else "NULL"
+    )
+    return f"""
+SELECT o.order_id AS pk, o.uuid, o.patient_id AS person_id, o.encounter_id, e.uuid AS encounter_uuid,
+       o.orderer AS provider_id, l.name AS location_name,
+       COALESCE(o.date_activated, o.date_created) AS happened_at, o.date_created,
+       {_changed(schema, "o", "orders")} AS changed_at, o.voided, o.date_voided, o.void_reason,
+       o.concept_id AS coded, NULL AS coded_name_id, dor.drug_non_coded AS non_coded,
+       o.previous_order_id AS previous_pk, po.uuid AS previous_uuid,
+       o.order_action, o.date_activated, o.date_stopped, o.auto_expire_date, o.instructions,
+       d.name AS drug_name, dor.dose, dor.dose_units, {frequency} AS frequency_concept, dor.route,
+       dor.duration, dor.duration_units, dor.quantity, dor.quantity_units, dor.as_needed,
+       dor.dosing_instructions
+  FROM orders o
+  JOIN drug_order dor ON dor.order_id = o.order_id
+  LEFT JOIN drug d ON d.drug_id = dor.drug_inventory_id
+  LEFT JOIN orders po ON po.order_id = o.previous_order_id
+  LEFT JOIN encounter e ON e.encounter_id = o.encounter_id
+  LEFT JOIN location l ON l.location_id = e.location_id"""
+
+
+def _page(
+    source: ClinicalSource, schema: SchemaInfo, where: str, params: Sequence[Any], after: int, limit: int
+) -> Query:
+    pk = f"{source.alias}.{source.pk}"
+    return (
+        f"{select(source, schema)}\n WHERE ({where}) AND {pk} > %s\n ORDER BY {pk}\n LIMIT %s",
+        (*params, after, limit),
+    )
+
+
+def after_pk(source: ClinicalSource, schema: SchemaInfo, after: int, limit: int) -> Query:
+    return _page(source, schema, "1 = 1", (), after, limit)
+
+
+def in_ranges(
+    source: ClinicalSource, schema: SchemaInfo, ranges: Sequence[tuple[int, int]], after: int, limit: int
+) -> Query:
+    pk = f"{source.alias}.{source.pk}"
+    where = " OR ".join([f"{pk} BETWEEN %s AND %s"] * len(ranges))
+    return _page(source, schema, where, [v for r in ranges for v in r], after, limit)
+
+
+def by_pks(source: ClinicalSource, schema: SchemaInfo, pks: Collection[int]) -> Query:
+    pk = f"{source.alias}.{source.pk}"
+    ids = sorted(pks)
+    return _page(source, schema, f"{pk} IN ({', '.join(['%s'] * len(ids))})", ids, 0, len(ids))
+
+
+def of_persons(
+    source: ClinicalSource, schema: SchemaInfo, person_ids: Collection[int], after: int, limit: int
+) -> Query:
+    ids = sorted(person_ids)
+    where = f"{source.alias}.patient_id IN ({', '.join(['%s'] * len(ids))})"
+    return _page(source, schema, where, ids, after, limit)
+
+
+def changed_since(source: ClinicalSource, schema: SchemaInfo, since: datetime, after: int, limit: int) -> Query:
+    """Rows updated, voided or stopped at or after ``since`` (paged by primary key)."""
+    alias = source.alias
+    table = "orders" if source is DRUG_ORDERS else source.table
+    columns = ["date_voided"]
+    if schema.has(table, "date_changed"):
+        columns.append("date_changed")
+    if source is DRUG_ORDERS:
+        columns.append("date_stopped")
+    where = " OR ".join(f"{alias}.{c} >= %s" for c in columns)
+    return _page(source, schema, where, [since] * len(columns), after, limit)
+
+
+def max_changed(source: ClinicalSource, schema: SchemaInfo) -> Query:
+    alias = source.alias
+    table = "orders" if source is DRUG_ORDERS else source.table
+    join = " JOIN drug_order dor ON dor.order_id = o.order_id" if source is DRUG_ORDERS else ""
+    return (f"SELECT MAX({_changed(schema, alias, table)}) AS m FROM {table} {alias}{join}", ())
+
+
+def count_after(source: ClinicalSource, after: int) -> Query:
+    table = "orders o JOIN drug_order dor ON dor.order_id = o.order_id" if source is DRUG_ORDERS else source.table
+    pk = f"o.{source.pk}" if source is DRUG_ORDERS else source.pk
+    return (f"SELECT COUNT(*) AS n FROM {table} WHERE {pk} > %s", (after,))

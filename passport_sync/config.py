@@ -141,6 +141,27 @@ class SourceSwitches(_Strict):
         return value
 
 
+def _ciel(concept_id: int) -> str:
+    """The uuid of a CIEL concept: its id padded with A to 36 characters."""
+    return str(concept_id).ljust(36, "A")
+
+
+class LegacyDiagnosisConcepts(_Strict):
+    """The emrapi "Diagnosis Concept Set" obs group (pre-2.2 and RefApp sites), by concept uuid
+    (CIEL by default). Each such group becomes one diagnosis record, not one per member."""
+
+    enabled: bool = True
+    set: str = _ciel(159947)
+    coded: str = _ciel(1284)
+    non_coded: str = _ciel(161602)
+    order: str = _ciel(159946)
+    primary: str = _ciel(159943)
+    secondary: str = _ciel(159944)
+    certainty: str = _ciel(159394)
+    confirmed: str = _ciel(159392)
+    presumed: str = _ciel(159393)
+
+
 class SyncOptions(_Strict):
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     interval_minutes: int = Field(default=5, ge=1, le=1440)
@@ -154,6 +175,7 @@ class SyncOptions(_Strict):
     retry: RetryConfig = RetryConfig()
     categories: CategoryOverrides = CategoryOverrides()
     sources: SourceSwitches = SourceSwitches()
+    legacy_diagnosis_concepts: LegacyDiagnosisConcepts = LegacyDiagnosisConcepts()
 
 
 class MongoConfig(_Strict):

@@ -31,6 +31,7 @@ from passport_sync.mapping.clinical import (
     ClinicalContext,
     ClinicalRow,
     build_clinical_record,
+    diagnosis_group_record,
     discontinuation_patch,
 )
 from passport_sync.mapping.concepts import choose_concept_name, chosen_answer_name
@@ -419,9 +420,12 @@ class HospitalSync:
         doctors = self._doctor_users(live)
         now = self.clock()
         overrides = self.settings.sync.categories
+        diagnosis_groups = self._diagnosis_groups(rows)
         for row in rows:
             park_key = f"{hid}:obs:{row.uuid}"
             was_parked = row.person_id in self.caches.parked_persons
+            if row.obs_group_id in diagnosis_groups:
+                continue  # a member of a legacy diagnosis group: the group gets one record
             if row.voided:
                 self._retire(batch, "obs", row, was_parked)
                 continue
@@ -478,7 +482,64 @@ class HospitalSync:
             if was_parked:
                 batch.unparks.append(park_key)
             counts["landed"] += 1
+        if diagnosis_groups:
+            self._plan_diagnosis_groups(batch, diagnosis_groups, counts)
         return batch, counts
+
+    def _diagnosis_groups(self, rows: Sequence[ObsRow]) -> dict[int, str]:
+        """obs_group_id -> group uuid of the legacy diagnosis groups this batch touches."""
+        concepts = self.settings.sync.legacy_diagnosis_concepts
+        if not concepts.enabled:
+            return {}
+        set_uuid = concepts.set.lower()
+        groups: dict[int, str] = {}
+        for row in rows:
+            if row.obs_group_id and row.group_uuid and (row.group_concept_uuid or "").lower() == set_uuid:
+                groups[row.obs_group_id] = row.group_uuid
+            elif not row.voided and (row.concept_uuid or "").lower() == set_uuid:
+                groups[row.obs_id] = row.uuid
+        return groups
+
+    def _plan_diagnosis_groups(self, batch: BatchWrite, groups: dict[int, str], counts: dict[str, int]) -> None:
+        """Rebuild each touched diagnosis group from its live members (none left: remove it)."""
+        hid = self.hospital.id
+        members = self.source.live_members(groups.keys())
+        by_group: dict[int, list[ObsRow]] = {}
+        for member in members:
+            by_group.setdefault(member.obs_group_id or 0, []).append(member)
+        self._load_concept_names(m.value_coded for m in members)
+        doctors = self._doctor_users(members)
+        matches = self._match_persons({m.person_id for m in members})
+        for group_id, group_uuid in groups.items():
+            live = by_group.get(group_id)
+            if not live:
+                batch.removals.append((record_id(hid, "obs", group_uuid), {"reason": "voided"}))
+                continue
+            first = live[0]
+            match = matches[first.person_id]
+            if match.patient_id is None:
+                reason = match.park_reason or NO_NATIONAL_ID
+                batch.parks.append(_park_doc(hid, "obs", group_uuid, group_id, first.person_id, reason))
+                continue
+            created_by, doctor_name, provider_uuid = self._doctor(first.provider_id, doctors)
+            ctx = ClinicalContext(
+                hospital_id=hid,
+                hospital_name=self.hospital.name,
+                patient_id=match.patient_id,
+                created_by=created_by,
+                doctor_name=doctor_name,
+                provider_uuid=provider_uuid,
+                name_of=self._name_of,
+                now=self.clock(),
+                tz=self.tz,
+            )
+            doc = diagnosis_group_record(group_uuid, live, ctx, self.settings.sync.legacy_diagnosis_concepts)
+            if doc is None:
+                counts["skipped"] += 1
+                continue
+            batch.upserts.append(doc)
+            if first.person_id in self.caches.parked_persons:
+                batch.unparks.append(f"{hid}:obs:{group_uuid}")
 
     def _plan_clinical(self, rows: Sequence[ClinicalRow]) -> tuple[BatchWrite, dict[str, int]]:
         hid = self.hospital.id
@@ -490,6 +551,12 @@ class HospitalSync:
             was_parked = row.person_id in self.caches.parked_persons
             if row.voided:
                 self._retire(batch, row.source, row, was_parked)
+                continue
+            if row.replaced_by:
+                # Revised or renewed: the newer order carries the record (re-read as a change).
+                batch.removals.append(
+                    (record_id(hid, row.source, row.uuid), {"reason": "replaced", "replacedBy": row.replaced_by})
+                )
                 continue
             if row.is_discontinuation:
                 if row.previous_uuid:

@@ -19,7 +19,7 @@ from passport_sync.models import HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.pipeline import HospitalSync
 from passport_sync.sink.passport import PassportStore
-from passport_sync.source import queries
+from passport_sync.source import clinical, queries
 from passport_sync.source.openmrs import OpenMRSSource
 
 log = logging.getLogger("passport_sync")
@@ -223,6 +223,18 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
             "obs columns",
             schema.has("obs", "previous_version"),
             "obs.previous_version present" if schema.has("obs", "previous_version") else "obs.previous_version missing",
+        )
+        available = source.clinical_sources()
+        switches = settings.sync.sources
+        synced = [c.label for c in available if switches.enabled(c.name) is not False]
+        missing = [c.label for c in clinical.CLINICAL_SOURCES if c not in available]
+        result["sources"] = ["observations", *synced]
+        check(
+            "sources",
+            True,
+            "observations"
+            + "".join(f", {label}" for label in synced)
+            + (f" (not in this OpenMRS version: {', '.join(missing)})" if missing else ""),
         )
         indexes = source.run(
             (

@@ -8,13 +8,15 @@ fields listed here, never replacing ``data`` as a whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from passport_sync.config import LegacyDiagnosisConcepts
 from passport_sync.mapping.transform import format_number, iso, record_id, to_utc
+from passport_sync.models import ObsRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,12 @@ class ClinicalRow:
             ids.add(self.extra.get(key))
         ids.update(_int_list(self.extra.get("reaction_concept_ids")))
         return {i for i in ids if i is not None}
+
+    @property
+    def replaced_by(self) -> str | None:
+        """The uuid of the order that revised or renewed this one (it then has no record)."""
+        value = self.extra.get("replaced_by_uuid")
+        return str(value).lower() if value else None
 
     @property
     def is_discontinuation(self) -> bool:
@@ -133,17 +141,7 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
     extra = row.extra
     record_type = "condition"
     if row.source == "diagnosis":
-        certainty = _title(extra.get("certainty"))
-        rank = "primary" if extra.get("diagnosis_rank") == 1 else "secondary"
-        data.update(
-            name="Diagnosis",
-            diagnosis=name,
-            details=f"{certainty} {rank} diagnosis".strip().capitalize(),
-            diagnosed=when,
-            diagnosedDate=when,
-            diagnosedBy=ctx.doctor_name,
-            status=certainty,
-        )
+        data.update(diagnosis_data(name, extra.get("certainty"), extra.get("diagnosis_rank") == 1, when, ctx))
         openmrs.update(certainty=extra.get("certainty"), rank=extra.get("diagnosis_rank"))
     elif row.source == "condition":
         status = _title(extra.get("clinical_status"))
@@ -178,6 +176,79 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
         "createdBy": ctx.created_by,
         "editableBy": [ctx.created_by],
         "openmrsData": openmrs,
+        "createdAt": ctx.now,
+        "updatedAt": ctx.now,
+        "__v": 0,
+    }
+
+
+def diagnosis_data(name: str, certainty: Any, primary: bool, when: str, ctx: ClinicalContext) -> dict[str, str]:
+    """The ``data`` of a diagnosis record, from encounter_diagnosis or a legacy obs group."""
+    status = _title(certainty)
+    rank = "primary" if primary else "secondary"
+    return {
+        "name": "Diagnosis",
+        "diagnosis": name,
+        "details": f"{status} {rank} diagnosis".strip().capitalize(),
+        "diagnosed": when,
+        "diagnosedDate": when,
+        "diagnosedBy": ctx.doctor_name,
+        "status": status,
+    }
+
+
+def diagnosis_group_record(
+    group_uuid: str, members: Sequence[ObsRow], ctx: ClinicalContext, concepts: LegacyDiagnosisConcepts
+) -> dict[str, Any] | None:
+    """One diagnosis record for an emrapi "Diagnosis Concept Set" obs group (not one per member)."""
+
+    def member(concept_uuid: str) -> ObsRow | None:
+        wanted = concept_uuid.lower()
+        return next((m for m in members if (m.concept_uuid or "").lower() == wanted), None)
+
+    coded, non_coded = member(concepts.coded), member(concepts.non_coded)
+    name = None
+    if coded is not None and coded.value_coded is not None:
+        name = ctx.name_of(coded.value_coded, coded.value_coded_name_id)
+    elif non_coded is not None:
+        name = non_coded.value_text
+    if not name or not members:
+        return None
+    order, certainty = member(concepts.order), member(concepts.certainty)
+    primary = order is None or (order.value_coded_uuid or "").lower() != concepts.secondary.lower()
+    confirmed = certainty is not None and (certainty.value_coded_uuid or "").lower() == concepts.confirmed.lower()
+    first = members[0]
+    when = iso(to_utc(first.obs_datetime, ctx.tz))
+    return {
+        "_id": record_id(ctx.hospital_id, "obs", group_uuid),
+        "patientId": ctx.patient_id,
+        "type": "condition",
+        "data": {
+            **diagnosis_data(name, "CONFIRMED" if confirmed else "PROVISIONAL", primary, when, ctx),
+            "date": when,
+            "doctor": ctx.doctor_name,
+            "hospital": ctx.hospital_name,
+        },
+        "createdBy": ctx.created_by,
+        "editableBy": [ctx.created_by],
+        "openmrsData": {
+            "hospitalId": ctx.hospital_id,
+            "source": "obs",
+            "uuid": group_uuid,
+            "obsUuid": group_uuid,
+            "obsId": first.obs_group_id,
+            "personId": first.person_id,
+            "obsDatetime": to_utc(first.obs_datetime, ctx.tz),
+            "dateCreated": to_utc(first.date_created, ctx.tz),
+            "creatorName": ctx.doctor_name,
+            "locationName": first.location_name,
+            "encounterUuid": first.encounter_uuid,
+            "providerUuid": ctx.provider_uuid,
+            "valueType": "coded" if coded is not None else "text",
+            "certainty": "CONFIRMED" if confirmed else "PROVISIONAL",
+            "rank": 1 if primary else 2,
+            "legacyDiagnosisGroup": True,
+        },
         "createdAt": ctx.now,
         "updatedAt": ctx.now,
         "__v": 0,

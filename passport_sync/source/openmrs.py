@@ -253,6 +253,11 @@ class OpenMRSSource:
             return []
         return [_obs_row(r) for r in self.run(queries.obs_by_ids(self.schema(), obs_ids))]
 
+    def live_members(self, group_ids: Collection[int]) -> list[ObsRow]:
+        if not group_ids:
+            return []
+        return [_obs_row(r) for r in self.run(queries.live_members(self.schema(), group_ids))]
+
     def obs_of_persons(self, person_ids: Collection[int], after_obs_id: int, limit: int) -> list[ObsRow]:
         if not person_ids:
             return []

@@ -74,9 +74,9 @@ SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
          WHERE ep.encounter_id = o.encounter_id AND ep.voided = 0
          ORDER BY ep.encounter_provider_id LIMIT 1) AS provider_id,
        COALESCE(ol.name, el.name) AS location_name,
-       o.obs_group_id, g.uuid AS group_uuid, g.concept_id AS group_concept_id,
+       o.obs_group_id, g.uuid AS group_uuid, g.concept_id AS group_concept_id, gc.uuid AS group_concept_uuid,
        o.previous_version, pv.uuid AS previous_version_uuid,
-       o.value_coded, o.value_coded_name_id, o.value_drug, d.name AS drug_name,
+       o.value_coded, o.value_coded_name_id, vc.uuid AS value_coded_uuid, o.value_drug, d.name AS drug_name,
        o.value_numeric, o.value_modifier, o.value_text, o.value_datetime, o.value_complex,
        o.comments, {_optional(schema, "o", "obs", "status")}, {_optional(schema, "o", "obs", "interpretation")},
        cn.units AS units, {allow_decimal}, cn.hi_normal, cn.low_normal, cn.hi_critical, cn.low_critical
@@ -88,6 +88,8 @@ SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
   LEFT JOIN location ol ON ol.location_id = o.location_id
   LEFT JOIN location el ON el.location_id = e.location_id
   LEFT JOIN obs g ON g.obs_id = o.obs_group_id
+  LEFT JOIN concept gc ON gc.concept_id = g.concept_id
+  LEFT JOIN concept vc ON vc.concept_id = o.value_coded
   LEFT JOIN obs pv ON pv.obs_id = o.previous_version
   LEFT JOIN drug d ON d.drug_id = o.value_drug
   LEFT JOIN concept_numeric cn ON cn.concept_id = o.concept_id"""
@@ -115,6 +117,16 @@ def obs_by_ids(schema: SchemaInfo, obs_ids: Collection[int]) -> Query:
     return (
         f"{obs_select(schema)}\n WHERE o.obs_id IN ({_placeholders(obs_ids)})\n ORDER BY o.obs_id",
         tuple(sorted(obs_ids)),
+    )
+
+
+def live_members(schema: SchemaInfo, group_ids: Collection[int]) -> Query:
+    """The non-voided members of these obs groups whose parent is not voided either."""
+    return (
+        f"{obs_select(schema)}\n WHERE o.obs_group_id IN ({_placeholders(group_ids)}) AND o.voided = 0"
+        " AND g.voided = 0"
+        "\n ORDER BY o.obs_id",
+        tuple(sorted(group_ids)),
     )
 
 

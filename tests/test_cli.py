@@ -271,3 +271,29 @@ def test_invalid_configuration_exits_2_naming_each_problem(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert "hospitals[0].db.port" in result.stderr
     assert "hospitals[1].colour: unknown key" in result.stderr
+
+
+def test_tls_requested_from_a_server_without_tls_is_a_clear_failure(
+    openmrs: Any, tmp_path: Path, mongo_uri: str, mongo_db_name: str
+) -> None:
+    entry = hospital_entry(openmrs.name)
+    entry["db"]["ssl"] = {"verify_identity": False}
+    config = _config_with(tmp_path, mongo_uri, mongo_db_name, entry)
+    result = invoke("test-connection", "--config", str(config))
+    assert result.exit_code == 1
+    assert "TLS handshake failed: SSL is required but the server doesn't support it" in result.stdout
+    assert "hint: Central Hospital: check the ssl options" in result.stdout
+
+
+def test_info_logs_hold_no_patient_identity_or_values(clinic: Clinic, config: Path, passport: Any) -> None:
+    person = clinic.patient(NID, given="Immaculée", family="Uwase")
+    register_patient(passport, NID, name="Immaculée Uwase")
+    clinic.b.obs(person, clinic.note, value_text="confidential: HIV positive")
+    stranger = clinic.patient("1000000000000077", given="Jean", family="Bosco")
+    clinic.visit(stranger)
+    result = invoke("sync-all", "--config", str(config))
+    assert result.exit_code == 0
+    logs = result.stderr
+    assert "Central Hospital" in logs and "written 1" in logs
+    for secret in (NID, "1000000000000077", "Immaculée", "Uwase", "Jean", "Bosco", "HIV", "Diabetes"):
+        assert secret not in logs + result.stdout, secret

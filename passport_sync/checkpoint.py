@@ -124,6 +124,20 @@ def from_document(doc: Mapping[str, Any] | None) -> Checkpoint:
     )
 
 
+def stored_fields(feed: str, cp: Checkpoint) -> dict[str, Any]:
+    """The ``syncstatus`` fields of one feed: observations at the top, a clinical source (for
+    which ``last_obs_id`` holds the last primary key and ``void_watermark`` the last change)
+    under ``sources.<name>``."""
+    fields = to_document(cp)
+    return fields if feed == "obs" else {f"sources.{feed}": fields}
+
+
+def stored_checkpoint(feed: str, syncstatus: Mapping[str, Any] | None) -> Checkpoint:
+    if feed == "obs":
+        return from_document(syncstatus)
+    return from_document(((syncstatus or {}).get("sources") or {}).get(feed))
+
+
 def _aware(value: datetime) -> datetime:
     # MongoDB returns naive UTC datetimes; gap times are compared with an aware clock.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -347,7 +347,7 @@ def reset_checkpoint(
                 raise UsageError(
                     f"--to {to!r} is not a date or date-time", hint="use e.g. 2025-11-06 or 2025-11-06T10:30"
                 ) from None
-        what = f"observations created since {to}" if to else "every observation"
+        what = f"rows created since {to}" if to else "everything"
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageError(

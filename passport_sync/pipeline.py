@@ -15,7 +15,7 @@ re-reading from the last checkpoint.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -72,9 +72,8 @@ class PersonMatch:
 class Feed:
     """One stream of source rows with its own checkpoint: observations, or a clinical source.
 
-    For observations the checkpoint lives at the top of the hospital's ``syncstatus`` document
-    (``lastObsId``…); a clinical source keeps its own under ``sources.<name>``. For those,
-    ``Checkpoint.last_obs_id`` holds the last primary key and ``void_watermark`` the last change.
+    Each feed keeps its own checkpoint in the hospital's ``syncstatus`` document (see
+    ``checkpoint.stored_fields``).
     """
 
     name: str
@@ -87,15 +86,6 @@ class Feed:
     plan: Callable[[Sequence[Any]], tuple[BatchWrite, dict[str, int]]]
     pk: Callable[[Any], int]
     changed_at: Callable[[Any], datetime | None]
-
-    def stored(self, syncstatus: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        if self.name == "obs":
-            return syncstatus
-        return (syncstatus.get("sources") or {}).get(self.name)
-
-    def document(self, state: Checkpoint) -> dict[str, Any]:
-        fields = cp_logic.to_document(state)
-        return fields if self.name == "obs" else {f"sources.{self.name}": fields}
 
 
 @dataclass(slots=True)
@@ -155,7 +145,7 @@ class HospitalSync:
         def work() -> None:
             doc = self.store.load_checkpoint(self.hospital.id) or {}
             for feed in self._feeds():
-                self._run_feed(feed, cp_logic.from_document(feed.stored(doc)))
+                self._run_feed(feed, cp_logic.stored_checkpoint(feed.name, doc))
             self._land_parked()
 
         return self._run(work, summary=True)
@@ -297,7 +287,7 @@ class HospitalSync:
 
     def _save(self, feed: Feed, state: Checkpoint) -> None:
         if not self.dry_run:
-            self.store.save_checkpoint(self.hospital.id, feed.document(state), self.clock())
+            self.store.save_checkpoint(self.hospital.id, cp_logic.stored_fields(feed.name, state), self.clock())
 
     # -- phases ----------------------------------------------------------------------------------------
     def _recheck_gaps(self, feed: Feed, state: Checkpoint) -> Checkpoint:

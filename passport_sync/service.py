@@ -159,11 +159,17 @@ def hospital_status(
         "parked_by_reason": store.parked_by_reason(hospital.id),
         "behind": None,
         "behind_error": None,
+        "sources": {},
         "locked_by": holder.get("owner") if holder else None,
     }
     try:
         with source_factory(hospital, settings) as source:
             status["behind"] = source.count_obs_after(state.last_obs_id) + state.gap_ids
+            for clinical_source in source.clinical_sources():
+                feed_state = cp_logic.stored_checkpoint(clinical_source.name, doc)
+                behind = source.clinical_count_after(clinical_source, feed_state.last_obs_id) + feed_state.gap_ids
+                status["sources"][clinical_source.name] = {"last_id": feed_state.last_obs_id, "behind": behind}
+                status["behind"] += behind
     except PassportSyncError as exc:
         status["behind_error"] = str(exc)
     return status
@@ -177,21 +183,26 @@ def reset_checkpoint(
     to: datetime | None = None,
     source_factory: SourceFactory = default_source,
 ) -> dict[str, Any]:
-    """Move the hospital's checkpoint back: to the start, or to observations created at ``to``."""
+    """Move the hospital's checkpoints back: to the start, or to the rows created at ``to``
+    (observations and each clinical source alike)."""
     if to is None:
         store.delete_checkpoint(hospital.id)
-        return {"hospital_id": hospital.id, "rereads": "every observation", "last_obs_id": 0}
+        return {"hospital_id": hospital.id, "rereads": "everything", "last_obs_id": 0}
     with source_factory(hospital, settings) as source:
-        rows = source.run(("SELECT MAX(obs_id) AS m FROM obs WHERE date_created < %s", (to,)))
-        last_id = int(rows[0]["m"] or 0)
-        remaining = source.count_obs_after(last_id)
-    state = cp_logic.Checkpoint(last_obs_id=last_id, void_watermark=to)
-    store.save_checkpoint(hospital.id, cp_logic.to_document(state), datetime.now().astimezone())
+        last_obs_id = source.last_obs_id_before(to)
+        remaining = source.count_obs_after(last_obs_id)
+        fields = cp_logic.stored_fields("obs", cp_logic.Checkpoint(last_obs_id=last_obs_id, void_watermark=to))
+        for clinical_source in source.clinical_sources():
+            last_pk = source.clinical_last_pk_before(clinical_source, to)
+            state = cp_logic.Checkpoint(last_obs_id=last_pk, void_watermark=to)
+            fields.update(cp_logic.stored_fields(clinical_source.name, state))
+            remaining += source.clinical_count_after(clinical_source, last_pk)
+    store.save_checkpoint(hospital.id, fields, datetime.now().astimezone())
     return {
         "hospital_id": hospital.id,
-        "rereads": f"observations created since {to.isoformat(sep=' ')}",
-        "last_obs_id": last_id,
-        "observations_to_reread": remaining,
+        "rereads": f"rows created since {to.isoformat(sep=' ')}",
+        "last_obs_id": last_obs_id,
+        "rows_to_reread": remaining,
     }
 
 
@@ -269,8 +280,9 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
     return result
 
 
+# The indexes the sync's own queries use: voids by date_voided each run, a patient's rows by
+# person_id (sync-patient), identifiers by value. New rows are read by primary key.
 RECOMMENDED_INDEXES = (
-    ("obs", "date_created"),
     ("obs", "person_id"),
     ("obs", "date_voided"),
     ("patient_identifier", "identifier"),

@@ -245,11 +245,11 @@ def test_reset_checkpoint_needs_confirmation_then_resets(synced_patient: int, co
 
     to = invoke("reset-checkpoint", "Central Hospital", "--to", "2025-11-06T10:30", "--yes", "--config", str(config))
     assert to.exit_code == 0, to.stderr
-    assert "re-reads observations created since 2025-11-06 10:30" in to.stdout
+    assert "re-reads rows created since 2025-11-06 10:30" in to.stdout
     assert passport.syncstatus.find_one()["lastObsId"] == 0
 
     full = invoke("reset-checkpoint", HOSPITAL, "--yes", "--config", str(config), "--json")
-    assert json.loads(full.stdout)["rereads"] == "every observation"
+    assert json.loads(full.stdout)["rereads"] == "everything"
     assert passport.syncstatus.count_documents({}) == 0
     again = invoke("sync-all", "--config", str(config), "--json")
     assert json.loads(again.stdout)["hospitals"][0]["already_present"] == 3

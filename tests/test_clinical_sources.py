@@ -350,3 +350,29 @@ def test_legacy_diagnosis_obs_group_becomes_one_record(
     passport.syncstatus.delete_many({})
     run_sync(settings)
     assert passport.medicalrecords.count_documents({}) == 1
+
+
+def test_status_and_reset_cover_the_clinical_sources(ward: Ward, passport: Any, settings: Any) -> None:
+    from passport_sync import service
+    from passport_sync.sink.passport import PassportStore
+
+    register_patient(passport, NID)
+    ward.b.encounter_diagnosis(ward.encounter, diagnosis_coded=ward.malaria, date_created=datetime(2025, 1, 1))
+    ward.b.encounter_diagnosis(ward.encounter, diagnosis_coded=ward.asthma, date_created=datetime(2025, 6, 1))
+    run_sync(settings)
+    ward.b.allergy(ward.person, ward.penicillin)
+    store = PassportStore.connect(settings)
+    (hospital,) = settings.hospitals
+    status = service.hospital_status(settings, store, hospital)
+    assert status["sources"]["diagnosis"] == {"last_id": 2, "behind": 0}
+    assert status["sources"]["allergy"]["behind"] == 1
+    assert status["behind"] == 1
+
+    result = service.reset_checkpoint(settings, store, hospital, to=datetime(2025, 3, 1))
+    assert result["rows_to_reread"] == 2  # the June diagnosis and the new allergy
+    doc = passport.syncstatus.find_one()
+    assert doc["sources"]["diagnosis"]["lastObsId"] == 1
+    store.close()
+    report = run_sync(settings)[0]
+    assert report.written == 1 and report.already_present == 1
+    assert_no_duplicates(passport)

@@ -117,6 +117,16 @@ class BatchOutcome:
     reassigned: int = 0
 
 
+def _unchanged(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+    """True when every field the sync owns already holds the value it would write."""
+    data = existing.get("data") or {}
+    return (
+        existing.get("patientId") == doc["patientId"]
+        and existing.get("type") == doc["type"]
+        and all(data.get(k) == v for k, v in doc["data"].items())
+    )
+
+
 def _email_local(*parts: str) -> str:
     # The app's validator: ^\w+([.-]?\w+)*@… so only single separators between word characters.
     return ".".join(re.sub(r"[^a-z0-9]+", "", p.lower())[:32] or "x" for p in parts)
@@ -399,29 +409,34 @@ class PassportStore:
             e["_id"]: e
             for e in self._call(
                 "checking existing records",
-                lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, {"patientId": 1, "openmrsData.source": 1})),
+                lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, {"patientId": 1, "type": 1, "data": 1})),
             )
         }
         ops = []
         pulls = []
         allergy_patients: set[str] = set()
         for doc in docs:
+            if doc["openmrsData"].get("source") == "allergy":
+                # Always re-applied: a crash may have come between the record and the list.
+                allergy_patients.add(doc["patientId"])
+            old = existing.get(doc["_id"])
+            if old is not None and _unchanged(old, doc):
+                outcome.already_present += 1
+                continue
             fields = {f"data.{k}": v for k, v in doc["data"].items()}
             fields.update(patientId=doc["patientId"], type=doc["type"], openmrsData=doc["openmrsData"], updatedAt=now)
             on_insert = {k: doc[k] for k in ("createdBy", "editableBy", "createdAt", "__v")}
             ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields, "$setOnInsert": on_insert}, upsert=True))
-            old = existing.get(doc["_id"])
             old_patient = old.get("patientId") if old else None
             if isinstance(old_patient, str) and old_patient != doc["patientId"] and ObjectId.is_valid(old_patient):
                 pulls.append(UpdateOne({"_id": ObjectId(old_patient)}, {"$pull": {"medicalHistory": doc["_id"]}}))
                 outcome.reassigned += 1
                 allergy_patients.add(old_patient)
-            if doc["openmrsData"].get("source") == "allergy":
-                allergy_patients.add(doc["patientId"])
-        result = self._call("writing records", lambda: self.db[RECORDS].bulk_write(ops, ordered=False))
-        outcome.written += result.upserted_count
-        outcome.updated += result.modified_count
-        outcome.already_present += result.matched_count - result.modified_count
+        if ops:
+            result = self._call("writing records", lambda: self.db[RECORDS].bulk_write(ops, ordered=False))
+            outcome.written += result.upserted_count
+            outcome.updated += result.modified_count
+            outcome.already_present += result.matched_count - result.modified_count
         if pulls:
             self._call("unlinking moved records", lambda: self.db["patients"].bulk_write(pulls, ordered=False))
         return allergy_patients

@@ -207,3 +207,8 @@ def count_after(source: ClinicalSource, after: int) -> Query:
     table = "orders o JOIN drug_order dor ON dor.order_id = o.order_id" if source is DRUG_ORDERS else source.table
     pk = f"o.{source.pk}" if source is DRUG_ORDERS else source.pk
     return (f"SELECT COUNT(*) AS n FROM {table} WHERE {pk} > %s", (after,))
+
+
+def last_pk_before(source: ClinicalSource, moment: datetime) -> Query:
+    table = "orders" if source is DRUG_ORDERS else source.table
+    return (f"SELECT MAX({source.pk}) AS m FROM {table} WHERE date_created < %s", (moment,))

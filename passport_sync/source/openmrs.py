@@ -271,6 +271,9 @@ class OpenMRSSource:
         value = next(iter(row.values()))
         return value if isinstance(value, datetime) else None
 
+    def last_obs_id_before(self, moment: datetime) -> int:
+        return int(self.run(queries.last_obs_id_before(moment))[0]["m"] or 0)
+
     def count_obs_after(self, after_obs_id: int) -> int:
         row = self.run(queries.count_obs_after(after_obs_id))[0]
         return int(next(iter(row.values())) or 0)
@@ -359,3 +362,6 @@ class OpenMRSSource:
 
     def clinical_count_after(self, source: ClinicalSource, after: int) -> int:
         return int(self.run(clinical.count_after(source, after))[0]["n"] or 0)
+
+    def clinical_last_pk_before(self, source: ClinicalSource, moment: datetime) -> int:
+        return int(self.run(clinical.last_pk_before(source, moment))[0]["m"] or 0)

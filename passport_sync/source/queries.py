@@ -155,6 +155,10 @@ def max_date_voided() -> Query:
     return ("SELECT MAX(date_voided) FROM obs WHERE voided <> 0", ())
 
 
+def last_obs_id_before(moment: datetime) -> Query:
+    return ("SELECT MAX(obs_id) AS m FROM obs WHERE date_created < %s", (moment,))
+
+
 def count_obs_after(after_obs_id: int) -> Query:
     return ("SELECT COUNT(*) FROM obs WHERE obs_id > %s", (after_obs_id,))
 

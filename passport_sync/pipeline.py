@@ -15,6 +15,7 @@ re-reading from the last checkpoint.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,7 @@ class HospitalSync:
         observer: SyncObserver | None = None,
         dry_run: bool = False,
         clock: Clock = utcnow,
+        lock_wait: timedelta = timedelta(0),
     ) -> None:
         self.hospital = hospital
         self.settings = settings
@@ -122,6 +124,7 @@ class HospitalSync:
         self.observer = observer or NullObserver()
         self.dry_run = dry_run
         self.clock = clock
+        self.lock_wait = lock_wait
         self.report = HospitalReport(hospital.id, hospital.name, dry_run=dry_run)
         self.caches = RunCaches()
         self._owner = lock_owner()
@@ -212,7 +215,16 @@ class HospitalSync:
         self.caches.parked_persons = self.store.parked_person_ids(self.hospital.id)
 
     def _acquire_lock(self) -> None:
-        self.store.acquire_lock(self.hospital.id, self._owner, self._lock_ttl)
+        """Take the hospital's lease; wait up to ``lock_wait`` for a running sync to finish."""
+        deadline = time.monotonic() + self.lock_wait.total_seconds()
+        while True:
+            try:
+                self.store.acquire_lock(self.hospital.id, self._owner, self._lock_ttl)
+                break
+            except LockHeld:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1.0)
         self._lock_renewed_at = self.clock()
 
     def _renew_lock(self) -> None:

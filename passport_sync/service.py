@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from passport_sync import checkpoint as cp_logic
@@ -25,6 +25,7 @@ from passport_sync.source.openmrs import OpenMRSSource
 log = logging.getLogger("passport_sync")
 
 SourceFactory = Callable[[HospitalConfig, Settings], OpenMRSSource]
+PATIENT_LOCK_WAIT = timedelta(minutes=2)
 
 
 def default_source(hospital: HospitalConfig, settings: Settings) -> OpenMRSSource:
@@ -109,7 +110,16 @@ def sync_patient(
     result = PatientSyncResult(national_id_known_to_passport=bool(store.patients_by_national_id([digits])))
     for hospital in hospitals:
         with source_factory(hospital, settings) as source:
-            sync = HospitalSync(hospital, settings, source, store, observer=observer or NullObserver(), dry_run=dry_run)
+            sync = HospitalSync(
+                hospital,
+                settings,
+                source,
+                store,
+                observer=observer or NullObserver(),
+                dry_run=dry_run,
+                # An admin's one-patient sync waits for a running sync-all rather than failing.
+                lock_wait=PATIENT_LOCK_WAIT,
+            )
             result.reports.append(sync.run_patient(digits))
             result.persons_matched += sync.persons_matched
     failed = any(r.outcome != "ok" for r in result.reports)

@@ -297,3 +297,14 @@ def test_info_logs_hold_no_patient_identity_or_values(clinic: Clinic, config: Pa
     assert "Central Hospital" in logs and "written 1" in logs
     for secret in (NID, "1000000000000077", "Immaculée", "Uwase", "Jean", "Bosco", "HIV", "Diabetes"):
         assert secret not in logs + result.stdout, secret
+
+
+def test_sync_patient_waits_for_a_running_sync_instead_of_failing(
+    synced_patient: int, config: Path, passport: Any
+) -> None:
+    passport.openmrs_sync_locks.insert_one(
+        {"_id": HOSPITAL, "owner": "otherhost:1:42:abcd", "expiresAt": datetime.now(UTC) + timedelta(seconds=2)}
+    )
+    result = invoke("sync-patient", NID, "--config", str(config), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["hospitals"][0]["written"] == 3

@@ -523,18 +523,7 @@ class HospitalSync:
                 reason = match.park_reason or NO_NATIONAL_ID
                 batch.parks.append(_park_doc(hid, "obs", group_uuid, group_id, first.person_id, reason))
                 continue
-            created_by, doctor_name, provider_uuid = self._doctor(first.provider_id, doctors)
-            ctx = ClinicalContext(
-                hospital_id=hid,
-                hospital_name=self.hospital.name,
-                patient_id=match.patient_id,
-                created_by=created_by,
-                doctor_name=doctor_name,
-                provider_uuid=provider_uuid,
-                name_of=self._name_of,
-                now=self.clock(),
-                tz=self.tz,
-            )
+            ctx = self._clinical_context(match.patient_id, first.provider_id, doctors)
             doc = diagnosis_group_record(group_uuid, live, ctx, self.settings.sync.legacy_diagnosis_concepts)
             if doc is None:
                 counts["skipped"] += 1
@@ -542,6 +531,20 @@ class HospitalSync:
             batch.upserts.append(doc)
             if first.person_id in self.caches.parked_persons:
                 batch.unparks.append(f"{hid}:obs:{group_uuid}")
+
+    def _clinical_context(self, patient_id: str, provider_id: int | None, doctors: dict[str, str]) -> ClinicalContext:
+        created_by, doctor_name, provider_uuid = self._doctor(provider_id, doctors)
+        return ClinicalContext(
+            hospital_id=self.hospital.id,
+            hospital_name=self.hospital.name,
+            patient_id=patient_id,
+            created_by=created_by,
+            doctor_name=doctor_name,
+            provider_uuid=provider_uuid,
+            name_of=self._name_of,
+            now=self.clock(),
+            tz=self.tz,
+        )
 
     def _plan_clinical(self, rows: Sequence[ClinicalRow]) -> tuple[BatchWrite, dict[str, int]]:
         hid = self.hospital.id
@@ -574,19 +577,7 @@ class HospitalSync:
                 reason = match.park_reason or NO_NATIONAL_ID
                 batch.parks.append(_park_doc(hid, row.source, row.uuid, row.pk, row.person_id, reason))
                 continue
-            created_by, doctor_name, provider_uuid = self._doctor(row.provider_id, doctors)
-            ctx = ClinicalContext(
-                hospital_id=hid,
-                hospital_name=self.hospital.name,
-                patient_id=match.patient_id,
-                created_by=created_by,
-                doctor_name=doctor_name,
-                provider_uuid=provider_uuid,
-                name_of=self._name_of,
-                now=self.clock(),
-                tz=self.tz,
-            )
-            doc = build_clinical_record(row, ctx)
+            doc = build_clinical_record(row, self._clinical_context(match.patient_id, row.provider_id, doctors))
             if doc is None:
                 counts["skipped"] += 1
                 continue

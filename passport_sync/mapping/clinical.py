@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from passport_sync.config import LegacyDiagnosisConcepts
-from passport_sync.mapping.transform import format_number, iso, record_id, to_utc
+from passport_sync.mapping.transform import format_number, iso, medical_record, record_id, to_utc
 from passport_sync.models import ObsRow
 
 
@@ -168,18 +168,15 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
         record_type = "medication"
         data.update(_drug_order_fields(row, ctx, name))
         openmrs.update(orderAction=extra.get("order_action"))
-    return {
-        "_id": record_id(ctx.hospital_id, row.source, row.uuid),
-        "patientId": ctx.patient_id,
-        "type": record_type,
-        "data": data,
-        "createdBy": ctx.created_by,
-        "editableBy": [ctx.created_by],
-        "openmrsData": openmrs,
-        "createdAt": ctx.now,
-        "updatedAt": ctx.now,
-        "__v": 0,
-    }
+    return medical_record(
+        record_id(ctx.hospital_id, row.source, row.uuid),
+        ctx.patient_id,
+        record_type,
+        data,
+        ctx.created_by,
+        openmrs,
+        ctx.now,
+    )
 
 
 def diagnosis_data(name: str, certainty: Any, primary: bool, when: str, ctx: ClinicalContext) -> dict[str, str]:
@@ -219,40 +216,32 @@ def diagnosis_group_record(
     confirmed = certainty is not None and (certainty.value_coded_uuid or "").lower() == concepts.confirmed.lower()
     first = members[0]
     when = iso(to_utc(first.obs_datetime, ctx.tz))
-    return {
-        "_id": record_id(ctx.hospital_id, "obs", group_uuid),
-        "patientId": ctx.patient_id,
-        "type": "condition",
-        "data": {
-            **diagnosis_data(name, "CONFIRMED" if confirmed else "PROVISIONAL", primary, when, ctx),
-            "date": when,
-            "doctor": ctx.doctor_name,
-            "hospital": ctx.hospital_name,
-        },
-        "createdBy": ctx.created_by,
-        "editableBy": [ctx.created_by],
-        "openmrsData": {
-            "hospitalId": ctx.hospital_id,
-            "source": "obs",
-            "uuid": group_uuid,
-            "obsUuid": group_uuid,
-            "obsId": first.obs_group_id,
-            "personId": first.person_id,
-            "obsDatetime": to_utc(first.obs_datetime, ctx.tz),
-            "dateCreated": to_utc(first.date_created, ctx.tz),
-            "creatorName": ctx.doctor_name,
-            "locationName": first.location_name,
-            "encounterUuid": first.encounter_uuid,
-            "providerUuid": ctx.provider_uuid,
-            "valueType": "coded" if coded is not None else "text",
-            "certainty": "CONFIRMED" if confirmed else "PROVISIONAL",
-            "rank": 1 if primary else 2,
-            "legacyDiagnosisGroup": True,
-        },
-        "createdAt": ctx.now,
-        "updatedAt": ctx.now,
-        "__v": 0,
+    data = {
+        **diagnosis_data(name, "CONFIRMED" if confirmed else "PROVISIONAL", primary, when, ctx),
+        "date": when,
+        "doctor": ctx.doctor_name,
+        "hospital": ctx.hospital_name,
     }
+    openmrs = {
+        "hospitalId": ctx.hospital_id,
+        "source": "obs",
+        "uuid": group_uuid,
+        "obsUuid": group_uuid,
+        "obsId": first.obs_group_id,
+        "personId": first.person_id,
+        "obsDatetime": to_utc(first.obs_datetime, ctx.tz),
+        "dateCreated": to_utc(first.date_created, ctx.tz),
+        "creatorName": ctx.doctor_name,
+        "locationName": first.location_name,
+        "encounterUuid": first.encounter_uuid,
+        "providerUuid": ctx.provider_uuid,
+        "valueType": "coded" if coded is not None else "text",
+        "certainty": "CONFIRMED" if confirmed else "PROVISIONAL",
+        "rank": 1 if primary else 2,
+        "legacyDiagnosisGroup": True,
+    }
+    _id = record_id(ctx.hospital_id, "obs", group_uuid)
+    return medical_record(_id, ctx.patient_id, "condition", data, ctx.created_by, openmrs, ctx.now)
 
 
 def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str) -> dict[str, str]:

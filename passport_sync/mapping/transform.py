@@ -208,16 +208,37 @@ def build_record(row: ObsRow, ctx: RecordContext) -> dict[str, Any] | None:
     if row.units:
         openmrs["units"] = row.units
 
+    return medical_record(
+        record_id(ctx.hospital_id, "obs", row.uuid),
+        ctx.patient_id,
+        ctx.category,
+        data,
+        ctx.created_by,
+        openmrs,
+        ctx.now,
+    )
+
+
+def medical_record(
+    _id: ObjectId,
+    patient_id: str,
+    record_type: str,
+    data: dict[str, str],
+    created_by: str,
+    openmrs: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """A ``medicalrecords`` document as the app's Mongoose model stores one."""
     return {
-        "_id": record_id(ctx.hospital_id, "obs", row.uuid),
-        "patientId": ctx.patient_id,
-        "type": ctx.category,
+        "_id": _id,
+        "patientId": patient_id,
+        "type": record_type,
         "data": data,
-        "createdBy": ctx.created_by,
-        "editableBy": [ctx.created_by],
+        "createdBy": created_by,
+        "editableBy": [created_by],
         "openmrsData": openmrs,
-        "createdAt": ctx.now,
-        "updatedAt": ctx.now,
+        "createdAt": now,
+        "updatedAt": now,
         "__v": 0,
     }
 

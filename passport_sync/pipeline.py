@@ -553,6 +553,9 @@ class HospitalSync:
         self._load_concept_names(c for r in live for c in r.concept_ids())
         doctors = self._doctor_users(live)
         for row in rows:
+            if row.is_other_order:
+                counts["skipped"] += 1
+                continue
             was_parked = row.person_id in self.caches.parked_persons
             if row.voided:
                 self._retire(batch, row.source, row, was_parked)

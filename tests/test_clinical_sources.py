@@ -376,3 +376,25 @@ def test_status_and_reset_cover_the_clinical_sources(ward: Ward, passport: Any, 
     report = run_sync(settings)[0]
     assert report.written == 1 and report.already_present == 1
     assert_no_duplicates(passport)
+
+
+def test_lab_orders_between_drug_orders_are_skipped_not_gaps(ward: Ward, passport: Any, settings: Any) -> None:
+    register_patient(passport, NID)
+    first = ward.b.drug_order(ward.encounter, ward.provider, drug_id=ward.drug, concept_id=ward.amoxicillin)
+    ward.db.execute(
+        "INSERT INTO orders (order_type_id, concept_id, orderer, encounter_id, patient_id, creator, date_created,"
+        " voided, uuid, urgency, order_number, order_action, care_setting, date_activated)"
+        " VALUES (3, %s, %s, %s, %s, 1, %s, 0, UUID(), 'ROUTINE', 'ORD-LAB', 'NEW', 1, %s)",
+        (ward.malaria, ward.provider, ward.encounter, ward.person, datetime(2025, 11, 6), datetime(2025, 11, 6)),
+    )
+    ward.b.drug_order(ward.encounter, ward.provider, drug_id=ward.drug, concept_id=ward.amoxicillin)
+    run_sync(settings)
+    assert len(records(passport, "drug_order")) == 2
+    assert passport.syncstatus.find_one()["sources"]["drug_order"]["gaps"] == []
+
+    ward.db.execute(
+        "UPDATE orders SET voided = 1, date_voided = %s, voided_by = 1 WHERE order_id = %s",
+        (datetime(2025, 11, 9), first),
+    )
+    assert run_sync(settings)[0].removed == 1
+    assert len(records(passport, "drug_order")) == 1

@@ -58,6 +58,11 @@ class ClinicalRow:
         return str(value).lower() if value else None
 
     @property
+    def is_other_order(self) -> bool:
+        """An order that is not a drug order (a lab test, a referral): not synced."""
+        return self.source == "drug_order" and self.extra.get("drug_order_id") is None
+
+    @property
     def is_discontinuation(self) -> bool:
         return self.source == "drug_order" and str(self.extra.get("order_action", "")).upper() == "DISCONTINUE"
 

@@ -41,6 +41,8 @@ class ClinicalSource:
 DIAGNOSES = ClinicalSource("diagnosis", "encounter_diagnosis", "d", "diagnosis_id", "diagnoses")
 CONDITIONS = ClinicalSource("condition", "conditions", "c", "condition_id", "conditions")
 ALLERGIES = ClinicalSource("allergy", "allergy", "a", "allergy_id", "allergies")
+# Read over all orders (LEFT JOIN drug_order) so that order ids stay dense: a lab order between
+# two drug orders is skipped, not mistaken for a late-committing gap.
 DRUG_ORDERS = ClinicalSource("drug_order", "orders", "o", "order_id", "drug orders")
 CLINICAL_SOURCES = (DIAGNOSES, CONDITIONS, ALLERGIES, DRUG_ORDERS)
 
@@ -138,9 +140,9 @@ SELECT o.order_id AS pk, o.uuid, o.patient_id AS person_id, o.encounter_id, e.uu
          AND nx.order_action IN ('REVISE', 'RENEW') ORDER BY nx.order_id LIMIT 1) AS replaced_by_uuid,
        d.name AS drug_name, dor.dose, dor.dose_units, {frequency} AS frequency_concept, dor.route,
        dor.duration, dor.duration_units, dor.quantity, dor.quantity_units, dor.as_needed,
-       dor.dosing_instructions
+       dor.dosing_instructions, dor.order_id AS drug_order_id
   FROM orders o
-  JOIN drug_order dor ON dor.order_id = o.order_id
+  LEFT JOIN drug_order dor ON dor.order_id = o.order_id
   LEFT JOIN drug d ON d.drug_id = dor.drug_inventory_id
   LEFT JOIN orders po ON po.order_id = o.previous_order_id
   LEFT JOIN encounter e ON e.encounter_id = o.encounter_id

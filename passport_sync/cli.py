@@ -27,6 +27,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 
 from passport_sync import __version__, service
 from passport_sync.config import Settings, load_settings
@@ -38,7 +39,7 @@ from passport_sync.errors import (
     UsageError,
 )
 from passport_sync.models import HospitalReport
-from passport_sync.reporting import LoggingObserver, render_checks, render_status, render_sync_summary
+from passport_sync.reporting import progress_observer, render_checks, render_status, render_sync_summary
 from passport_sync.sink.passport import PassportStore
 
 EXIT_OK = 0
@@ -97,8 +98,13 @@ def configure_logging(*, verbose: bool, quiet: bool, settings: Settings | None =
     """One line per event on stderr. DEBUG with --verbose or OPENMRS_DETAILED_LOGS=true."""
     detailed = bool(settings and settings.sync.detailed_logs)
     level = logging.DEBUG if (verbose or detailed) else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(message)s"))
+    handler: logging.Handler
+    if err_console.is_terminal:
+        # Shares the console with the live progress line, so the two never garble each other.
+        handler = RichHandler(console=err_console, show_path=False, markup=False, rich_tracebacks=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("passport_sync")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -183,7 +189,9 @@ def sync_all(
         hospitals = service.select_hospitals(settings, hospital)
 
         def work(store: PassportStore) -> int:
-            reports = service.sync_all(settings, store, hospitals, observer=LoggingObserver(), dry_run=dry_run)
+            reports = service.sync_all(
+                settings, store, hospitals, observer=progress_observer(err_console), dry_run=dry_run
+            )
             code = sync_exit_code(reports)
             if json_output:
                 emit_json(
@@ -225,7 +233,7 @@ def sync_patient(
 
         def work(store: PassportStore) -> int:
             result = service.sync_patient(
-                settings, store, hospitals, national_id, observer=LoggingObserver(), dry_run=dry_run
+                settings, store, hospitals, national_id, observer=progress_observer(err_console), dry_run=dry_run
             )
             code = sync_exit_code(result.reports)
             if code == EXIT_OK and not result.national_id_known_to_passport:

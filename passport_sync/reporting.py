@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from passport_sync.models import HospitalReport
@@ -63,6 +64,37 @@ class LoggingObserver:
             report.parked,
             report.error_count,
         )
+
+
+class TerminalProgressObserver(LoggingObserver):
+    """On a terminal: a live status line per hospital instead of a log line per batch."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._status: Status | None = None
+
+    def hospital_started(self, hospital_id: str, hospital_name: str) -> None:
+        super().hospital_started(hospital_id, hospital_name)
+        self._status = self._console.status(f"{hospital_name}: connecting")
+        self._status.start()
+
+    def batch_done(self, report: HospitalReport, phase: str) -> None:
+        if self._status is not None:
+            self._status.update(
+                f"{report.hospital_name}: {phase}: read {report.read:,}, written {report.written:,}, "
+                f"removed {report.removed:,}, parked {report.parked:,}"
+            )
+
+    def hospital_done(self, report: HospitalReport) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        super().hospital_done(report)
+
+
+def progress_observer(console: Console) -> LoggingObserver:
+    """Live progress when stderr is a terminal; log lines otherwise (cron mail, journald)."""
+    return TerminalProgressObserver(console) if console.is_terminal else LoggingObserver()
 
 
 def is_terminal(stream: TextIO) -> bool:

@@ -138,6 +138,15 @@ def stored_checkpoint(feed: str, syncstatus: Mapping[str, Any] | None) -> Checkp
     return from_document(((syncstatus or {}).get("sources") or {}).get(feed))
 
 
+def is_stored(feed: str, syncstatus: Mapping[str, Any] | None) -> bool:
+    """Whether this feed has run before (its checkpoint exists, even an empty one)."""
+    if not syncstatus:
+        return False
+    if feed == "obs":
+        return "lastObsId" in syncstatus
+    return feed in (syncstatus.get("sources") or {})
+
+
 def _aware(value: datetime) -> datetime:
     # MongoDB returns naive UTC datetimes; gap times are compared with an aware clock.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

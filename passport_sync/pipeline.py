@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -148,7 +148,7 @@ class HospitalSync:
         def work() -> None:
             doc = self.store.load_checkpoint(self.hospital.id) or {}
             for feed in self._feeds():
-                self._run_feed(feed, cp_logic.stored_checkpoint(feed.name, doc))
+                self._run_feed(feed, doc)
             self._land_parked()
 
         return self._run(work, summary=True)
@@ -287,15 +287,20 @@ class HospitalSync:
             )
         return feeds
 
-    def _run_feed(self, feed: Feed, state: Checkpoint) -> Checkpoint:
-        first_run = state == Checkpoint()
+    def _run_feed(self, feed: Feed, syncstatus: Mapping[str, Any]) -> Checkpoint:
+        state = cp_logic.stored_checkpoint(feed.name, syncstatus)
+        first_run = not cp_logic.is_stored(feed.name, syncstatus)
         change_start = feed.max_changed() if first_run else None
         state = self._recheck_gaps(feed, state)
         state = self._read_new(feed, state)
-        if first_run and state.void_watermark is None:
+        if first_run:
             # Changes before this moment were seen, already changed, by the first full read.
             state = cp_logic.advance_voids(state, change_start)
-        return self._read_changes(feed, state)
+        state = self._read_changes(feed, state)
+        if first_run:
+            # Stored even when the source is empty: the next run is not a first run.
+            self._save(feed, state)
+        return state
 
     def _save(self, feed: Feed, state: Checkpoint) -> None:
         if not self.dry_run:

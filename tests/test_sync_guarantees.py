@@ -308,3 +308,21 @@ def test_records_and_placeholders_are_app_valid(clinic: Clinic, passport: Any, s
     copy["_id"] = ObjectId()
     with pytest.raises(pymongo.errors.DuplicateKeyError):
         passport.medicalrecords.insert_one(copy)
+
+
+def test_first_run_stores_every_feeds_checkpoint_and_void_watermark(
+    clinic: Clinic, passport: Any, settings: Any
+) -> None:
+    person = clinic.patient(NID)
+    register_patient(passport, NID)
+    _, weight_id = clinic.visit(person)
+    voided_at = clinic.when + timedelta(hours=2)
+    clinic.b.void_obs(weight_id, when=voided_at)
+    run_sync(settings)
+    doc = passport.syncstatus.find_one({"hospitalId": HOSPITAL})
+    # Voids before the first run were read as voided; later runs look back from here.
+    assert doc["voidWatermark"] == voided_at
+    # Empty clinical tables still get a checkpoint, so the next run is not a first run again.
+    assert set(doc["sources"]) == {"diagnosis", "condition", "allergy", "drug_order"}
+    second = run_sync(settings)[0]
+    assert second.read == 1  # only the void inside the look-back window is re-checked

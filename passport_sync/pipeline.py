@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -41,6 +42,7 @@ from passport_sync.mapping.transform import RecordContext, build_record, record_
 from passport_sync.models import ConceptName, HospitalReport, ObsRow, PersonIdentity, Provider
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.sink.passport import BatchWrite, HospitalRefs, PassportStore, lock_owner
+from passport_sync.source.clinical import ClinicalSource
 from passport_sync.source.openmrs import OpenMRSSource
 
 log = logging.getLogger("passport_sync")
@@ -78,7 +80,8 @@ class Feed:
     """
 
     name: str
-    after: Callable[[int, int], Sequence[Any]]
+    # The next page after a primary key, read through the given source (the read-ahead has its own).
+    after: Callable[[OpenMRSSource, int, int], Sequence[Any]]
     in_ranges: Callable[[Sequence[tuple[int, int]], int, int], Sequence[Any]]
     changed: Callable[[datetime | None, int, int], Sequence[Any]]
     max_changed: Callable[[], datetime | None]
@@ -256,7 +259,7 @@ class HospitalSync:
         feeds = [
             Feed(
                 name="obs",
-                after=src.obs_after,
+                after=lambda reader, after, limit: reader.obs_after(after, limit),
                 in_ranges=src.obs_in_ranges,
                 changed=src.voided_since,
                 max_changed=src.max_date_voided,
@@ -274,7 +277,7 @@ class HospitalSync:
             feeds.append(
                 Feed(
                     name=source.name,
-                    after=partial(src.clinical_after, source),
+                    after=partial(_clinical_after, source),
                     in_ranges=partial(src.clinical_in_ranges, source),
                     changed=partial(src.clinical_changed, source),
                     max_changed=partial(src.clinical_max_changed, source),
@@ -323,10 +326,19 @@ class HospitalSync:
         return state
 
     def _read_new(self, feed: Feed, state: Checkpoint) -> Checkpoint:
-        while rows := feed.after(state.last_obs_id, self.settings.sync.batch_size):
-            self._process(feed, rows, phase="new")
-            state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock(), increment=self._increment)
-            self._save(feed, state)
+        """New rows in primary-key order, one batch at a time.
+
+        The next page is read on a second connection while this one is mapped and written, so
+        MySQL and MongoDB work at the same time. Writes and checkpoints stay strictly in order.
+        """
+        limit = self.settings.sync.batch_size
+        with ThreadPoolExecutor(max_workers=1) as pool, self.source.read_ahead() as reader:
+            page = pool.submit(feed.after, reader, state.last_obs_id, limit)
+            while rows := page.result():
+                page = pool.submit(feed.after, reader, feed.pk(rows[-1]), limit)
+                self._process(feed, rows, phase="new")
+                state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock(), increment=self._increment)
+                self._save(feed, state)
         return state
 
     def _read_changes(self, feed: Feed, state: Checkpoint) -> Checkpoint:
@@ -700,6 +712,10 @@ def _void_info(row: ObsRow | ClinicalRow) -> dict[str, Any]:
     if isinstance(row, ObsRow):
         info["obsId"] = row.obs_id
     return info
+
+
+def _clinical_after(source: ClinicalSource, reader: OpenMRSSource, after: int, limit: int) -> list[ClinicalRow]:
+    return reader.clinical_after(source, after, limit)
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterable[list[int]]:

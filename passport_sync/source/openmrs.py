@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import ssl as ssl_module
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -127,6 +128,8 @@ class OpenMRSSource:
         self._connect = connect
         self._conn: Any = None
         self._schema: SchemaInfo | None = None
+        self._counted: OpenMRSSource = self
+        self._count_lock = threading.Lock()
         self.statements = 0
 
     # -- connection -------------------------------------------------------------------------
@@ -135,6 +138,14 @@ class OpenMRSSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def read_ahead(self) -> OpenMRSSource:
+        """A second reader on its own connection (pymysql connections are not thread-safe),
+        sharing this one's schema and statement count."""
+        reader = OpenMRSSource(self.hospital, self._retry, connect=self._connect)
+        reader._schema = self._schema
+        reader._counted = self
+        return reader
 
     def close(self) -> None:
         if self._conn is not None:
@@ -181,7 +192,8 @@ class OpenMRSSource:
         conn = self._connection()
         try:
             with conn.cursor() as cursor:
-                self.statements += 1
+                with self._counted._count_lock:
+                    self._counted.statements += 1
                 cursor.execute(sql, params)
                 return list(cursor.fetchall())
         except (pymysql.err.MySQLError, OSError, ssl_module.SSLError) as exc:

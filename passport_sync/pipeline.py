@@ -373,8 +373,8 @@ class HospitalSync:
             if ready:
                 for feed in feeds:
                     self._land(feed, self.store.parked_ids(self.hospital.id, feed.name, person_ids=ready))
-        for feed in feeds:
-            self._land(feed, self.store.parked_ids(self.hospital.id, feed.name, reason=MISSING_CONCEPT))
+        # Only observations are parked for a missing concept (retried every run, in case it appears).
+        self._land(feeds[0], self.store.parked_ids(self.hospital.id, "obs", reason=MISSING_CONCEPT))
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
         for chunk in _chunks(sorted(set(pks)), self.settings.sync.batch_size):

@@ -190,6 +190,7 @@ class PassportStore:
             )
             self.db[RECORDS].create_index([("patientId", 1), ("createdAt", -1)])
             self.db[PARKED].create_index([("hospitalId", 1), ("personId", 1)])
+            self.db[PARKED].create_index([("hospitalId", 1), ("reason", 1)])
             self.db["patients"].create_index([("nationalId", 1)])
             self.db["doctors"].create_index([("openmrsProviderUuid", 1)])
             self.db[SYNCSTATUS].create_index([("hospitalId", 1)])

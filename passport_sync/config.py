@@ -293,13 +293,18 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: file not found; pass --config PATH or set {CONFIG_ENV}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read it ({exc.__class__.__name__})"]) from None
+    syntax_error = ""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError([f"{path}:{where}: {problem}; fix the YAML syntax"]) from None
+        syntax_error = f"{path}:{where}: {problem}; fix the YAML syntax"
+    if syntax_error:
+        # Raised outside the except block: the YAML error quotes the line, which may hold a
+        # password, and must not ride along as this exception's __context__.
+        raise ConfigError([syntax_error])
     if data is None:
         return {}
     if not isinstance(data, dict):

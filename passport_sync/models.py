@@ -20,8 +20,8 @@ class ObsRow:
     concept_uuid: str | None
     concept_datatype: str | None
     concept_class: str | None
-    obs_datetime: datetime
-    date_created: datetime
+    obs_datetime: datetime | None
+    date_created: datetime | None
     voided: bool = False
     date_voided: datetime | None = None
     void_reason: str | None = None
@@ -54,6 +54,9 @@ class ObsRow:
     low_normal: float | None = None
     hi_critical: float | None = None
     low_critical: float | None = None
+    person_exists: bool = True
+    # Set by the reader when the row cannot be synced as it is (zero date, text not UTF-8).
+    problem: str | None = None
 
     def has_value(self) -> bool:
         """False for a group parent (or an empty obs): it carries no value of its own."""

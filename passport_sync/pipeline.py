@@ -57,6 +57,16 @@ SHARED_NATIONAL_ID = "shared_national_id"
 NOT_IN_PASSPORT = "patient_not_in_passport"
 AMBIGUOUS_PASSPORT_PATIENT = "ambiguous_passport_patient"
 MISSING_CONCEPT = "missing_concept"
+INVALID_DATA = "invalid_data"
+# Data to fix in OpenMRS: each such row is named in a WARNING (hospital and row id, never the
+# national ID), and rows parked for a missing concept or invalid data are re-read every run.
+DATA_PROBLEMS = {
+    INVALID_NATIONAL_ID: "its patient's national ID is not 10-16 digits",
+    CONFLICTING_NATIONAL_IDS: "its patient has two different national IDs",
+    SHARED_NATIONAL_ID: "its patient's national ID is held by another OpenMRS patient too",
+    AMBIGUOUS_PASSPORT_PATIENT: "its patient's national ID matches two Patient Passport patients",
+}
+RETRIED_EVERY_RUN = (MISSING_CONCEPT, INVALID_DATA)
 
 
 def utcnow() -> datetime:
@@ -103,6 +113,8 @@ class RunCaches:
     matches: dict[int, PersonMatch] = field(default_factory=dict)
     # Persons with parked observations: only their rows can need unparking.
     parked_persons: set[int] = field(default_factory=set)
+    # (source, primary key) parked during this run: not landed again by the same run.
+    parked_now: set[tuple[str, int]] = field(default_factory=set)
 
 
 class HospitalSync:
@@ -160,11 +172,7 @@ class HospitalSync:
         """Every row of the patient(s) with this national ID, independent of checkpoints."""
 
         def work() -> None:
-            persons = {
-                pid
-                for pid, raw in self.source.persons_by_national_id(national_id, self._type_ids)
-                if normalise_national_id(raw) == national_id
-            }
+            persons = set(self.source.persons_by_national_id(national_id, self._type_ids))
             self.persons_matched = len(persons)
             if not persons:
                 return
@@ -195,6 +203,12 @@ class HospitalSync:
             report.outcome = "failed"
             report.errors.append(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))
             log.error("%s: sync failed: %s", self.hospital.name, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must fail this hospital, not every other one
+            report.outcome = "failed"
+            # The class only: a driver's or our own message could quote row values.
+            report.errors.append(f"internal error {type(exc).__name__}; run with --verbose for the traceback")
+            log.error("%s: sync failed with an internal error %s", self.hospital.name, type(exc).__name__)
+            log.debug("%s: traceback", self.hospital.name, exc_info=True)
         finally:
             report.finished_at = self.clock()
             if summary and not self.dry_run and report.outcome != "locked":
@@ -373,11 +387,12 @@ class HospitalSync:
             if ready:
                 for feed in feeds:
                     self._land(feed, self.store.parked_ids(self.hospital.id, feed.name, person_ids=ready))
-        # Only observations are parked for a missing concept (retried every run, in case it appears).
-        self._land(feeds[0], self.store.parked_ids(self.hospital.id, "obs", reason=MISSING_CONCEPT))
+        # Only observations are parked for their own data (retried every run, in case it is fixed).
+        self._land(feeds[0], self.store.parked_ids(self.hospital.id, "obs", reasons=RETRIED_EVERY_RUN))
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
-        for chunk in _chunks(sorted(set(pks)), self.settings.sync.batch_size):
+        fresh = {pk for pk in pks if (feed.name, pk) not in self.caches.parked_now}
+        for chunk in _chunks(sorted(fresh), self.settings.sync.batch_size):
             self._process(feed, feed.by_pks(chunk), phase="parked")
 
     # -- the heart: one batch -------------------------------------------------------------------------
@@ -451,22 +466,22 @@ class HospitalSync:
             if row.previous_version_uuid:
                 # An edit: the new row replaces the old one, whatever the old row's void says yet.
                 self._replace(batch, "obs", row, was_parked)
+            park = partial(self._park, batch, "obs", row.uuid, row.obs_id, row.person_id)
+            if row.problem:
+                park(INVALID_DATA, row.problem)
+                continue
             if not row.has_value():
                 counts["skipped"] += 1  # a group parent: its members carry the values
                 continue
             if row.concept_uuid is None:
-                log.warning(
-                    "%s: obs %d refers to concept %d, which does not exist; parked",
-                    self.hospital.name,
-                    row.obs_id,
-                    row.concept_id,
-                )
-                batch.parks.append(_park_doc(hid, "obs", row.uuid, row.obs_id, row.person_id, MISSING_CONCEPT))
+                park(MISSING_CONCEPT, f"refers to concept {row.concept_id}, which does not exist")
+                continue
+            if not row.person_exists:
+                park(NO_NATIONAL_ID, f"refers to person {row.person_id}, which does not exist")
                 continue
             match = matches.get(row.person_id) or PersonMatch(park_reason=NO_NATIONAL_ID)
             if match.patient_id is None:
-                reason = match.park_reason or NO_NATIONAL_ID
-                batch.parks.append(_park_doc(hid, "obs", row.uuid, row.obs_id, row.person_id, reason))
+                park(match.park_reason or NO_NATIONAL_ID)
                 continue
             concept_name = self._concept_name(row.concept_id)
             created_by, doctor_name, provider_uuid = self._doctor(row.provider_id, doctors)
@@ -537,8 +552,7 @@ class HospitalSync:
             first = live[0]
             match = matches[first.person_id]
             if match.patient_id is None:
-                reason = match.park_reason or NO_NATIONAL_ID
-                batch.parks.append(_park_doc(hid, "obs", group_uuid, group_id, first.person_id, reason))
+                self._park(batch, "obs", group_uuid, group_id, first.person_id, match.park_reason or NO_NATIONAL_ID)
                 continue
             ctx = self._clinical_context(match.patient_id, first.provider_id, doctors)
             doc = diagnosis_group_record(group_uuid, live, ctx, self.settings.sync.legacy_diagnosis_concepts)
@@ -548,6 +562,19 @@ class HospitalSync:
             batch.upserts.append(doc)
             if first.person_id in self.caches.parked_persons:
                 batch.unparks.append(f"{hid}:obs:{group_uuid}")
+
+    def _park(
+        self, batch: BatchWrite, source: str, uuid: str, pk: int, person_id: int, reason: str, detail: str = ""
+    ) -> None:
+        """Keep a row until its patient is known or its data is fixed; name data problems."""
+        detail = detail or DATA_PROBLEMS.get(reason, "")
+        if detail:
+            log.warning("%s: %s %d %s; not synced, parked (%s)", self.hospital.name, source, pk, detail, reason)
+        doc = _park_doc(self.hospital.id, source, uuid, pk, person_id, reason)
+        if detail:
+            doc["detail"] = detail
+        batch.parks.append(doc)
+        self.caches.parked_now.add((source, pk))
 
     def _clinical_context(self, patient_id: str, provider_id: int | None, doctors: dict[str, str]) -> ClinicalContext:
         created_by, doctor_name, provider_uuid = self._doctor(provider_id, doctors)
@@ -594,8 +621,7 @@ class HospitalSync:
                 self._replace(batch, row.source, row, was_parked)
             match = matches.get(row.person_id) or PersonMatch(park_reason=NO_NATIONAL_ID)
             if match.patient_id is None:
-                reason = match.park_reason or NO_NATIONAL_ID
-                batch.parks.append(_park_doc(hid, row.source, row.uuid, row.pk, row.person_id, reason))
+                self._park(batch, row.source, row.uuid, row.pk, row.person_id, match.park_reason or NO_NATIONAL_ID)
                 continue
             doc = build_clinical_record(row, self._clinical_context(match.patient_id, row.provider_id, doctors))
             if doc is None:

@@ -220,6 +220,8 @@ def diagnosis_group_record(
     primary = order is None or (order.value_coded_uuid or "").lower() != concepts.secondary.lower()
     confirmed = certainty is not None and (certainty.value_coded_uuid or "").lower() == concepts.confirmed.lower()
     first = members[0]
+    if first.obs_datetime is None or first.date_created is None:
+        return None
     when = iso(to_utc(first.obs_datetime, ctx.tz))
     data = {
         **diagnosis_data(name, "CONFIRMED" if confirmed else "PROVISIONAL", primary, when, ctx),

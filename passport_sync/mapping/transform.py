@@ -164,8 +164,8 @@ def build_record(row: ObsRow, ctx: RecordContext) -> dict[str, Any] | None:
         false_concept_id=ctx.false_concept_id,
         tz=ctx.tz,
     )
-    if value is None:
-        return None
+    if value is None or row.obs_datetime is None or row.date_created is None:
+        return None  # the pipeline parks rows without valid dates before they get here
     when = iso(to_utc(row.obs_datetime, ctx.tz))
     data: dict[str, str] = {
         "name": ctx.concept_name,

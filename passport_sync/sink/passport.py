@@ -18,7 +18,7 @@ import re
 import secrets
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -568,14 +568,19 @@ class PassportStore:
 
     # -- parked observations ---------------------------------------------------------------------------
     def parked_ids(
-        self, hospital_id: str, source: str, *, person_ids: Iterable[int] | None = None, reason: str | None = None
+        self,
+        hospital_id: str,
+        source: str,
+        *,
+        person_ids: Iterable[int] | None = None,
+        reasons: Sequence[str] | None = None,
     ) -> list[int]:
         """Primary keys (obs_id, diagnosis_id, ...) of one source's rows parked for this hospital."""
         query: dict[str, Any] = {"hospitalId": hospital_id, "source": source}
         if person_ids is not None:
             query["personId"] = {"$in": sorted(set(person_ids))}
-        if reason is not None:
-            query["reason"] = reason
+        if reasons is not None:
+            query["reason"] = {"$in": list(reasons)}
         docs = self._call(
             "reading parked rows", lambda: list(self.db[PARKED].find(query, {"sourceId": 1, "obsId": 1, "_id": 0}))
         )

@@ -21,6 +21,7 @@ import pymysql.cursors
 from passport_sync.config import HospitalConfig, NationalIdType, RetryConfig
 from passport_sync.errors import PassportSyncError, SourceError, SourceUnavailable
 from passport_sync.mapping.clinical import ClinicalRow, row_identity
+from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import ConceptName, ObsRow, PersonIdentity, Provider
 from passport_sync.retry import call_with_retry
 from passport_sync.source import clinical, queries
@@ -30,7 +31,7 @@ from passport_sync.source.queries import Query, SchemaInfo
 log = logging.getLogger("passport_sync")
 
 _OBS_FIELDS = tuple(f.name for f in fields(ObsRow))
-_BOOL_FIELDS = ("voided", "allow_decimal")
+_BOOL_FIELDS = ("voided", "allow_decimal", "person_exists")
 
 # MySQL/MariaDB error numbers, by what the operator should do about them.
 _TRANSIENT = {1040, 1053, 1205, 1213, 1927, 2003, 2006, 2013, 2055, 1158, 1159, 1160, 1161}
@@ -68,10 +69,11 @@ def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> Passp
         )
     hint = _HINTS.get(code or 0, "")
     message = f"{where}: MySQL error {code}: {detail}" if code else f"{where}: {detail}"
+    if any(s in detail for s in ("Name or service not known", "nodename nor servname", "No address associated")):
+        # A name that does not resolve stays unresolved: retrying only delays the other hospitals.
+        return SourceError(message, hint=_HINTS[2005])
     if isinstance(exc, pymysql.err.InterfaceError) or code in _TRANSIENT:
         return SourceUnavailable(message, hint=hint)
-    if code == 2003 and "Name or service not known" in detail:
-        return SourceError(message, hint=_HINTS[2005])
     return SourceError(message, hint=hint)
 
 
@@ -111,11 +113,34 @@ def _clinical_row(source: ClinicalSource, raw: dict[str, Any]) -> ClinicalRow:
     )
 
 
+_TEXT_FIELDS = ("value_text", "comments", "value_complex", "value_modifier", "void_reason")
+_DATE_FIELDS = ("obs_datetime", "date_created")
+
+
 def _obs_row(raw: dict[str, Any]) -> ObsRow:
-    values: dict[str, Any] = {name: raw.get(name) for name in _OBS_FIELDS}
+    values: dict[str, Any] = {name: raw.get(name) for name in _OBS_FIELDS if name in raw}
     for name in _BOOL_FIELDS:
-        if values[name] is not None:
+        if values.get(name) is not None:
             values[name] = bool(values[name])
+    problems = []
+    for name in _TEXT_FIELDS:
+        if isinstance(values.get(name), bytes):
+            # A binary column (or a database written with the wrong charset) hands us bytes.
+            try:
+                values[name] = values[name].decode("utf-8")
+            except UnicodeDecodeError:
+                values[name] = None
+                problems.append(f"{name} is not valid UTF-8")
+    for name in _DATE_FIELDS:
+        if not isinstance(values.get(name), datetime):
+            values[name] = None
+            problems.append(f"{name} is missing or zero")
+    if values.get("value_datetime") is not None and not isinstance(values["value_datetime"], datetime):
+        values["value_datetime"] = None
+        problems.append("value_datetime is zero")
+    if raw.get("encounter_id") is not None and raw.get("encounter_uuid") is None:
+        problems.append(f"it refers to encounter {raw['encounter_id']}, which does not exist")
+    values["problem"] = "; ".join(problems) or None
     return ObsRow(**values)
 
 
@@ -128,6 +153,8 @@ class OpenMRSSource:
         self._connect = connect
         self._conn: Any = None
         self._schema: SchemaInfo | None = None
+        # normalised national ID -> patients, for identifiers not stored as plain digits
+        self._written_otherwise: dict[str, set[int]] | None = None
         self._counted: OpenMRSSource = self
         self._count_lock = threading.Lock()
         self.statements = 0
@@ -292,19 +319,46 @@ class OpenMRSSource:
 
     # -- people and names ------------------------------------------------------------------------
     def identities(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, PersonIdentity]:
-        found: dict[int, tuple[list[str], list[int]]] = {pid: ([], []) for pid in person_ids}
+        """Each person's national-ID identifiers, and every patient holding the same national ID
+        once normalised (so '3200-0000-001' and '32000000001' are one ID held by two patients)."""
+        found: dict[int, list[str]] = {pid: [] for pid in person_ids}
         if person_ids:
             for r in self.run(queries.identities(person_ids, type_ids)):
-                idents, holders = found[int(r["patient_id"])]
-                idents.append(str(r["identifier"]))
-                holders.append(int(r["holders"] or 0))
-        return {pid: PersonIdentity(pid, tuple(i), tuple(h)) for pid, (i, h) in found.items()}
+                found[int(r["patient_id"])].append(str(r["identifier"]))
+        wanted = {n for raws in found.values() for n in map(normalise_national_id, raws) if n}
+        holders = self.holders(wanted, type_ids)
+        return {
+            pid: PersonIdentity(
+                pid,
+                tuple(raws),
+                tuple(len(holders.get(normalise_national_id(raw) or "", set()) | {pid}) for raw in raws),
+            )
+            for pid, raws in found.items()
+        }
 
-    def persons_by_national_id(self, digits: str, type_ids: Collection[int]) -> list[tuple[int, str]]:
-        return [
-            (int(r["patient_id"]), str(r["identifier"]))
-            for r in self.run(queries.persons_by_national_id(digits, type_ids))
-        ]
+    def holders(self, national_ids: Collection[str], type_ids: Collection[int]) -> dict[str, set[int]]:
+        """The patients holding each (digits-only) national ID, however it is written."""
+        result: dict[str, set[int]] = {n: set() for n in national_ids}
+        if not national_ids:
+            return result
+        rows = self.run(queries.identifiers_equal_to(national_ids, type_ids))
+        for r in rows:
+            digits = normalise_national_id(str(r["identifier"]))
+            if digits in result:
+                result[digits].add(int(r["patient_id"]))
+        if self._written_otherwise is None:
+            self._written_otherwise = {}
+            for r in self.run(queries.identifiers_not_plain_digits(type_ids)):
+                digits = normalise_national_id(str(r["identifier"]))
+                if digits:
+                    self._written_otherwise.setdefault(digits, set()).add(int(r["patient_id"]))
+        for digits in result:
+            result[digits] |= self._written_otherwise.get(digits, set())
+        return result
+
+    def persons_by_national_id(self, digits: str, type_ids: Collection[int]) -> list[int]:
+        """OpenMRS patients holding this national ID, however it is written (sync-patient)."""
+        return sorted(self.holders([digits], type_ids)[digits])
 
     def concept_names(self, concept_ids: Collection[int]) -> dict[int, list[ConceptName]]:
         names: dict[int, list[ConceptName]] = {cid: [] for cid in concept_ids}

@@ -79,8 +79,10 @@ SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
        o.value_coded, o.value_coded_name_id, vc.uuid AS value_coded_uuid, o.value_drug, d.name AS drug_name,
        o.value_numeric, o.value_modifier, o.value_text, o.value_datetime, o.value_complex,
        o.comments, {_optional(schema, "o", "obs", "status")}, {_optional(schema, "o", "obs", "interpretation")},
-       cn.units AS units, {allow_decimal}, cn.hi_normal, cn.low_normal, cn.hi_critical, cn.low_critical
+       cn.units AS units, {allow_decimal}, cn.hi_normal, cn.low_normal, cn.hi_critical, cn.low_critical,
+       pe.person_id IS NOT NULL AS person_exists
   FROM obs o
+  LEFT JOIN person pe ON pe.person_id = o.person_id
   LEFT JOIN concept c ON c.concept_id = o.concept_id
   LEFT JOIN concept_datatype cd ON cd.concept_datatype_id = c.datatype_id
   LEFT JOIN concept_class cc ON cc.concept_class_id = c.class_id
@@ -173,30 +175,42 @@ def identifier_types(name_like: str, uuid: str | None) -> Query:
 
 
 def identities(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
-    """National-ID identifiers of these persons, with how many patients carry each value."""
-    types = _placeholders(type_ids)
+    """The raw national-ID identifiers of these persons (non-voided, of non-voided patients)."""
     return (
         f"""
-SELECT pi.patient_id, pi.identifier,
-       (SELECT COUNT(DISTINCT p2.patient_id) FROM patient_identifier p2
-         WHERE p2.identifier = pi.identifier AND p2.identifier_type IN ({types}) AND p2.voided = 0) AS holders
+SELECT pi.patient_id, pi.identifier
   FROM patient_identifier pi
   JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
- WHERE pi.patient_id IN ({_placeholders(person_ids)}) AND pi.identifier_type IN ({types}) AND pi.voided = 0""",
-        (*type_ids, *sorted(person_ids), *type_ids),
+ WHERE pi.patient_id IN ({_placeholders(person_ids)}) AND pi.identifier_type IN ({_placeholders(type_ids)})
+   AND pi.voided = 0""",
+        (*sorted(person_ids), *type_ids),
     )
 
 
-def persons_by_national_id(digits: str, type_ids: Collection[int]) -> Query:
-    """Patients whose identifier equals ``digits`` once separators are removed (admin use)."""
+def identifiers_equal_to(values: Collection[str], type_ids: Collection[int]) -> Query:
+    """Patients holding any of these exact identifier values (uses the identifier index)."""
     return (
         f"""
-SELECT DISTINCT pi.patient_id, pi.identifier
+SELECT pi.patient_id, pi.identifier
+  FROM patient_identifier pi
+  JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
+ WHERE pi.identifier IN ({_placeholders(values)}) AND pi.identifier_type IN ({_placeholders(type_ids)})
+   AND pi.voided = 0""",
+        (*sorted(values), *type_ids),
+    )
+
+
+def identifiers_not_plain_digits(type_ids: Collection[int]) -> Query:
+    """Identifiers written with anything but ASCII digits (separators, other scripts): these are
+    the only ones whose normalised form can differ from the stored text. Read once per run."""
+    return (
+        f"""
+SELECT pi.patient_id, pi.identifier
   FROM patient_identifier pi
   JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
  WHERE pi.identifier_type IN ({_placeholders(type_ids)}) AND pi.voided = 0
-   AND REPLACE(REPLACE(REPLACE(REPLACE(pi.identifier, ' ', ''), '-', ''), '.', ''), '/', '') = %s""",
-        (*type_ids, digits),
+   AND pi.identifier NOT REGEXP '^[0-9]+$'""",
+        tuple(type_ids),
     )
 
 

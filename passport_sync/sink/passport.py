@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import bcrypt
 import pymongo
 from bson import ObjectId
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import IndexModel, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import (
     BulkWriteError,
@@ -181,16 +181,22 @@ class PassportStore:
         """Create the indexes this tool relies on (idempotent; the app never drops them)."""
 
         def create() -> None:
-            self.db[RECORDS].create_index(
-                [("openmrsData.hospitalId", 1), ("openmrsData.source", 1), ("openmrsData.uuid", 1)],
-                name=SOURCE_KEY_INDEX,
-                unique=True,
-                # Sparse: records the app itself creates have no openmrsData and stay out of it.
-                sparse=True,
+            # One createIndexes command per collection; a no-op when the indexes exist.
+            self.db[RECORDS].create_indexes(
+                [
+                    IndexModel(
+                        [("openmrsData.hospitalId", 1), ("openmrsData.source", 1), ("openmrsData.uuid", 1)],
+                        name=SOURCE_KEY_INDEX,
+                        unique=True,
+                        # Sparse: records the app itself creates have no openmrsData and stay out of it.
+                        sparse=True,
+                    ),
+                    IndexModel([("patientId", 1), ("createdAt", -1)]),
+                ]
             )
-            self.db[RECORDS].create_index([("patientId", 1), ("createdAt", -1)])
-            self.db[PARKED].create_index([("hospitalId", 1), ("personId", 1)])
-            self.db[PARKED].create_index([("hospitalId", 1), ("reason", 1)])
+            self.db[PARKED].create_indexes(
+                [IndexModel([("hospitalId", 1), ("personId", 1)]), IndexModel([("hospitalId", 1), ("reason", 1)])]
+            )
             self.db["patients"].create_index([("nationalId", 1)])
             self.db["doctors"].create_index([("openmrsProviderUuid", 1)])
             self.db[SYNCSTATUS].create_index([("hospitalId", 1)])

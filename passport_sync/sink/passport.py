@@ -18,7 +18,7 @@ import re
 import secrets
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -368,8 +368,8 @@ class PassportStore:
         outcome = BatchOutcome()
         allergy_patients: set[str] = set()
         if batch.records:
-            self._insert_records(batch.records, now, outcome)
-            self._link_patients(batch.records)
+            fresh = self._insert_records(batch.records, now, outcome)
+            self._link_patients(batch.records, fresh)
         if batch.upserts:
             allergy_patients |= self._upsert_records(batch.upserts, now, outcome)
             self._link_patients(batch.upserts)
@@ -388,7 +388,9 @@ class PassportStore:
             self._call("unparking", lambda: self.db[PARKED].delete_many({"_id": {"$in": keys}}))
         return outcome
 
-    def _insert_records(self, records: list[dict[str, Any]], now: datetime, outcome: BatchOutcome) -> None:
+    def _insert_records(self, records: list[dict[str, Any]], now: datetime, outcome: BatchOutcome) -> set[ObjectId]:
+        """Insert new records; returns the ids this call inserted (the others were there)."""
+
         def insert() -> set[ObjectId]:
             try:
                 self.db[RECORDS].insert_many(records, ordered=False)
@@ -407,6 +409,7 @@ class PassportStore:
         outcome.already_present += len(duplicates)
         if duplicates:
             self._reassign_moved(records, duplicates, now, outcome)
+        return {r["_id"] for r in records} - duplicates
 
     def _upsert_records(self, docs: list[dict[str, Any]], now: datetime, outcome: BatchOutcome) -> set[str]:
         """Insert or update records field by field: fields a doctor added in the app (such as
@@ -515,14 +518,28 @@ class PassportStore:
             self._call("unlinking moved records", lambda: self.db["patients"].bulk_write(pulls, ordered=False))
         outcome.reassigned += len(moves)
 
-    def _link_patients(self, records: list[dict[str, Any]]) -> None:
-        """``patients.medicalHistory`` gets each record id, as the original design did."""
-        by_patient: dict[str, list[ObjectId]] = defaultdict(list)
+    def _link_patients(self, records: list[dict[str, Any]], fresh: set[ObjectId] | None = None) -> None:
+        """``patients.medicalHistory`` gets each record id, as the original design did.
+
+        Records this batch inserted (``fresh``) cannot be in the array yet: they are appended,
+        which stays cheap as the array grows; the condition on the first id makes a retried
+        append a no-op. Records already present (a re-run after a crash, a reset) go through
+        ``$addToSet``.
+        """
+        fresh = fresh or set()
+        appended: dict[str, list[ObjectId]] = defaultdict(list)
+        merged: dict[str, list[ObjectId]] = defaultdict(list)
         for record in records:
-            by_patient[record["patientId"]].append(record["_id"])
+            (appended if record["_id"] in fresh else merged)[record["patientId"]].append(record["_id"])
         ops = [
+            UpdateOne(
+                {"_id": ObjectId(pid), "medicalHistory": {"$ne": ids[0]}}, {"$push": {"medicalHistory": {"$each": ids}}}
+            )
+            for pid, ids in appended.items()
+        ]
+        ops += [
             UpdateOne({"_id": ObjectId(pid)}, {"$addToSet": {"medicalHistory": {"$each": ids}}})
-            for pid, ids in by_patient.items()
+            for pid, ids in merged.items()
         ]
         self._call("linking records to patients", lambda: self.db["patients"].bulk_write(ops, ordered=False))
 
@@ -579,14 +596,14 @@ class PassportStore:
         source: str,
         *,
         person_ids: Iterable[int] | None = None,
-        reasons: Sequence[str] | None = None,
+        reason: str | None = None,
     ) -> list[int]:
         """Primary keys (obs_id, diagnosis_id, ...) of one source's rows parked for this hospital."""
         query: dict[str, Any] = {"hospitalId": hospital_id, "source": source}
         if person_ids is not None:
             query["personId"] = {"$in": sorted(set(person_ids))}
-        if reasons is not None:
-            query["reason"] = {"$in": list(reasons)}
+        if reason is not None:
+            query["reason"] = reason
         docs = self._call(
             "reading parked rows", lambda: list(self.db[PARKED].find(query, {"sourceId": 1, "obsId": 1, "_id": 0}))
         )

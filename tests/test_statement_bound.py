@@ -1,0 +1,77 @@
+"""The statement-count bound of the benchmark (scripts/bench.py), checked on a few thousand
+observations: at most 5 MySQL statements and 10 MongoDB commands per 1000 observations synced.
+
+Counts only, never times. The data comes from the benchmark's own generator (encounters of 5-20
+obs, vitals, diagnoses, notes, groups, drugs, voids, edits, ~10% of patients not in Patient
+Passport), loaded from scripts/bench.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pymongo
+import pytest
+
+from passport_sync.sink.passport import PassportStore
+from tests.conftest import hospital_entry, make_settings
+
+BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+OBSERVATIONS = 3000
+PATIENTS = 400
+MYSQL_PER_1000 = 5
+MONGO_PER_1000 = 10
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("passport_sync_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_1000_observations_cost_at_most_5_statements_and_10_commands(
+    bench: ModuleType, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    """The cost that grows with N: statements per 1000 observations, measured as the difference
+    between a run that syncs 3000 new observations and a run with nothing new. A run also has a
+    fixed cost per hospital (lock, checkpoint, schema, one feed per clinical source, audit log:
+    about 20 statements and 40 commands), which is what a tiny backfill mostly measures."""
+    population = bench.make_population(PATIENTS, seed=7)
+    hospital = bench.SyntheticHospital(openmrs.conn, population, index=0, hospitals=1, seed=7)
+    hospital.setup()
+    bench.register_population(passport, population)
+    settings = make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=1000)
+
+    def counted() -> tuple[Any, int, int]:
+        counter = bench.CommandCounter()
+        client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri, event_listeners=[counter], tz_aware=False)
+        try:
+            result = bench.counted_sync(settings, PassportStore(client[mongo_db_name], settings.sync.retry))
+        finally:
+            client.close()
+        [report] = result.reports
+        assert report["outcome"] == "ok", report["errors"]
+        return report, result.mysql_statements, counter.total()
+
+    first = hospital.add_obs(OBSERVATIONS)
+    assert first.voided and first.edited and first.groups
+    counted()  # the first run also creates indexes, placeholders and checkpoints
+    generated = hospital.add_obs(OBSERVATIONS)
+    assert generated.rows == OBSERVATIONS
+    report, mysql_busy, mongo_busy = counted()
+    assert report["written"] > 0.8 * OBSERVATIONS * (1 - bench.UNREGISTERED_SHARE) - generated.voided
+    assert report["parked"] > 0
+    _, mysql_idle, mongo_idle = counted()
+
+    mysql_per_1000 = (mysql_busy - mysql_idle) * 1000 / OBSERVATIONS
+    mongo_per_1000 = (mongo_busy - mongo_idle) * 1000 / OBSERVATIONS
+    assert mysql_per_1000 <= MYSQL_PER_1000, (mysql_busy, mysql_idle)
+    assert mongo_per_1000 <= MONGO_PER_1000, (mongo_busy, mongo_idle)

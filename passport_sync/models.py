@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-SourceName = Literal["obs"]
-
 
 @dataclass(frozen=True, slots=True)
 class ObsRow:
@@ -100,13 +98,6 @@ class PersonIdentity:
     person_id: int
     identifiers: tuple[str, ...] = ()
     holders: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PatientRef:
-    """A Patient Passport patient, as far as the sync needs it."""
-
-    patient_id: str  # 24-hex string of patients._id
 
 
 @dataclass(slots=True)

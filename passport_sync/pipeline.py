@@ -421,9 +421,10 @@ class HospitalSync:
         self.observer.batch_done(report, phase)
         self._renew_lock()
 
-    def _start_plan(self, rows: Sequence[Any]) -> tuple[BatchWrite, dict[str, int], dict[int, PersonMatch]]:
+    def _start_plan(self, rows: Sequence[Any]) -> tuple[BatchWrite, dict[str, int], list[Any], dict[int, PersonMatch]]:
+        """An empty batch, its counters, the rows not voided, and where their persons go."""
         live = [r for r in rows if not r.voided]
-        return BatchWrite(), {"skipped": 0, "landed": 0}, self._match_persons({r.person_id for r in live})
+        return BatchWrite(), {"skipped": 0, "landed": 0}, live, self._match_persons({r.person_id for r in live})
 
     def _retire(self, batch: BatchWrite, source: str, row: Any, was_parked: bool) -> None:
         """A voided row: its record goes (to the audit trail); a parked copy is forgotten."""
@@ -450,8 +451,7 @@ class HospitalSync:
 
     def _plan_obs(self, rows: Sequence[ObsRow]) -> tuple[BatchWrite, dict[str, int]]:
         hid = self.hospital.id
-        batch, counts, matches = self._start_plan(rows)
-        live = [r for r in rows if not r.voided]
+        batch, counts, live, matches = self._start_plan(rows)
         self._load_concept_names(c for r in live for c in (r.concept_id, r.value_coded, r.group_concept_id))
         doctors = self._doctor_users(live)
         now = self.clock()
@@ -495,7 +495,7 @@ class HospitalSync:
                 doctor_name=doctor_name,
                 provider_uuid=provider_uuid,
                 concept_name=concept_name,
-                answer_name=self._answer_name(row),
+                answer_name=self._name_of(row.value_coded, row.value_coded_name_id),
                 group_concept_name=self._concept_name(row.group_concept_id) if row.group_concept_id else None,
                 category=categorise(
                     concept_name=concept_name,
@@ -594,8 +594,7 @@ class HospitalSync:
 
     def _plan_clinical(self, rows: Sequence[ClinicalRow]) -> tuple[BatchWrite, dict[str, int]]:
         hid = self.hospital.id
-        batch, counts, matches = self._start_plan(rows)
-        live = [r for r in rows if not r.voided]
+        batch, counts, live, matches = self._start_plan(rows)
         self._load_concept_names(c for r in live for c in r.concept_ids())
         doctors = self._doctor_users(live)
         for row in rows:
@@ -681,12 +680,6 @@ class HospitalSync:
             return None
         names = self.caches.concept_names.get(concept_id, [])
         return chosen_answer_name(names, self.settings.sync.locale, picked_name_id) or f"Concept {concept_id}"
-
-    def _answer_name(self, row: ObsRow) -> str | None:
-        if row.value_coded is None:
-            return None
-        names = self.caches.concept_names.get(row.value_coded, [])
-        return chosen_answer_name(names, self.settings.sync.locale, row.value_coded_name_id)
 
     def _doctor_users(self, rows: Sequence[Any]) -> dict[str, str]:
         provider_ids = {r.provider_id for r in rows if r.provider_id is not None}

@@ -174,44 +174,34 @@ def identifier_types(name_like: str, uuid: str | None) -> Query:
     )
 
 
-def identities(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
-    """The raw national-ID identifiers of these persons (non-voided, of non-voided patients)."""
+def _national_ids(type_ids: Collection[int], condition: str, params: Sequence[Any]) -> Query:
+    """(patient_id, identifier) of non-voided national-ID identifiers of non-voided patients."""
     return (
         f"""
 SELECT pi.patient_id, pi.identifier
   FROM patient_identifier pi
   JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
- WHERE pi.patient_id IN ({_placeholders(person_ids)}) AND pi.identifier_type IN ({_placeholders(type_ids)})
-   AND pi.voided = 0""",
-        (*sorted(person_ids), *type_ids),
+ WHERE pi.identifier_type IN ({_placeholders(type_ids)}) AND pi.voided = 0 AND {condition}""",
+        (*type_ids, *params),
     )
+
+
+def identities(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
+    """The raw national-ID identifiers of these persons."""
+    ids = sorted(person_ids)
+    return _national_ids(type_ids, f"pi.patient_id IN ({_placeholders(ids)})", ids)
 
 
 def identifiers_equal_to(values: Collection[str], type_ids: Collection[int]) -> Query:
     """Patients holding any of these exact identifier values (uses the identifier index)."""
-    return (
-        f"""
-SELECT pi.patient_id, pi.identifier
-  FROM patient_identifier pi
-  JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
- WHERE pi.identifier IN ({_placeholders(values)}) AND pi.identifier_type IN ({_placeholders(type_ids)})
-   AND pi.voided = 0""",
-        (*sorted(values), *type_ids),
-    )
+    ordered = sorted(values)
+    return _national_ids(type_ids, f"pi.identifier IN ({_placeholders(ordered)})", ordered)
 
 
 def identifiers_not_plain_digits(type_ids: Collection[int]) -> Query:
     """Identifiers written with anything but ASCII digits (separators, other scripts): these are
     the only ones whose normalised form can differ from the stored text. Read once per run."""
-    return (
-        f"""
-SELECT pi.patient_id, pi.identifier
-  FROM patient_identifier pi
-  JOIN patient pa ON pa.patient_id = pi.patient_id AND pa.voided = 0
- WHERE pi.identifier_type IN ({_placeholders(type_ids)}) AND pi.voided = 0
-   AND pi.identifier NOT REGEXP '^[0-9]+$'""",
-        tuple(type_ids),
-    )
+    return _national_ids(type_ids, "pi.identifier NOT REGEXP '^[0-9]+$'", ())
 
 
 def concept_names(concept_ids: Collection[int]) -> Query:

@@ -318,16 +318,16 @@ def check_sink(store: PassportStore) -> dict[str, Any]:
                     "hint": "" if ok else "check the database name at the end of MONGODB_URI",
                 }
             )
-        missing = store.missing_indexes()
-        checks.append(
-            {
-                "check": "passport-sync indexes",
-                "ok": True,
-                "level": "warning" if missing else "ok",
-                "detail": "missing: " + ", ".join(missing) if missing else "present",
-                "hint": "the first sync-all creates them" if missing else "",
-            }
-        )
+        for finding in store.index_findings():
+            checks.append(
+                {
+                    "check": f"index {finding.subject}",
+                    "ok": finding.level != "error",
+                    "level": finding.level,
+                    "detail": finding.detail,
+                    "hint": finding.hint,
+                }
+            )
     except PassportSyncError as exc:
         checks.append({"check": "reachable", "ok": False, "level": "error", "detail": str(exc), "hint": exc.hint})
         return result

@@ -42,6 +42,7 @@ from passport_sync.errors import LockHeld, PassportSyncError, SinkError, SinkUna
 from passport_sync.mapping.transform import placeholder_id
 from passport_sync.models import Provider
 from passport_sync.retry import call_with_retry
+from passport_sync.sink import indexes
 
 T = TypeVar("T")
 log = logging.getLogger("passport_sync")
@@ -53,7 +54,6 @@ LOCKS = "openmrs_sync_locks"
 ALLERGIES = "openmrs_sync_allergies"
 SYNCSTATUS = "syncstatus"
 AUDITLOGS = "auditlogs"
-SOURCE_KEY_INDEX = "passport_sync_source_key"
 DUPLICATE_KEY = 11000
 
 
@@ -177,35 +177,35 @@ class PassportStore:
         info = self._call("ping", lambda: self.db.client.server_info())
         return str(info.get("version", "unknown"))
 
-    def ensure_indexes(self) -> None:
-        """Create the indexes this tool relies on (idempotent; the app never drops them)."""
+    def _existing_indexes(self) -> dict[str, dict[str, Any]]:
+        names = sorted({n.collection for n in indexes.NEEDS} | {a.collection for a in indexes.APP_INDEXES})
+        return self._call("index listing", lambda: {name: dict(self.db[name].index_information()) for name in names})
+
+    def ensure_indexes(self) -> list[indexes.Finding]:
+        """Create the tool's own missing indexes; never touch one on a key or name the app uses.
+
+        Returns the conflicts found (indexes that stop the app from building its own), which
+        are logged as warnings: the sync itself still works.
+        """
+        planned = indexes.plan(self._existing_indexes())
 
         def create() -> None:
-            # One createIndexes command per collection; a no-op when the indexes exist.
-            self.db[RECORDS].create_indexes(
-                [
-                    IndexModel(
-                        [("openmrsData.hospitalId", 1), ("openmrsData.source", 1), ("openmrsData.uuid", 1)],
-                        name=SOURCE_KEY_INDEX,
-                        unique=True,
-                        # Sparse: records the app itself creates have no openmrsData and stay out of it.
-                        sparse=True,
-                    ),
-                    IndexModel([("patientId", 1), ("createdAt", -1)]),
-                ]
-            )
-            self.db[PARKED].create_indexes(
-                [IndexModel([("hospitalId", 1), ("personId", 1)]), IndexModel([("hospitalId", 1), ("reason", 1)])]
-            )
-            self.db["patients"].create_index([("nationalId", 1)])
-            self.db["doctors"].create_index([("openmrsProviderUuid", 1)])
-            self.db[SYNCSTATUS].create_index([("hospitalId", 1)])
+            # One createIndexes command per collection; nothing when every index exists.
+            for collection, needs in planned.create.items():
+                self.db[collection].create_indexes(
+                    [IndexModel(list(n.key), **indexes.create_options(n)) for n in needs]
+                )
 
-        self._call("index creation", create)
+        if planned.create:
+            self._call("index creation", create)
+        conflicts = [f for f in planned.findings if f.level == "error"]
+        for conflict in conflicts:
+            log.warning("MongoDB index %s: %s; fix: %s", conflict.subject, conflict.detail, conflict.hint)
+        return conflicts
 
-    def missing_indexes(self) -> list[str]:
-        names = self._call("index listing", lambda: set(self.db[RECORDS].index_information()))
-        return [] if SOURCE_KEY_INDEX in names else [f"{RECORDS}.{SOURCE_KEY_INDEX}"]
+    def index_findings(self) -> list[indexes.Finding]:
+        """Every index the sync relies on, and every index that blocks one of the app's."""
+        return indexes.plan(self._existing_indexes()).findings
 
     def collections(self) -> set[str]:
         return set(self._call("listing collections", self.db.list_collection_names))

@@ -21,7 +21,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -29,8 +29,8 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from passport_sync import __version__, service
-from passport_sync.config import Settings, load_settings
+from passport_sync import __version__, health, metrics, service
+from passport_sync.config import RetryConfig, Settings, load_settings
 from passport_sync.errors import (
     ConfigError,
     LockHeld,
@@ -176,23 +176,63 @@ def sync_all(
     hospital: HospitalOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=64,
+            help="Hospitals synced at once, each on its own connections (default: sync.workers, 4).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file",
+            help="Also write Prometheus metrics to this *.prom file for node_exporter's textfile collector "
+            "(atomically).",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     verbose: VerboseOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Sync new, edited and voided observations of every enabled hospital, one after the other.
+    """Sync new, edited and voided observations of every enabled hospital, several at once.
 
     Example: passport-sync sync-all --config /etc/passport-sync/hospitals.yaml
     """
     with errors_to_exit_codes():
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital)
+        if metrics_file is not None:
+            if dry_run:
+                raise UsageError("--metrics-file and --dry-run do not go together: a dry run writes nothing")
+            metrics.check_metrics_path(metrics_file)
 
         def work(store: PassportStore) -> int:
+            started = datetime.now(UTC)
             reports = service.sync_all(
-                settings, store, hospitals, observer=progress_observer(err_console), dry_run=dry_run
+                settings,
+                store,
+                hospitals,
+                observer=progress_observer(err_console),
+                dry_run=dry_run,
+                workers=workers,
+                count_behind=metrics_file is not None,
             )
             code = sync_exit_code(reports)
+            if metrics_file is not None:
+                registry = metrics.build_registry(
+                    reports, service.last_successes(store, reports), started, datetime.now(UTC)
+                )
+                try:
+                    metrics.write_metrics(metrics_file, registry)
+                except PassportSyncError as exc:
+                    log.error("%s (hint: %s)", exc, exc.hint)
+                    code = code or EXIT_FAILED
             if json_output:
                 emit_json(
                     {
@@ -288,6 +328,64 @@ def status(
 
         code = _with_store(settings, work)
     raise typer.Exit(code)
+
+
+@app.command("check")
+def check(
+    max_age: Annotated[
+        int,
+        typer.Option(
+            "--max-age",
+            min=1,
+            help="CRITICAL when a hospital's last successful run is older than this many minutes.",
+        ),
+    ] = 30,
+    max_behind: Annotated[
+        int,
+        typer.Option("--max-behind", min=0, help="WARNING when more rows than this wait in a hospital's OpenMRS."),
+    ] = 1000,
+    hospital: HospitalOption = None,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Health check for Nagios, Icinga, Zabbix or systemd OnFailure=: one status line, then details.
+
+    Exit codes (monitoring-plugin convention): 0 OK; 1 WARNING (rows behind beyond --max-behind, rows
+    parked for data problems, errors in the last run); 2 CRITICAL (the last run failed, or the last
+    successful run is older than --max-age or never happened); 3 UNKNOWN (MongoDB unreachable, no
+    hospital configured, invalid configuration).
+
+    Example: passport-sync check --max-age 20 --max-behind 5000
+    """
+    try:
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital)
+        # A monitoring plugin answers within its timeout: one attempt, no retries.
+        settings = settings.model_copy(
+            update={"sync": settings.sync.model_copy(update={"retry": RetryConfig(attempts=1)})}
+        )
+        store = PassportStore.connect(settings)
+        try:
+            store.ping()
+            facts = service.for_each_hospital(
+                hospitals, lambda h: service.health_facts(settings, store, h), settings.sync.workers
+            )
+        finally:
+            store.close()
+        limits = health.Limits(max_age=timedelta(minutes=max_age), max_behind=max_behind)
+        verdict = health.judge(facts, limits, datetime.now(UTC))
+    except ConfigError as exc:
+        verdict = health.unknown("invalid configuration: " + "; ".join(exc.problems))
+    except PassportSyncError as exc:
+        verdict = health.unknown(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))
+    if json_output:
+        emit_json({"command": "check", **verdict.as_dict()})
+    else:
+        for line in verdict.lines():
+            print(line)
+    raise typer.Exit(verdict.state)
 
 
 @app.command("test-connection")

@@ -171,6 +171,8 @@ class SyncOptions(_Strict):
     late_commit_window_minutes: int = Field(default=1440, ge=0, le=60 * 24 * 30)
     void_lookback_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
     lock_ttl_seconds: int = Field(default=300, ge=10, le=86400)
+    # Hospitals synced at once by sync-all: each has its own connections, pipeline and lock.
+    workers: int = Field(default=4, ge=1, le=64)
     placeholder_email_domain: str = Field(default="placeholder.example.org", pattern=r"^\w+([.-]?\w+)*(\.\w{2,3})+$")
     retry: RetryConfig = RetryConfig()
     categories: CategoryOverrides = CategoryOverrides()

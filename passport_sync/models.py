@@ -122,6 +122,9 @@ class HospitalReport:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     dry_run: bool = False
+    # Rows still waiting in OpenMRS after the run, when the caller asked for the count (metrics);
+    # not part of as_dict, whose keys are stable.
+    behind: int | None = None
 
     @property
     def error_count(self) -> int:

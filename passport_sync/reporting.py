@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
@@ -67,29 +68,49 @@ class LoggingObserver:
 
 
 class TerminalProgressObserver(LoggingObserver):
-    """On a terminal: a live status line per hospital instead of a log line per batch."""
+    """On a terminal: one live status line per hospital being synced, instead of a log line per
+    batch. Thread-safe: sync-all --workers reports from several hospitals at once."""
 
     def __init__(self, console: Console) -> None:
         self._console = console
+        self._lock = threading.Lock()
+        self._lines: dict[str, str] = {}  # hospital id -> its progress, in start order
         self._status: Status | None = None
 
     def hospital_started(self, hospital_id: str, hospital_name: str) -> None:
         super().hospital_started(hospital_id, hospital_name)
-        self._status = self._console.status(f"{hospital_name}: connecting")
-        self._status.start()
+        with self._lock:
+            self._lines[hospital_id] = f"{hospital_name}: connecting"
+            self._show()
 
     def batch_done(self, report: HospitalReport, phase: str) -> None:
-        if self._status is not None:
-            self._status.update(
-                f"{report.hospital_name}: {phase}: read {report.read:,}, written {report.written:,}, "
-                f"removed {report.removed:,}, parked {report.parked:,}"
-            )
+        with self._lock:
+            if report.hospital_id in self._lines:
+                self._lines[report.hospital_id] = (
+                    f"{report.hospital_name}: {phase}: read {report.read:,}, written {report.written:,}, "
+                    f"removed {report.removed:,}, parked {report.parked:,}"
+                )
+                self._show()
 
     def hospital_done(self, report: HospitalReport) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        with self._lock:
+            self._lines.pop(report.hospital_id, None)
+            self._show()
         super().hospital_done(report)
+
+    def _show(self) -> None:
+        """Called with the lock held."""
+        if not self._lines:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+            return
+        text = "\n".join(self._lines.values())
+        if self._status is None:
+            self._status = self._console.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
 
 
 def progress_observer(console: Console) -> LoggingObserver:

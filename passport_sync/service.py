@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
 from passport_sync.config import HospitalConfig, Settings, check_passwords
 from passport_sync.errors import NothingMatched, PassportSyncError, UsageError
+from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
-from passport_sync.pipeline import HospitalSync
+from passport_sync.pipeline import DATA_PROBLEMS, RETRIED_EVERY_RUN, HospitalSync
 from passport_sync.sink.passport import PassportStore
 from passport_sync.source import clinical, queries
 from passport_sync.source.openmrs import OpenMRSSource
@@ -71,16 +73,101 @@ def sync_all(
     observer: SyncObserver | None = None,
     dry_run: bool = False,
     source_factory: SourceFactory = default_source,
+    workers: int | None = None,
+    count_behind: bool = False,
 ) -> list[HospitalReport]:
-    """Sync each hospital in turn; one hospital's failure never stops the others."""
+    """Sync the hospitals, up to ``workers`` at once (default ``sync.workers``); one hospital's
+    failure or hang never stops the others. Reports come back in the order of ``hospitals``.
+
+    ``count_behind`` counts, after each successful run, the rows still waiting in OpenMRS
+    (``HospitalReport.behind``) on the hospital's own connection; the metrics file shows it.
+    """
     if not dry_run:
         store.ensure_indexes()
-    reports = []
-    for hospital in hospitals:
+
+    def sync_one(hospital: HospitalConfig) -> HospitalReport:
         with source_factory(hospital, settings) as source:
             sync = HospitalSync(hospital, settings, source, store, observer=observer, dry_run=dry_run)
-            reports.append(sync.run_incremental())
-    return reports
+            report = sync.run_incremental()
+            if count_behind and report.outcome == "ok":
+                try:
+                    report.behind, _ = count_behind_rows(source, store.load_checkpoint(hospital.id))
+                except PassportSyncError as exc:
+                    log.warning("%s: cannot count the rows still behind: %s", hospital.name, exc)
+            return report
+
+    return for_each_hospital(hospitals, sync_one, workers or settings.sync.workers)
+
+
+T = TypeVar("T")
+
+
+def for_each_hospital(
+    hospitals: Sequence[HospitalConfig], work: Callable[[HospitalConfig], T], workers: int
+) -> list[T]:
+    """``work`` for every hospital, up to ``workers`` at once; results in the order of ``hospitals``.
+
+    Each call runs on its own thread with its own OpenMRS connections; ``work`` must not raise
+    for one hospital's failure (the pipeline turns it into a failed report).
+    """
+    if workers <= 1 or len(hospitals) <= 1:
+        return [work(hospital) for hospital in hospitals]
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(hospitals)), thread_name_prefix="hospital")
+    try:
+        futures = [pool.submit(work, hospital) for hospital in hospitals]
+        results = [future.result() for future in futures]
+    except BaseException:
+        # Ctrl-C or a bug: hospitals not started yet are not started at all.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
+
+
+def last_successes(store: PassportStore, reports: Sequence[HospitalReport]) -> dict[str, datetime | None]:
+    """Each hospital's newest successful run: this run's end when it succeeded, else from the audit
+    log (an earlier run, or another host's run that held the lock). Unknown when MongoDB fails."""
+    found: dict[str, datetime | None] = {}
+    for report in reports:
+        if report.outcome == "ok" and not report.dry_run:
+            found[report.hospital_id] = report.finished_at
+            continue
+        try:
+            found[report.hospital_id] = store.last_successful_run_at(report.hospital_id)
+        except PassportSyncError as exc:
+            log.warning("%s: cannot read the last successful run: %s", report.hospital_name, exc)
+            found[report.hospital_id] = None
+    return found
+
+
+def health_facts(
+    settings: Settings,
+    store: PassportStore,
+    hospital: HospitalConfig,
+    *,
+    source_factory: SourceFactory = default_source,
+) -> HospitalFacts:
+    """What ``check`` judges about one hospital: the status facts plus the last successful run."""
+    status = hospital_status(settings, store, hospital, source_factory=source_factory)
+    last = status["last_run"] or {}
+    return HospitalFacts(
+        hospital_id=hospital.id,
+        hospital_name=hospital.name,
+        last_run_at=datetime.fromisoformat(last["at"]) if last.get("at") else None,
+        last_run_outcome=last.get("outcome"),
+        last_run_errors=tuple(last.get("errors") or ()),
+        last_run_error_count=int(last.get("error_count") or 0),
+        last_success_at=store.last_successful_run_at(hospital.id),
+        behind=status["behind"],
+        behind_error=status["behind_error"],
+        data_problems={
+            reason: count for reason, count in status["parked_by_reason"].items() if reason in DATA_PROBLEM_REASONS
+        },
+    )
+
+
+# Parked rows that wait for someone to correct OpenMRS (not for a patient to register).
+DATA_PROBLEM_REASONS = frozenset(DATA_PROBLEMS) | frozenset(RETRIED_EVERY_RUN)
 
 
 @dataclass(slots=True)
@@ -174,15 +261,24 @@ def hospital_status(
     }
     try:
         with source_factory(hospital, settings) as source:
-            status["behind"] = source.count_obs_after(state.last_obs_id) + state.gap_ids
-            for clinical_source in source.clinical_sources():
-                feed_state = cp_logic.stored_checkpoint(clinical_source.name, doc)
-                behind = source.clinical_count_after(clinical_source, feed_state.last_obs_id) + feed_state.gap_ids
-                status["sources"][clinical_source.name] = {"last_id": feed_state.last_obs_id, "behind": behind}
-                status["behind"] += behind
+            status["behind"], status["sources"] = count_behind_rows(source, doc)
     except PassportSyncError as exc:
         status["behind_error"] = str(exc)
     return status
+
+
+def count_behind_rows(source: OpenMRSSource, syncstatus: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+    """Rows in OpenMRS not synced yet (after each feed's checkpoint, plus its late-commit gaps):
+    the total, and {source name: {last_id, behind}} for the clinical sources."""
+    state = cp_logic.from_document(syncstatus)
+    total = source.count_obs_after(state.last_obs_id) + state.gap_ids
+    sources: dict[str, Any] = {}
+    for clinical_source in source.clinical_sources():
+        feed_state = cp_logic.stored_checkpoint(clinical_source.name, syncstatus)
+        behind = source.clinical_count_after(clinical_source, feed_state.last_obs_id) + feed_state.gap_ids
+        sources[clinical_source.name] = {"last_id": feed_state.last_obs_id, "behind": behind}
+        total += behind
+    return total, sources
 
 
 def reset_checkpoint(

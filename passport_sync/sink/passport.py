@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,9 @@ class PassportStore:
         self._retry = retry
         self._email_domain = email_domain
         self._password_hash: str | None = None
+        # sync-all --workers shares one store between hospitals: two hospitals updating the same
+        # patient's allergy list at once would each drop the other's new allergy (read, then write).
+        self._allergies_lock = threading.Lock()
 
     @classmethod
     def connect(cls, settings: Settings) -> PassportStore:
@@ -457,6 +461,10 @@ class PassportStore:
         The strings this tool added are remembered in ``openmrs_sync_allergies``, so a removed
         allergy leaves the list while allergies the patient entered in the app stay.
         """
+        with self._allergies_lock:
+            self._sync_allergies_locked(patient_ids)
+
+    def _sync_allergies_locked(self, patient_ids: set[str]) -> None:
         ids = sorted(p for p in patient_ids if ObjectId.is_valid(p))
         live = self._call(
             "reading allergy records",
@@ -673,6 +681,19 @@ class PassportStore:
             "updatedAt": now,
         }
         self._call("writing the run summary", lambda: self.db[AUDITLOGS].insert_one(doc))
+
+    def last_successful_run_at(self, hospital_id: str) -> datetime | None:
+        """When the newest run summary with outcome ok was written (UTC), or None."""
+        found: dict[str, Any] | None = self._call(
+            "reading the last successful run",
+            lambda: self.db[AUDITLOGS].find_one(
+                {"action": "openmrs_auto_sync", "changes.hospital_id": hospital_id, "changes.outcome": "ok"},
+                {"createdAt": 1},
+                sort=[("createdAt", -1)],
+            ),
+        )
+        at = (found or {}).get("createdAt")
+        return at.replace(tzinfo=UTC) if isinstance(at, datetime) and at.tzinfo is None else at
 
     def last_run_summary(self, hospital_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self._call(

@@ -9,6 +9,7 @@ hospital that failed keeps its last success timestamp, read from the audit log, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -98,7 +99,13 @@ def build_registry(
 
 
 def write_metrics(path: Path, registry: CollectorRegistry) -> None:
-    """Write atomically: the collector sees the old file or the new one, never a mix."""
+    """Write atomically: the collector sees the old file or the new one, never a mix.
+
+    The file is readable by all (0644) whatever the service's UMask: node_exporter runs as
+    another user, and the file holds no secret (hospital ids, names and counts). Called after
+    the hospitals' threads ended, so changing the process umask here affects nothing else.
+    """
+    previous = os.umask(0o022)
     try:
         write_to_textfile(str(path), registry)
     except OSError as exc:
@@ -106,3 +113,5 @@ def write_metrics(path: Path, registry: CollectorRegistry) -> None:
             f"cannot write the metrics file {path}: {exc.strerror or exc.__class__.__name__}",
             hint="check that the passport-sync user may write to that folder",
         ) from None
+    finally:
+        os.umask(previous)

@@ -5,6 +5,8 @@ wire server."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -186,7 +188,12 @@ def test_a_failed_hospital_keeps_its_last_success_timestamp_and_the_file_is_repl
     config: Path, clinic: Clinic, tmp_path: Path, mongo_uri: str, mongo_db_name: str
 ) -> None:
     path = tmp_path / "passport-sync.prom"
-    assert invoke("sync-all", "--config", str(config), "--metrics-file", str(path)).exit_code == 0
+    service_umask = os.umask(0o077)  # as the systemd unit's UMask=0077
+    try:
+        assert invoke("sync-all", "--config", str(config), "--metrics-file", str(path)).exit_code == 0
+    finally:
+        os.umask(service_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # node_exporter runs as another user
     first_success = metrics(path)[("passport_sync_last_success_timestamp_seconds", (("hospital", CENTRAL),))]
     old_text = path.read_text()
     reader = path.open()  # a collector reading the old file while the next run writes
@@ -237,3 +244,12 @@ def test_metrics_file_refuses_a_path_the_collector_would_ignore(config: Path, tm
     result = invoke("sync-all", "--config", str(config), "--metrics-file", str(tmp_path / "nowhere" / "m.prom"))
     assert result.exit_code == 2
     assert passport.medicalrecords.count_documents({}) == 0
+
+
+def test_check_and_the_new_sync_all_options_have_help() -> None:
+    check = " ".join(invoke("check", "--help").stdout.split())
+    assert "Example: passport-sync check" in check
+    for option in ("--max-age", "--max-behind", "--hospital", "--config", "--json"):
+        assert option in check
+    sync_all = invoke("sync-all", "--help").stdout
+    assert "--workers" in sync_all and "--metrics-file" in sync_all

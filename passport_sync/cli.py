@@ -39,7 +39,13 @@ from passport_sync.errors import (
     UsageError,
 )
 from passport_sync.models import HospitalReport
-from passport_sync.reporting import progress_observer, render_checks, render_status, render_sync_summary
+from passport_sync.reporting import (
+    progress_observer,
+    render_checks,
+    render_reconcile,
+    render_status,
+    render_sync_summary,
+)
 from passport_sync.sink.passport import PassportStore
 
 EXIT_OK = 0
@@ -244,6 +250,61 @@ def sync_all(
                 )
             else:
                 render_sync_summary(reports)
+            return code
+
+        code = _with_store(settings, work)
+    raise typer.Exit(code)
+
+
+@app.command("reconcile")
+def reconcile(
+    hospital: HospitalOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compare and report what drifted; write nothing (the audit).")
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Compare every row with the Passport, not only ranges that changed."),
+    ] = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """A full reconciliation pass now: repair what OpenMRS changed in place (merges, corrected
+    identifiers, unvoids, restored or expired orders).
+
+    Checksums of primary-key ranges are compared with the last pass; only ranges that differ are
+    re-read. Takes each hospital's lock. sync-all also reconciles a slice on every run.
+
+    Example: passport-sync reconcile --hospital central --dry-run
+    """
+    with errors_to_exit_codes():
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital)
+
+        def work(store: PassportStore) -> int:
+            reports = service.reconcile(
+                settings,
+                store,
+                hospitals,
+                observer=progress_observer(err_console),
+                dry_run=dry_run,
+                compare_all=full,
+            )
+            code = sync_exit_code(reports)
+            if json_output:
+                emit_json(
+                    {
+                        "command": "reconcile",
+                        "dry_run": dry_run,
+                        "full": full,
+                        "exit_code": code,
+                        "hospitals": [r.as_dict() for r in reports],
+                    }
+                )
+            else:
+                render_reconcile(reports)
             return code
 
         code = _with_store(settings, work)

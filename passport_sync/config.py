@@ -180,6 +180,13 @@ class SyncOptions(_Strict):
     legacy_diagnosis_concepts: LegacyDiagnosisConcepts = LegacyDiagnosisConcepts()
 
 
+class ReconcileOptions(_Strict):
+    # sync-all reconciles a slice each run so that a full pass ends at least this often.
+    full_pass_hours: float = Field(default=24, gt=0, le=24 * 90)
+    # Primary keys per checksummed range: a differing range re-reads at most this many rows.
+    range_size: int = Field(default=1000, ge=10, le=1_000_000)
+
+
 class MongoConfig(_Strict):
     uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/patientpassport")
     server_selection_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
@@ -192,6 +199,7 @@ class Settings(BaseSettings):
 
     mongodb: MongoConfig = MongoConfig()
     sync: SyncOptions = SyncOptions()
+    reconcile: ReconcileOptions = ReconcileOptions()
     hospitals: list[HospitalConfig] = Field(default_factory=list)
     source_path: Path | None = None
 

@@ -125,6 +125,8 @@ class HospitalReport:
     # Rows still waiting in OpenMRS after the run, when the caller asked for the count (metrics);
     # not part of as_dict, whose keys are stable.
     behind: int | None = None
+    # What reconciliation checked and repaired in this run (see passport_sync.reconcile).
+    reconcile: dict[str, int] | None = None
 
     @property
     def error_count(self) -> int:
@@ -155,4 +157,5 @@ class HospitalReport:
             "errors": list(self.errors),
             "duration_seconds": round(self.duration_seconds, 3),
             "dry_run": self.dry_run,
+            "reconcile": self.reconcile,
         }

@@ -41,6 +41,7 @@ from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import RecordContext, build_record, record_id
 from passport_sync.models import ConceptName, HospitalReport, ObsRow, PersonIdentity, Provider
 from passport_sync.observer import NullObserver, SyncObserver
+from passport_sync.reconcile import Reconciler
 from passport_sync.sink.passport import BatchWrite, HospitalRefs, PassportStore, lock_owner
 from passport_sync.source.clinical import ClinicalSource
 from passport_sync.source.openmrs import OpenMRSSource
@@ -150,6 +151,8 @@ class HospitalSync:
         self._booleans = (1, 2)
         self._increment = 1
         self.persons_matched = 0
+        # Set while reconciliation plans rows: every write is compared with the Passport first.
+        self._reconciling = False
         try:
             self.tz = ZoneInfo(hospital.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -165,8 +168,18 @@ class HospitalSync:
             for feed in self._feeds():
                 self._run_feed(feed, doc)
             self._land_parked()
+            if not self.dry_run:
+                self.report.reconcile = Reconciler(self).slice().as_dict()
 
         return self._run(work, summary=True)
+
+    def run_reconcile(self, *, compare_all: bool = False) -> HospitalReport:
+        """A full reconciliation pass now (``passport-sync reconcile``); see ``reconcile``."""
+
+        def work() -> None:
+            self.report.reconcile = Reconciler(self).full_pass(compare_all=compare_all).as_dict()
+
+        return self._run(work, summary=False)
 
     def run_patient(self, national_id: str) -> HospitalReport:
         """Every row of the patient(s) with this national ID, independent of checkpoints."""
@@ -265,6 +278,35 @@ class HospitalSync:
             )
         except PassportSyncError as exc:
             log.warning("%s: could not write the run summary: %s", self.hospital.name, exc)
+
+    # -- what reconciliation uses ----------------------------------------------------------------------
+    def feeds(self) -> list[Feed]:
+        return self._feeds()
+
+    @property
+    def type_ids(self) -> list[int]:
+        return self._type_ids
+
+    def match_persons(self, person_ids: Iterable[int], *, fresh: bool = False) -> dict[int, PersonMatch]:
+        return self._match_persons(person_ids, fresh=fresh)
+
+    def renew_lock(self) -> None:
+        self._renew_lock()
+
+    def plan_for_reconcile(self, feed: Feed, rows: Sequence[Any]) -> BatchWrite:
+        """What a fresh sync would write for these rows: observations as upserts (so a changed
+        value is rewritten), and every row's parked copy released or moved."""
+        self._reconciling = True
+        try:
+            batch, _ = feed.plan(rows)
+        finally:
+            self._reconciling = False
+        self.caches.parked_persons.update(p["personId"] for p in batch.parks)
+        return batch
+
+    def _was_parked(self, person_id: int) -> bool:
+        # Reconciling, a row may be parked under the person it belonged to before a merge.
+        return self._reconciling or person_id in self.caches.parked_persons
 
     # -- feeds ---------------------------------------------------------------------------------------
     def _feeds(self) -> list[Feed]:
@@ -459,7 +501,7 @@ class HospitalSync:
         diagnosis_groups = self._diagnosis_groups(rows)
         for row in rows:
             park_key = f"{hid}:obs:{row.uuid}"
-            was_parked = row.person_id in self.caches.parked_persons
+            was_parked = self._was_parked(row.person_id)
             if row.obs_group_id in diagnosis_groups:
                 continue  # a member of a legacy diagnosis group: the group gets one record
             if row.voided:
@@ -514,7 +556,7 @@ class HospitalSync:
             if doc is None:
                 counts["skipped"] += 1
                 continue
-            batch.records.append(doc)
+            (batch.upserts if self._reconciling else batch.records).append(doc)
             if was_parked:
                 batch.unparks.append(park_key)
             counts["landed"] += 1
@@ -562,7 +604,7 @@ class HospitalSync:
                 counts["skipped"] += 1
                 continue
             batch.upserts.append(doc)
-            if first.person_id in self.caches.parked_persons:
+            if self._was_parked(first.person_id):
                 batch.unparks.append(f"{hid}:obs:{group_uuid}")
 
     def _park(
@@ -601,7 +643,7 @@ class HospitalSync:
             if row.is_other_order:
                 counts["skipped"] += 1
                 continue
-            was_parked = row.person_id in self.caches.parked_persons
+            was_parked = self._was_parked(row.person_id)
             if row.voided:
                 self._retire(batch, row.source, row, was_parked)
                 continue

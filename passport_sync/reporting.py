@@ -181,6 +181,7 @@ STATUS_COLUMNS = (
     ("parked", "Parked"),
     ("errors", "Errors"),
     ("behind", "Behind"),
+    ("reconciled", "Last full pass"),
     ("lock", "Locked by"),
 )
 
@@ -200,6 +201,7 @@ def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO | None = No
                 "parked": s["parked"],
                 "errors": last.get("error_count") if last.get("error_count") is not None else "-",
                 "behind": s["behind"] if s["behind"] is not None else "unknown",
+                "reconciled": _last_pass(s),
                 "lock": s["locked_by"] or "-",
             }
         )
@@ -210,6 +212,48 @@ def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO | None = No
             print(f"{s['hospital_name']}: parked: {reasons}", file=out)
         if s.get("behind_error"):
             print(f"{s['hospital_name']}: cannot count what is behind: {s['behind_error']}", file=out)
+
+
+def _last_pass(status: Mapping[str, Any]) -> str:
+    last = (status.get("reconcile") or {}).get("last_full_pass")
+    if not last:
+        return "never"
+    return f"{last['ended_at']} ({last['findings'].get('drifted', 0)} repaired)"
+
+
+RECONCILE_COLUMNS = (
+    ("hospital", "Hospital"),
+    ("outcome", "Outcome"),
+    ("ranges_checked", "Ranges"),
+    ("ranges_differing", "Differing"),
+    ("rows_read", "Rows read"),
+    ("moved", "Moved"),
+    ("restored", "Restored"),
+    ("removed", "Removed"),
+    ("updated", "Updated"),
+    ("reparked", "Re-parked"),
+    ("duration", "Seconds"),
+)
+
+
+def render_reconcile(reports: Sequence[HospitalReport], out: TextIO | None = None) -> None:
+    """Per hospital: what a reconciliation pass checked, what had drifted and what it repaired."""
+    out = out or sys.stdout
+    dry = any(r.dry_run for r in reports)
+    title = "passport-sync: reconciliation" + (" (dry run: what it would repair)" if dry else "")
+    rows = [
+        {
+            "hospital": r.hospital_name,
+            "outcome": r.outcome,
+            **(r.reconcile or {}),
+            "duration": f"{r.duration_seconds:.1f}",
+        }
+        for r in reports
+    ]
+    render_table(title, RECONCILE_COLUMNS, rows, out)
+    for report in reports:
+        for error in report.errors:
+            print(f"{report.hospital_name}: error: {error}", file=out)
 
 
 CHECK_COLUMNS = (("target", "Target"), ("check", "Check"), ("result", "Result"), ("detail", "Detail"))

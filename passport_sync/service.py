@@ -170,6 +170,27 @@ def health_facts(
 DATA_PROBLEM_REASONS = frozenset(DATA_PROBLEMS) | frozenset(RETRIED_EVERY_RUN)
 
 
+def reconcile(
+    settings: Settings,
+    store: PassportStore,
+    hospitals: Sequence[HospitalConfig],
+    *,
+    observer: SyncObserver | None = None,
+    dry_run: bool = False,
+    compare_all: bool = False,
+    source_factory: SourceFactory = default_source,
+) -> list[HospitalReport]:
+    """A full reconciliation pass of each hospital now, under its lock (see ``reconcile``)."""
+    if not dry_run:
+        store.ensure_indexes()
+    reports = []
+    for hospital in hospitals:
+        with source_factory(hospital, settings) as source:
+            sync = HospitalSync(hospital, settings, source, store, observer=observer, dry_run=dry_run)
+            reports.append(sync.run_reconcile(compare_all=compare_all))
+    return reports
+
+
 @dataclass(slots=True)
 class PatientSyncResult:
     national_id_known_to_passport: bool
@@ -258,6 +279,7 @@ def hospital_status(
         "behind_error": None,
         "sources": {},
         "locked_by": holder.get("owner") if holder else None,
+        "reconcile": _reconcile_status(store.reconcile_state(hospital.id)),
     }
     try:
         with source_factory(hospital, settings) as source:
@@ -429,6 +451,29 @@ def check_sink(store: PassportStore) -> dict[str, Any]:
         return result
     result["ok"] = all(c["ok"] for c in checks)
     return result
+
+
+def _reconcile_status(state: dict[str, Any]) -> dict[str, Any]:
+    """When the last full reconciliation pass ended and what it found; how far the current one is."""
+    last = state.get("lastFullPass")
+    current = state.get("pass")
+    return {
+        "last_full_pass": {
+            "started_at": _iso(last.get("startedAt")),
+            "ended_at": _iso(last.get("endedAt")),
+            "by": last.get("by"),
+            "findings": last.get("findings", {}),
+        }
+        if last
+        else None,
+        "current_pass": {
+            "started_at": _iso(current.get("startedAt")),
+            "position": current.get("cursor", 0),
+            "positions": max(current.get("layout", {}).values(), default=0) * len(current.get("layout", {})),
+        }
+        if current
+        else None,
+    }
 
 
 def _iso(value: Any) -> str | None:

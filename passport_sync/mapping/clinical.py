@@ -267,7 +267,8 @@ def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str
     frequency = name_of(extra.get("frequency_concept"), None)
     if frequency:
         fields["frequency"] = frequency
-    stopped = extra.get("date_stopped")
+    # A live DISCONTINUE order decides the end, as its patch does, whichever row is read first.
+    stopped = extra.get("discontinued_at") or extra.get("date_stopped")
     expires = extra.get("auto_expire_date")
     end = stopped or expires
     if end:

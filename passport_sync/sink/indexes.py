@@ -94,6 +94,13 @@ NEEDS = (
         name="passport_sync_source_patient",
     ),
     Need(
+        "medicalrecords",
+        (("openmrsData.hospitalId", 1), ("openmrsData.personId", 1)),
+        "reconciliation: a re-decided person's records",
+        name="passport_sync_source_person",
+        sparse=True,
+    ),
+    Need(
         "openmrs_sync_parked",
         (("hospitalId", 1), ("personId", 1)),
         "parked rows by person",

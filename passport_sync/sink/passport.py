@@ -53,6 +53,8 @@ PARKED = "openmrs_sync_parked"
 REMOVED = "openmrs_sync_removed"
 LOCKS = "openmrs_sync_locks"
 ALLERGIES = "openmrs_sync_allergies"
+CHECKSUMS = "openmrs_sync_checksums"
+RECONCILE = "openmrs_sync_reconcile"
 SYNCSTATUS = "syncstatus"
 AUDITLOGS = "auditlogs"
 DUPLICATE_KEY = 11000
@@ -118,7 +120,7 @@ class BatchOutcome:
     reassigned: int = 0
 
 
-def _unchanged(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
     """True when every field the sync owns already holds the value it would write."""
     data = existing.get("data") or {}
     return (
@@ -434,7 +436,7 @@ class PassportStore:
                 # Always re-applied: a crash may have come between the record and the list.
                 allergy_patients.add(doc["patientId"])
             old = existing.get(doc["_id"])
-            if old is not None and _unchanged(old, doc):
+            if old is not None and unchanged_record(old, doc):
                 outcome.already_present += 1
                 continue
             fields = {f"data.{k}": v for k, v in doc["data"].items()}
@@ -641,6 +643,91 @@ class PassportStore:
         return self._call(
             "counting records",
             lambda: self.db[RECORDS].count_documents({"openmrsData.hospitalId": hospital_id}),
+        )
+
+    # -- reconciliation ---------------------------------------------------------------------------------
+    def record_states(self, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        """What the Passport holds now for these records: owner, type and data (a projection)."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        docs = self._call(
+            "reading records to compare",
+            lambda: list(self.db[RECORDS].find({"_id": {"$in": wanted}}, {"patientId": 1, "type": 1, "data": 1})),
+        )
+        return {d["_id"]: d for d in docs}
+
+    def record_owners(self, hospital_id: str, person_ids: Iterable[int]) -> dict[int, set[str]]:
+        """The Passport patients holding records of each OpenMRS person of this hospital."""
+        wanted = sorted(set(person_ids))
+        owners: dict[int, set[str]] = {pid: set() for pid in wanted}
+        if not wanted:
+            return owners
+        docs = self._call(
+            "reading record owners",
+            lambda: list(
+                self.db[RECORDS].find(
+                    {"openmrsData.hospitalId": hospital_id, "openmrsData.personId": {"$in": wanted}},
+                    {"patientId": 1, "openmrsData.personId": 1},
+                )
+            ),
+        )
+        for doc in docs:
+            owners.setdefault(int(doc["openmrsData"]["personId"]), set()).add(str(doc.get("patientId")))
+        return owners
+
+    def parked_reasons(self, hospital_id: str, person_ids: Iterable[int]) -> dict[int, set[str]]:
+        """Why each of these persons has parked rows (no entry: nothing parked)."""
+        wanted = sorted(set(person_ids))
+        if not wanted:
+            return {}
+        docs = self._call(
+            "reading parked rows",
+            lambda: list(
+                self.db[PARKED].find(
+                    {"hospitalId": hospital_id, "personId": {"$in": wanted}}, {"personId": 1, "reason": 1}
+                )
+            ),
+        )
+        reasons: dict[int, set[str]] = defaultdict(set)
+        for doc in docs:
+            reasons[int(doc["personId"])].add(str(doc.get("reason")))
+        return dict(reasons)
+
+    @staticmethod
+    def _checksum_key(hospital_id: str, feed: str, index: int) -> str:
+        # Zero-padded so that one _id range query returns a run of ranges in order.
+        return f"{hospital_id}:{feed}:{index:012d}"
+
+    def stored_checksums(self, hospital_id: str, feed: str, first: int, last: int) -> dict[int, dict[str, Any]]:
+        """The checksums kept by the last pass for ranges ``first..last`` of one source."""
+        low, high = self._checksum_key(hospital_id, feed, first), self._checksum_key(hospital_id, feed, last)
+        docs = self._call(
+            "reading checksums", lambda: list(self.db[CHECKSUMS].find({"_id": {"$gte": low, "$lte": high}}))
+        )
+        return {int(d["index"]): d for d in docs}
+
+    def save_checksums(self, hospital_id: str, feed: str, ranges: Mapping[int, Mapping[str, Any] | None]) -> None:
+        """Keep each range's checksum (None: the range is empty now, forget it)."""
+        ops: list[Any] = []
+        for index, values in ranges.items():
+            key = self._checksum_key(hospital_id, feed, index)
+            if values is None:
+                ops.append(pymongo.DeleteOne({"_id": key}))
+            else:
+                doc = {"hospitalId": hospital_id, "feed": feed, "index": index, **values}
+                ops.append(pymongo.ReplaceOne({"_id": key}, doc, upsert=True))
+        if ops:
+            self._call("saving checksums", lambda: self.db[CHECKSUMS].bulk_write(ops, ordered=False))
+
+    def reconcile_state(self, hospital_id: str) -> dict[str, Any]:
+        found = self._call("reading the reconcile state", lambda: self.db[RECONCILE].find_one({"_id": hospital_id}))
+        return found or {}
+
+    def save_reconcile_state(self, hospital_id: str, fields: Mapping[str, Any]) -> None:
+        self._call(
+            "saving the reconcile state",
+            lambda: self.db[RECONCILE].update_one({"_id": hospital_id}, {"$set": dict(fields)}, upsert=True),
         )
 
     # -- checkpoints ------------------------------------------------------------------------------------

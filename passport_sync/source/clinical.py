@@ -138,6 +138,9 @@ SELECT o.order_id AS pk, o.uuid, o.patient_id AS person_id, o.encounter_id, e.uu
        o.order_action, o.date_activated, o.date_stopped, o.auto_expire_date, o.instructions,
        (SELECT nx.uuid FROM orders nx WHERE nx.previous_order_id = o.order_id AND nx.voided = 0
          AND nx.order_action IN ('REVISE', 'RENEW') ORDER BY nx.order_id LIMIT 1) AS replaced_by_uuid,
+       (SELECT COALESCE(nx.date_activated, nx.date_created) FROM orders nx
+         WHERE nx.previous_order_id = o.order_id AND nx.voided = 0 AND nx.order_action = 'DISCONTINUE'
+         ORDER BY nx.order_id LIMIT 1) AS discontinued_at,
        d.name AS drug_name, dor.dose, dor.dose_units, {frequency} AS frequency_concept, dor.route,
        dor.duration, dor.duration_units, dor.quantity, dor.quantity_units, dor.as_needed,
        dor.dosing_instructions, dor.order_id AS drug_order_id

@@ -24,7 +24,7 @@ from passport_sync.mapping.clinical import ClinicalRow, row_identity
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import ConceptName, ObsRow, PersonIdentity, Provider
 from passport_sync.retry import call_with_retry
-from passport_sync.source import clinical, queries
+from passport_sync.source import checksums, clinical, queries
 from passport_sync.source.clinical import ClinicalSource
 from passport_sync.source.queries import Query, SchemaInfo
 
@@ -431,3 +431,27 @@ class OpenMRSSource:
 
     def clinical_last_pk_before(self, source: ClinicalSource, moment: datetime) -> int:
         return int(self.run(clinical.last_pk_before(source, moment))[0]["m"] or 0)
+
+    # -- reconciliation checksums ------------------------------------------------------------------
+    def max_pk(self, feed: str) -> int:
+        return int(self.run(checksums.max_pk(feed))[0]["m"] or 0)
+
+    def range_checksums(
+        self, feed: str, range_size: int, first: int, last: int, now: datetime
+    ) -> dict[int, tuple[int, str]]:
+        """(row count, checksum) per non-empty range ``first..last`` of one source."""
+        query = checksums.range_checksums(feed, self.schema(), range_size, first, last, now)
+        return {int(r["r"]): (int(r["n"]), _text(r["crc"])) for r in self.run(query)}
+
+    def identity_checksums(
+        self, type_ids: Collection[int], range_size: int, first: int, last: int
+    ) -> dict[int, tuple[int, str]]:
+        query = checksums.identity_checksums(type_ids, range_size, first, last)
+        return {int(r["r"]): (int(r["n"]), _text(r["crc"])) for r in self.run(query)}
+
+    def person_checksums(self, type_ids: Collection[int], low: int, high: int) -> dict[int, str]:
+        return {int(r["p"]): _text(r["crc"]) for r in self.run(checksums.person_checksums(type_ids, low, high))}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -274,7 +274,7 @@ class HospitalSync:
         assert self._refs is not None or self.report.outcome == "failed"
         try:
             self.store.write_run_summary(
-                self.report.as_dict(), self._refs.hospital_oid if self._refs else None, self.clock()
+                self.report.as_dict(), self._refs.user_id if self._refs else None, self.clock()
             )
         except PassportSyncError as exc:
             log.warning("%s: could not write the run summary: %s", self.hospital.name, exc)

@@ -896,11 +896,27 @@ def _claim_mongo_database(db: Any, prefix: str) -> None:
     )
 
 
+# What the app's registration sets beside the patient's own answers (its Patient model's defaults):
+# the doctor and admin dashboards count only patients with status "active".
+_REGISTRATION_DEFAULTS: dict[str, Any] = {
+    "bloodType": None,
+    "allergies": [],
+    "currentMedications": [],
+    "medicalHistory": [],
+    "medications": [],
+    "testResults": [],
+    "hospitalVisits": [],
+    "assignedDoctors": [],
+    "openmrsUuid": None,
+    "status": "active",
+}
+
+
 def _register_patients(db: Any, patients: Sequence[DemoPatient]) -> dict[int, str]:
     """Register the demo patients the way the app stores them; returns number -> patients._id."""
     now = datetime.now(UTC)
     # A hash of a secret nobody keeps: the demo patients cannot log in.
-    password = bcrypt.hashpw(os.urandom(24), bcrypt.gensalt(rounds=10)).decode()
+    password = bcrypt.hashpw(os.urandom(24), bcrypt.gensalt(rounds=12)).decode()  # the app's cost
     ids: dict[int, str] = {}
     for p in patients:
         if not p.registered:
@@ -940,8 +956,7 @@ def _register_patients(db: Any, patients: Sequence[DemoPatient]) -> dict[int, st
                         "relationship": "sibling",
                         "phone": f"+25073{p.number:07d}",
                     },
-                    "allergies": [],
-                    "medicalHistory": [],
+                    **_REGISTRATION_DEFAULTS,
                     "createdAt": now,
                     "updatedAt": now,
                     "__v": 0,
@@ -949,6 +964,11 @@ def _register_patients(db: Any, patients: Sequence[DemoPatient]) -> dict[int, st
             },
             upsert=True,
         )
+    # Demo databases made before patients were registered as the app does.
+    db["patients"].update_many(
+        {"nationalId": {"$in": [p.national_id for p in patients]}, "status": {"$exists": False}},
+        {"$set": {"status": "active"}},
+    )
     for doc in db["patients"].find({"nationalId": {"$in": [p.national_id for p in patients]}}, {"nationalId": 1}):
         number = next(p.number for p in patients if p.national_id == doc["nationalId"])
         ids[number] = str(doc["_id"])

@@ -5,7 +5,9 @@ Pure: the caller passes every fact (names, patient, doctor, clock) in a RecordCo
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bson import ObjectId
 
 from passport_sync.config import RecordType
+from passport_sync.mapping import RENDER_VERSION
 from passport_sync.models import ObsRow
 
 DATE_DATATYPES = frozenset({"Date", "Time", "Datetime"})
@@ -228,7 +231,15 @@ def medical_record(
     openmrs: dict[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
-    """A ``medicalrecords`` document as the app's Mongoose model stores one."""
+    """A ``medicalrecords`` document as the app's Mongoose model stores one.
+
+    ``syncDate`` is the moment the row was written in OpenMRS: the app lets a doctor edit a record
+    for three hours after its ``syncDate`` and locks it afterwards, so a record arriving during the
+    consultation can still be completed in the app (medications added to a condition) while
+    history arrives locked; OpenMRS stays where a record is corrected. Without ``syncDate`` the
+    app would let any doctor edit the record forever.
+    """
+    openmrs = {**openmrs, "renderVersion": RENDER_VERSION}
     return {
         "_id": _id,
         "patientId": patient_id,
@@ -237,6 +248,7 @@ def medical_record(
         "createdBy": created_by,
         "editableBy": [created_by],
         "openmrsData": openmrs,
+        "syncDate": openmrs.get("dateCreated") or now,
         "createdAt": now,
         "updatedAt": now,
         "__v": 0,
@@ -265,6 +277,7 @@ def _type_fields(
         status = test_status(row)
         if status:
             fields["testStatus"] = status
+            fields["status"] = status.lower()  # what the patient page reads
         return fields
     if category == "visit":
         return {"visitDate": when, "reason": value.text}
@@ -272,7 +285,28 @@ def _type_fields(
     complex_value = row.value_complex or ""
     title = complex_value.split("|", 1)[0]
     extension = title.rsplit(".", 1)[1].lower() if "." in title else ""
-    fields = {"description": value.text}
+    fields = {"description": value.text, "imageUrl": unavailable_image(value.text, ctx.hospital_name)}
+    if not row.comments:
+        fields["notes"] = f"The file is kept in OpenMRS at {ctx.hospital_name}; Patient Passport cannot show it."
     if extension:
         fields["imageType"] = extension
     return fields
+
+
+def unavailable_image(title: str, hospital_name: str) -> str:
+    """An image the app shows in the tile when the file itself cannot be served to it.
+
+    OpenMRS keeps complex observations on its own server, behind its login; Patient Passport
+    cannot fetch them. The tile then says where the file is instead of staying empty.
+    """
+    lines = ["Kept in OpenMRS", hospital_name[:40], title[:40]]
+    text = "".join(
+        f'<text x="160" y="{90 + 30 * i}" text-anchor="middle" font-family="sans-serif" font-size="16">'
+        f"{html.escape(line)}</text>"
+        for i, line in enumerate(lines)
+    )
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200" viewBox="0 0 320 200">'
+        f'<rect width="320" height="200" fill="#eef1f4"/>{text}</svg>'
+    )
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()

@@ -91,6 +91,8 @@ class HospitalRefs:
     hospital_oid: ObjectId
     fallback_user_id: str  # the placeholder doctor's user, for obs without a provider
     fallback_doctor_name: str
+    # The hospital's own ``users._id``: who the run summaries in ``auditlogs`` name.
+    user_id: ObjectId | None = None
 
 
 @dataclass(slots=True)
@@ -126,8 +128,19 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
     return (
         existing.get("patientId") == doc["patientId"]
         and existing.get("type") == doc["type"]
+        and (existing.get("openmrsData") or {}).get("renderVersion") == doc["openmrsData"].get("renderVersion")
+        and _naive_utc(existing.get("syncDate")) == _naive_utc(doc["syncDate"])
         and all(data.get(k) == v for k, v in doc["data"].items())
     )
+
+
+def _naive_utc(value: Any) -> Any:
+    """MongoDB keeps milliseconds of UTC and hands back naive datetimes: compare on those terms."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value
 
 
 def _email_local(*parts: str) -> str:
@@ -251,8 +264,11 @@ class PassportStore:
     def ensure_hospital(self, hospital: HospitalConfig, now: datetime) -> HospitalRefs:
         """The hospital document (created app-valid if missing) and its no-provider doctor."""
         oid = self.hospital_oid(hospital)
-        if self._call("hospital lookup", lambda: self.db["hospitals"].find_one({"_id": oid}, {"_id": 1})) is None:
-            user_id = placeholder_id("hospital-user", hospital.id)
+        found = self._call("hospital lookup", lambda: self.db["hospitals"].find_one({"_id": oid}, {"user": 1}))
+        user_id = placeholder_id("hospital-user", hospital.id)
+        if found is not None and isinstance(found.get("user"), ObjectId):
+            user_id = found["user"]
+        if found is None:
             user = self._user_doc(
                 user_id,
                 hospital.name,
@@ -279,7 +295,7 @@ class PassportStore:
             self._upsert_new("hospitals", doc)
         fallback = Provider(provider_id=0, uuid="", display_name=f"{hospital.name} (OpenMRS)")
         users = self.doctor_users(hospital, oid, [fallback], now)
-        return HospitalRefs(oid, users[""], fallback.display_name)
+        return HospitalRefs(oid, users[""], fallback.display_name, user_id)
 
     def _upsert_new(self, collection: str, doc: Mapping[str, Any]) -> None:
         def write() -> None:
@@ -425,7 +441,12 @@ class PassportStore:
             e["_id"]: e
             for e in self._call(
                 "checking existing records",
-                lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, {"patientId": 1, "type": 1, "data": 1})),
+                lambda: list(
+                    self.db[RECORDS].find(
+                        {"_id": {"$in": ids}},
+                        {"patientId": 1, "type": 1, "data": 1, "syncDate": 1, "openmrsData.renderVersion": 1},
+                    )
+                ),
             )
         }
         ops = []
@@ -440,7 +461,13 @@ class PassportStore:
                 outcome.already_present += 1
                 continue
             fields = {f"data.{k}": v for k, v in doc["data"].items()}
-            fields.update(patientId=doc["patientId"], type=doc["type"], openmrsData=doc["openmrsData"], updatedAt=now)
+            fields.update(
+                patientId=doc["patientId"],
+                type=doc["type"],
+                openmrsData=doc["openmrsData"],
+                syncDate=doc["syncDate"],
+                updatedAt=now,
+            )
             on_insert = {k: doc[k] for k in ("createdBy", "editableBy", "createdAt", "__v")}
             ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields, "$setOnInsert": on_insert}, upsert=True))
             old_patient = old.get("patientId") if old else None
@@ -750,7 +777,11 @@ class PassportStore:
 
     # -- audit ---------------------------------------------------------------------------------------------
     def write_run_summary(self, summary: Mapping[str, Any], performed_by: ObjectId | None, now: datetime) -> None:
-        """One ``auditlogs`` entry per hospital per run, queryable as the seed's monitoring does."""
+        """One ``auditlogs`` entry per hospital per run, queryable as the seed's monitoring does.
+
+        ``performedBy`` and ``user`` hold a ``users._id`` (the hospital's user), which the app's
+        sync status endpoint populates from ``users``.
+        """
         doc = {
             "action": "openmrs_auto_sync",
             "performedBy": performed_by,

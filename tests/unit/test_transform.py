@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from passport_sync.config import RecordType
-from passport_sync.mapping import transform
+from passport_sync.mapping import RENDER_VERSION, transform
 from passport_sync.mapping.transform import RecordContext, RenderedValue, build_record, record_id, render_value
 from passport_sync.models import ObsRow
 
@@ -285,6 +286,7 @@ class TestBuildRecord:
             "createdBy",
             "editableBy",
             "openmrsData",
+            "syncDate",
             "createdAt",
             "updatedAt",
             "__v",
@@ -300,6 +302,7 @@ class TestBuildRecord:
         assert record["createdAt"] == NOW
         assert record["updatedAt"] == NOW
         assert record["__v"] == 0
+        assert record["openmrsData"]["renderVersion"] == RENDER_VERSION
         assert record["data"] == {
             "name": "Weight (kg)",
             "details": "70 kg",
@@ -419,6 +422,13 @@ class TestBuildRecord:
         assert record["data"]["medicationName"] == "Paracetamol dose"
         assert record["data"]["details"] == "500 mg"
 
+    def test_sync_date_is_when_the_row_was_written_in_openmrs(self) -> None:
+        # The app locks a record three hours after its syncDate: history arrives locked.
+        record = build_record(obs(value_text="x"), context())
+        assert record is not None
+        assert record["syncDate"] == record["openmrsData"]["dateCreated"]
+        assert record["syncDate"] != NOW
+
     def test_test_fields_include_status(self) -> None:
         row = obs(concept_datatype="Numeric", value_numeric=14.0, low_normal=12.0, hi_normal=16.0)
         record = build_record(row, context(category="test", concept_name="Haemoglobin"))
@@ -426,11 +436,19 @@ class TestBuildRecord:
         assert record["data"]["testName"] == "Haemoglobin"
         assert record["data"]["result"] == "14"
         assert record["data"]["testStatus"] == "Normal"
+        assert record["data"]["status"] == "normal"
+
+    @pytest.mark.parametrize(("value", "status"), [(20.0, "abnormal"), (40.0, "critical")])
+    def test_the_status_the_page_reads_is_lower_case(self, value: float, status: str) -> None:
+        row = obs(concept_datatype="Numeric", value_numeric=value, low_normal=12.0, hi_normal=16.0, hi_critical=30.0)
+        record = build_record(row, context(category="test"))
+        assert record is not None
+        assert record["data"]["status"] == status
 
     def test_test_without_status_has_no_test_status(self) -> None:
         record = build_record(obs(concept_datatype="Numeric", value_numeric=14.0), context(category="test"))
         assert record is not None
-        assert "testStatus" not in record["data"]
+        assert "testStatus" not in record["data"] and "status" not in record["data"]
 
     def test_visit_fields(self) -> None:
         record = build_record(obs(value_text="Follow-up"), context(category="visit"))
@@ -448,6 +466,12 @@ class TestBuildRecord:
         assert "chest_x-ray_5f2c1d.png" not in record["data"].values()
         assert record["openmrsData"]["valueComplex"] == "Chest X-Ray.PNG|chest_x-ray_5f2c1d.png"
         assert record["openmrsData"]["valueType"] == "text"
+        # The file stays in OpenMRS: the tile shows an image saying so, never an empty source.
+        url = record["data"]["imageUrl"]
+        assert url.startswith("data:image/svg+xml;base64,")
+        shown = base64.b64decode(url.split(",", 1)[1]).decode()
+        assert "Kept in OpenMRS" in shown and "Chest X-Ray.PNG" in shown
+        assert "kept in OpenMRS" in record["data"]["notes"]
 
     def test_image_without_an_extension_has_no_image_type(self) -> None:
         row = obs(concept_datatype="Complex", value_complex="scan|scan_1")

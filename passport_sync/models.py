@@ -117,6 +117,8 @@ class HospitalReport:
     skipped: int = 0
     reassigned: int = 0
     rejected: int = 0
+    # Records written by an earlier rendering version, re-read from OpenMRS and rewritten.
+    rerendered: int = 0
     batches: int = 0
     errors: list[str] = field(default_factory=list)
     started_at: datetime | None = None
@@ -153,6 +155,7 @@ class HospitalReport:
             "skipped": self.skipped,
             "reassigned": self.reassigned,
             "rejected": self.rejected,
+            "rerendered": self.rerendered,
             "error_count": self.error_count,
             "errors": list(self.errors),
             "duration_seconds": round(self.duration_seconds, 3),

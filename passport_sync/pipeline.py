@@ -28,6 +28,7 @@ from passport_sync import checkpoint as cp_logic
 from passport_sync.checkpoint import Checkpoint
 from passport_sync.config import HospitalConfig, Settings
 from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
+from passport_sync.mapping import RENDER_VERSION
 from passport_sync.mapping.categorise import categorise
 from passport_sync.mapping.clinical import (
     ClinicalContext,
@@ -68,6 +69,10 @@ DATA_PROBLEMS = {
     AMBIGUOUS_PASSPORT_PATIENT: "its patient's national ID matches two Patient Passport patients",
 }
 RETRIED_EVERY_RUN = (MISSING_CONCEPT, INVALID_DATA)
+# Records of an earlier rendering version rewritten per run: batches of ``batch_size``, so that
+# an upgrade over a large history spreads over a few runs instead of making one run long.
+RERENDER_BATCHES_PER_RUN = 10
+RERENDER = "re-render"
 
 
 def utcnow() -> datetime:
@@ -168,6 +173,7 @@ class HospitalSync:
             for feed in self._feeds():
                 self._run_feed(feed, doc)
             self._land_parked()
+            self._rerender()
             if not self.dry_run:
                 self.report.reconcile = Reconciler(self).slice().as_dict()
 
@@ -434,6 +440,31 @@ class HospitalSync:
         for reason in RETRIED_EVERY_RUN:
             self._land(feeds[0], self.store.parked_ids(self.hospital.id, "obs", reason=reason))
 
+    def _rerender(self) -> None:
+        """Rewrite records of an earlier rendering version from today's OpenMRS rows.
+
+        Each is re-read by its primary key and planned like a changed row, so it ends as a fresh
+        full sync would write it (removed if voided since); its OpenMRS-owned fields are set
+        field by field, so what doctors added (``data.medications``) stays. A record whose row
+        cannot be re-read keeps its version and is tried again next run.
+        """
+        feeds = {feed.name: feed for feed in self._feeds()}
+        after = None
+        for _ in range(RERENDER_BATCHES_PER_RUN):
+            stale = self.store.stale_records(self.hospital.id, RENDER_VERSION, after, self.settings.sync.batch_size)
+            if not stale:
+                return
+            after = stale[-1]["_id"]
+            pks: dict[str, set[int]] = {}
+            for record in stale:
+                openmrs = record.get("openmrsData", {})
+                pk = openmrs.get("sourceId", openmrs.get("obsId"))
+                if openmrs.get("source") in feeds and isinstance(pk, int):
+                    pks.setdefault(openmrs["source"], set()).add(pk)
+            for name, wanted in pks.items():
+                self._process(feeds[name], feeds[name].by_pks(sorted(wanted)), phase=RERENDER)
+            self.report.rerendered += len(stale)
+
     def _land(self, feed: Feed, pks: list[int]) -> None:
         fresh = {pk for pk in pks if (feed.name, pk) not in self.caches.parked_now}
         for chunk in _chunks(sorted(fresh), self.settings.sync.batch_size):
@@ -443,6 +474,10 @@ class HospitalSync:
     def _process(self, feed: Feed, rows: Sequence[Any], *, phase: str) -> None:
         """Map one batch and write it; returns after MongoDB acknowledged it."""
         batch, counts = feed.plan(rows)
+        if phase == RERENDER:
+            # Observation records are otherwise only inserted: here their fields are rewritten.
+            batch.upserts.extend(batch.records)
+            batch.records = []
         self.caches.parked_persons.update(p["personId"] for p in batch.parks)
         report = self.report
         report.read += len(rows)

@@ -101,6 +101,12 @@ NEEDS = (
         sparse=True,
     ),
     Need(
+        "medicalrecords",
+        (("openmrsData.hospitalId", 1), ("openmrsData.renderVersion", 1), ("_id", 1)),
+        "records rendered by an earlier version",
+        name="passport_sync_render_version",
+    ),
+    Need(
         "openmrs_sync_parked",
         (("hospitalId", 1), ("personId", 1)),
         "parked rows by person",

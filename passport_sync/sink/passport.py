@@ -666,6 +666,20 @@ class PassportStore:
             "counting parked observations", lambda: self.db[PARKED].count_documents({"hospitalId": hospital_id})
         )
 
+    def stale_records(self, hospital_id: str, version: int, after: ObjectId | None, limit: int) -> list[dict[str, Any]]:
+        """Records of a hospital rendered by an earlier (or no) rendering version, in ``_id`` order."""
+        query: dict[str, Any] = {
+            "openmrsData.hospitalId": hospital_id,
+            "openmrsData.renderVersion": {"$not": {"$gte": version}},
+        }
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        fields = {f"openmrsData.{k}": 1 for k in ("source", "obsId", "sourceId", "encounterUuid")}
+        return self._call(
+            "reading records of an earlier rendering",
+            lambda: list(self.db[RECORDS].find(query, fields).sort("_id", 1).limit(limit)),
+        )
+
     def record_count(self, hospital_id: str) -> int:
         return self._call(
             "counting records",

@@ -72,6 +72,21 @@ class ObsRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EncounterRow:
+    """One OpenMRS ``encounter``: what its visit record in Patient Passport shows."""
+
+    encounter_id: int
+    uuid: str
+    person_id: int
+    encounter_datetime: datetime | None  # None: a zero date, not synced as a visit
+    date_created: datetime | None
+    voided: bool = False
+    type_name: str | None = None
+    location_name: str | None = None
+    provider_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConceptName:
     concept_name_id: int
     name: str

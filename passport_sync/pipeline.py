@@ -40,6 +40,7 @@ from passport_sync.mapping.clinical import (
 from passport_sync.mapping.concepts import choose_concept_name, chosen_answer_name
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import RecordContext, build_record, record_id
+from passport_sync.mapping.visits import DERIVED_SOURCES, VisitContext, derived_ids, plan_encounter
 from passport_sync.models import ConceptName, HospitalReport, ObsRow, PersonIdentity, Provider
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.reconcile import Reconciler
@@ -176,6 +177,7 @@ class HospitalSync:
             self._rerender()
             if not self.dry_run:
                 self.report.reconcile = Reconciler(self).slice().as_dict()
+            self._rebuild_encounters()
 
         return self._run(work, summary=True)
 
@@ -200,6 +202,7 @@ class HospitalSync:
                 while rows := feed.of_persons(persons, after, self.settings.sync.batch_size):
                     self._process(feed, rows, phase="patient")
                     after = feed.pk(rows[-1])
+            self._rebuild_encounters()
 
         return self._run(work, summary=False)
 
@@ -456,14 +459,60 @@ class HospitalSync:
                 return
             after = stale[-1]["_id"]
             pks: dict[str, set[int]] = {}
+            encounters = set()
             for record in stale:
                 openmrs = record.get("openmrsData", {})
                 pk = openmrs.get("sourceId", openmrs.get("obsId"))
                 if openmrs.get("source") in feeds and isinstance(pk, int):
                     pks.setdefault(openmrs["source"], set()).add(pk)
+                elif openmrs.get("source") in DERIVED_SOURCES and openmrs.get("encounterUuid"):
+                    encounters.add(str(openmrs["encounterUuid"]))
             for name, wanted in pks.items():
                 self._process(feeds[name], feeds[name].by_pks(sorted(wanted)), phase=RERENDER)
+            if encounters and not self.dry_run:
+                self.store.mark_encounters_due(self.hospital.id, encounters)
             self.report.rerendered += len(stale)
+
+    def _rebuild_encounters(self) -> None:
+        """Rebuild the visit record and medication lists of every encounter whose records changed.
+
+        The encounters come from ``openmrs_sync_encounters``, written with each batch, so a crash
+        between a batch and this step is repaired by the next run.
+        """
+        if self.dry_run:
+            return
+        limit = self.settings.sync.batch_size
+        while uuids := self.store.encounters_due(self.hospital.id, limit):
+            rows = self.source.encounters(uuids)
+            records = self.store.encounter_records(self.hospital.id, uuids)
+            by_encounter: dict[str, list[dict[str, Any]]] = {}
+            for record in records:
+                by_encounter.setdefault(str(record["openmrsData"]["encounterUuid"]), []).append(record)
+            doctors = self._doctor_users(list(rows.values()))
+            batch = BatchWrite()
+            for uuid in uuids:
+                members = by_encounter.get(uuid, [])
+                existing = {m["_id"]: m for m in members if m["openmrsData"].get("source") in DERIVED_SOURCES}
+                encounter = rows.get(uuid)
+                created_by, doctor_name, provider_uuid = self._doctor(
+                    encounter.provider_id if encounter else None, doctors
+                )
+                context = VisitContext(
+                    self.hospital.id, self.hospital.name, created_by, doctor_name, provider_uuid, self.clock(), self.tz
+                )
+                prescription = existing.get(derived_ids(self.hospital.id, uuid)[1])
+                plan = plan_encounter(encounter, members, context, prescription)
+                if encounter is None:
+                    plan.removals = list(existing)
+                batch.upserts += plan.upserts
+                batch.patches += plan.patches
+                batch.removals += [
+                    (rid, {"reason": "encounter without synced records"}) for rid in plan.removals if rid in existing
+                ]
+            if batch:
+                self.store.apply(batch, self.clock())
+            self.store.encounters_done(self.hospital.id, uuids)
+            self._renew_lock()
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
         fresh = {pk for pk in pks if (feed.name, pk) not in self.caches.parked_now}
@@ -488,7 +537,7 @@ class HospitalSync:
             report.written += len(batch.records) + len(batch.upserts)
             report.removed += len(batch.removals)
         elif batch:
-            outcome = self.store.apply(batch, self.clock())
+            outcome = self.store.apply(batch, self.clock(), hospital_id=self.hospital.id)
             report.written += outcome.written
             report.updated += outcome.updated
             report.already_present += outcome.already_present

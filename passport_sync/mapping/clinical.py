@@ -172,7 +172,7 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
     else:
         record_type = "medication"
         data.update(_drug_order_fields(row, ctx, name))
-        openmrs.update(orderAction=extra.get("order_action"))
+        openmrs.update(orderAction=extra.get("order_action"), orderReason=extra.get("order_reason"))
     return medical_record(
         record_id(ctx.hospital_id, row.source, row.uuid),
         ctx.patient_id,

@@ -107,6 +107,18 @@ NEEDS = (
         name="passport_sync_render_version",
     ),
     Need(
+        "medicalrecords",
+        (("openmrsData.hospitalId", 1), ("openmrsData.encounterUuid", 1)),
+        "the records of an encounter (its visit record is rebuilt from them)",
+        name="passport_sync_encounter",
+    ),
+    Need(
+        "openmrs_sync_encounters",
+        (("hospitalId", 1),),
+        "encounters whose visit record is due",
+        name="passport_sync_encounters_due",
+    ),
+    Need(
         "openmrs_sync_parked",
         (("hospitalId", 1), ("personId", 1)),
         "parked rows by person",

@@ -55,6 +55,7 @@ LOCKS = "openmrs_sync_locks"
 ALLERGIES = "openmrs_sync_allergies"
 CHECKSUMS = "openmrs_sync_checksums"
 RECONCILE = "openmrs_sync_reconcile"
+ENCOUNTERS_DUE = "openmrs_sync_encounters"
 SYNCSTATUS = "syncstatus"
 AUDITLOGS = "auditlogs"
 DUPLICATE_KEY = 11000
@@ -120,6 +121,8 @@ class BatchOutcome:
     already_present: int = 0
     removed: int = 0
     reassigned: int = 0
+    # Encounters whose records this batch wrote, changed or removed (their visit record is due).
+    encounters: set[str] = field(default_factory=set)
 
 
 def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
@@ -385,9 +388,16 @@ class PassportStore:
         return dict(found)
 
     # -- records ------------------------------------------------------------------------------------
-    def apply(self, batch: BatchWrite, now: datetime) -> BatchOutcome:
-        """Write one batch. Returns only after MongoDB acknowledged every part of it."""
+    def apply(self, batch: BatchWrite, now: datetime, *, hospital_id: str | None = None) -> BatchOutcome:
+        """Write one batch. Returns only after MongoDB acknowledged every part of it.
+
+        With ``hospital_id``, the encounters the batch touched are remembered in
+        ``openmrs_sync_encounters`` (in the same call, so a crash cannot lose them) until their
+        derived records are rebuilt.
+        """
         outcome = BatchOutcome()
+        if hospital_id is not None:
+            outcome.encounters = self._encounters_of(batch)
         allergy_patients: set[str] = set()
         if batch.records:
             fresh = self._insert_records(batch.records, now, outcome)
@@ -408,7 +418,56 @@ class PassportStore:
         if batch.unparks:
             keys = list(batch.unparks)
             self._call("unparking", lambda: self.db[PARKED].delete_many({"_id": {"$in": keys}}))
+        if hospital_id is not None and outcome.encounters:
+            self.mark_encounters_due(hospital_id, outcome.encounters)
         return outcome
+
+    def _encounters_of(self, batch: BatchWrite) -> set[str]:
+        """The encounters of every record the batch writes, changes or removes."""
+        found = {d["openmrsData"].get("encounterUuid") for d in [*batch.records, *batch.upserts]}
+        ids = [rid for rid, _ in batch.patches] + [rid for rid, _ in batch.removals]
+        if ids:
+            found |= set(
+                self._call(
+                    "reading encounters of changed records",
+                    lambda: self.db[RECORDS].distinct("openmrsData.encounterUuid", {"_id": {"$in": ids}}),
+                )
+            )
+        return {str(u) for u in found if u}
+
+    def mark_encounters_due(self, hospital_id: str, uuids: Iterable[str]) -> None:
+        ops = [
+            UpdateOne(
+                {"_id": f"{hospital_id}:{u}"}, {"$set": {"hospitalId": hospital_id, "encounterUuid": u}}, upsert=True
+            )
+            for u in sorted(set(uuids))
+        ]
+        if ops:
+            self._call("remembering encounters", lambda: self.db[ENCOUNTERS_DUE].bulk_write(ops, ordered=False))
+
+    def encounters_due(self, hospital_id: str, limit: int) -> list[str]:
+        docs = self._call(
+            "reading encounters due",
+            lambda: list(self.db[ENCOUNTERS_DUE].find({"hospitalId": hospital_id}, {"encounterUuid": 1}).limit(limit)),
+        )
+        return [str(d["encounterUuid"]) for d in docs]
+
+    def encounters_done(self, hospital_id: str, uuids: Iterable[str]) -> None:
+        keys = [f"{hospital_id}:{u}" for u in uuids]
+        self._call("forgetting encounters", lambda: self.db[ENCOUNTERS_DUE].delete_many({"_id": {"$in": keys}}))
+
+    def encounter_records(self, hospital_id: str, uuids: Iterable[str]) -> list[dict[str, Any]]:
+        """The synced records of these encounters (derived ones included)."""
+        wanted = sorted(set(uuids))
+        return self._call(
+            "reading records of encounters",
+            lambda: list(
+                self.db[RECORDS].find(
+                    {"openmrsData.hospitalId": hospital_id, "openmrsData.encounterUuid": {"$in": wanted}},
+                    {"patientId": 1, "type": 1, "data": 1, "openmrsData": 1},
+                )
+            ),
+        )
 
     def _insert_records(self, records: list[dict[str, Any]], now: datetime, outcome: BatchOutcome) -> set[ObjectId]:
         """Insert new records; returns the ids this call inserted (the others were there)."""
@@ -461,13 +520,9 @@ class PassportStore:
                 outcome.already_present += 1
                 continue
             fields = {f"data.{k}": v for k, v in doc["data"].items()}
-            fields.update(
-                patientId=doc["patientId"],
-                type=doc["type"],
-                openmrsData=doc["openmrsData"],
-                syncDate=doc["syncDate"],
-                updatedAt=now,
-            )
+            # openmrsData too, field by field: it also holds what the sync put into data.medications.
+            fields.update({f"openmrsData.{k}": v for k, v in doc["openmrsData"].items()})
+            fields.update(patientId=doc["patientId"], type=doc["type"], syncDate=doc["syncDate"], updatedAt=now)
             on_insert = {k: doc[k] for k in ("createdBy", "editableBy", "createdAt", "__v")}
             ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields, "$setOnInsert": on_insert}, upsert=True))
             old_patient = old.get("patientId") if old else None

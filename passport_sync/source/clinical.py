@@ -143,7 +143,8 @@ SELECT o.order_id AS pk, o.uuid, o.patient_id AS person_id, o.encounter_id, e.uu
          ORDER BY nx.order_id LIMIT 1) AS discontinued_at,
        d.name AS drug_name, dor.dose, dor.dose_units, {frequency} AS frequency_concept, dor.route,
        dor.duration, dor.duration_units, dor.quantity, dor.quantity_units, dor.as_needed,
-       dor.dosing_instructions, dor.order_id AS drug_order_id
+       dor.dosing_instructions, dor.order_id AS drug_order_id,
+       {_col(schema, "o", "orders", "order_reason", "order_reason")}
   FROM orders o
   LEFT JOIN drug_order dor ON dor.order_id = o.order_id
   LEFT JOIN drug d ON d.drug_id = dor.drug_inventory_id

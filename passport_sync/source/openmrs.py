@@ -22,7 +22,7 @@ from passport_sync.config import HospitalConfig, NationalIdType, RetryConfig
 from passport_sync.errors import PassportSyncError, SourceError, SourceUnavailable
 from passport_sync.mapping.clinical import ClinicalRow, row_identity
 from passport_sync.mapping.national_id import normalise_national_id
-from passport_sync.models import ConceptName, ObsRow, PersonIdentity, Provider
+from passport_sync.models import ConceptName, EncounterRow, ObsRow, PersonIdentity, Provider
 from passport_sync.retry import call_with_retry
 from passport_sync.source import checksums, clinical, queries
 from passport_sync.source.clinical import ClinicalSource
@@ -115,6 +115,10 @@ def _clinical_row(source: ClinicalSource, raw: dict[str, Any]) -> ClinicalRow:
 
 _TEXT_FIELDS = ("value_text", "comments", "value_complex", "value_modifier", "void_reason")
 _DATE_FIELDS = ("obs_datetime", "date_created")
+
+
+def _datetime_or_none(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
 
 
 def _obs_row(raw: dict[str, Any]) -> ObsRow:
@@ -374,6 +378,25 @@ class OpenMRSSource:
                     )
                 )
         return names
+
+    def encounters(self, uuids: Collection[str]) -> dict[str, EncounterRow]:
+        """The encounters with these uuids (voided ones included, marked)."""
+        if not uuids:
+            return {}
+        return {
+            str(r["uuid"]): EncounterRow(
+                encounter_id=int(r["encounter_id"]),
+                uuid=str(r["uuid"]),
+                person_id=int(r["person_id"]),
+                encounter_datetime=_datetime_or_none(r["encounter_datetime"]),
+                date_created=_datetime_or_none(r["date_created"]),
+                voided=bool(r["voided"]),
+                type_name=r.get("type_name"),
+                location_name=r.get("location_name"),
+                provider_id=r.get("provider_id"),
+            )
+            for r in self.run(queries.encounters(uuids))
+        }
 
     def providers(self, provider_ids: Collection[int]) -> dict[int, Provider]:
         result: dict[int, Provider] = {}

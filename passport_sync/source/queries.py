@@ -226,6 +226,23 @@ SELECT p.provider_id, p.uuid, p.name, pn.prefix, pn.given_name, pn.middle_name, 
     )
 
 
+def encounters(uuids: Collection[str]) -> Query:
+    """Encounters by uuid, with what their visit record shows (type, place, first provider)."""
+    return (
+        f"""
+SELECT e.encounter_id, e.uuid, e.patient_id AS person_id, e.encounter_datetime, e.date_created, e.voided,
+       et.name AS type_name, l.name AS location_name,
+       (SELECT ep.provider_id FROM encounter_provider ep
+         WHERE ep.encounter_id = e.encounter_id AND ep.voided = 0
+         ORDER BY ep.encounter_provider_id LIMIT 1) AS provider_id
+  FROM encounter e
+  LEFT JOIN encounter_type et ON et.encounter_type_id = e.encounter_type
+  LEFT JOIN location l ON l.location_id = e.location_id
+ WHERE e.uuid IN ({_placeholders(uuids)})""",
+        tuple(sorted(uuids)),
+    )
+
+
 def global_properties() -> Query:
     return (
         "SELECT property, property_value FROM global_property"

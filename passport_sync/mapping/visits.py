@@ -129,7 +129,7 @@ def _patch_medications(
     current = (condition.get("data") or {}).get("medications", [])
     previous = (condition.get("openmrsData") or {}).get(SYNCED_MEDICATIONS) or []
     medications = merged_medications(current, previous, synced)
-    if medications != current or previous != synced:
+    if [_bare(m) for m in medications] != [_bare(m) for m in current or []] or previous != synced:
         plan.patches.append((_id, {"data.medications": medications, f"openmrsData.{SYNCED_MEDICATIONS}": synced}))
 
 

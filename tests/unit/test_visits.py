@@ -1,0 +1,72 @@
+"""Visit records and medication lists derived from an encounter's synced records (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bson import ObjectId
+
+from passport_sync.mapping.visits import (
+    SYNCED_MEDICATIONS,
+    VisitContext,
+    derived_ids,
+    merged_medications,
+    plan_encounter,
+)
+from passport_sync.models import EncounterRow
+
+CTX = VisitContext(
+    "h1", "Central Hospital", "6" * 24, "Dr A", "prov-uuid", datetime(2025, 11, 7, tzinfo=UTC), ZoneInfo("UTC")
+)
+ENCOUNTER = EncounterRow(
+    7, "enc-1", 42, datetime(2025, 11, 6, 10, 30), datetime(2025, 11, 6, 10, 31), type_name="Consultation"
+)
+
+
+def record(kind: str, source: str, **fields: Any) -> dict[str, Any]:
+    openmrs = {"source": source, **fields.pop("openmrs", {})}
+    return {"_id": ObjectId(), "patientId": "5" * 24, "type": kind, "data": fields, "openmrsData": openmrs}
+
+
+def test_the_visit_names_primary_diagnoses_first_and_orders_go_to_their_reason() -> None:
+    secondary = record("condition", "diagnosis", diagnosis="Pneumonia", openmrs={"rank": 2, "conceptId": 5})
+    primary = record("condition", "diagnosis", diagnosis="Malaria", openmrs={"rank": 1, "conceptId": 4})
+    order = record("medication", "drug_order", medicationName="Amoxicillin", openmrs={"orderReason": 5})
+    plan = plan_encounter(ENCOUNTER, [secondary, primary, order], CTX)
+    visit = plan.upserts[0]
+    assert visit["_id"] == derived_ids("h1", "enc-1")[0] and visit["type"] == "visit"
+    assert visit["data"]["diagnosis"] == "Malaria; Pneumonia"
+    assert visit["data"]["date"] == "2025-11-06T10:30:00.000Z" and visit["data"]["reason"] == "Consultation"
+    assert plan.patches == [
+        (
+            secondary["_id"],
+            {
+                "data.medications": [{"name": "Amoxicillin"}],
+                f"openmrsData.{SYNCED_MEDICATIONS}": [{"name": "Amoxicillin"}],
+            },
+        )
+    ]
+    assert derived_ids("h1", "enc-1")[1] in plan.removals  # no prescription record needed
+
+
+def test_nothing_changes_when_the_lists_already_hold_what_they_should() -> None:
+    entry = {"name": "Amoxicillin"}
+    condition = record("condition", "diagnosis", diagnosis="Malaria", medications=[{**entry, "_id": "a"}])
+    condition["openmrsData"][SYNCED_MEDICATIONS] = [entry]
+    order = record("medication", "drug_order", medicationName="Amoxicillin")
+    assert plan_encounter(ENCOUNTER, [condition, order], CTX).patches == []
+
+
+def test_a_doctors_entries_stay_and_a_changed_synced_entry_is_replaced_not_doubled() -> None:
+    old = {"name": "Amoxicillin", "medicationStatus": "Active"}
+    new = {"name": "Amoxicillin", "medicationStatus": "Past"}
+    doctors = {"name": "Paracetamol", "_id": "d"}
+    assert merged_medications([{**old, "_id": "s"}, doctors], [old], [new]) == [new, doctors]
+
+
+def test_no_live_record_or_a_voided_encounter_removes_the_derived_records() -> None:
+    assert set(plan_encounter(ENCOUNTER, [], CTX).removals) == set(derived_ids("h1", "enc-1"))
+    voided = EncounterRow(7, "enc-1", 42, ENCOUNTER.encounter_datetime, None, voided=True)
+    assert set(plan_encounter(voided, [record("test", "obs")], CTX).removals) == set(derived_ids("h1", "enc-1"))

@@ -97,3 +97,11 @@ class Clinic:
             for i in range(count)
         ]
         self.b.obs_many(rows)
+
+
+def synced(query: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``query`` restricted to records of single OpenMRS rows (not the visit and prescription
+    records derived from encounters)."""
+    from passport_sync.mapping.visits import DERIVED_SOURCES
+
+    return {**(query or {}), "openmrsData.source": {"$nin": list(DERIVED_SOURCES)}}

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from passport_sync.cli import app
 from tests.conftest import hospital_entry, register_patient
-from tests.helpers import Clinic, obs_uuids, write_config
+from tests.helpers import Clinic, obs_uuids, synced, write_config
 
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
 NID = "1199780012345678"
@@ -107,7 +107,7 @@ def test_sync_patient_syncs_one_patient_without_moving_the_checkpoint(
     document = json.loads(result.stdout)
     assert document["openmrs_patients_matched"] == 1 and document["registered_in_passport"] is True
     assert document["hospitals"][0]["written"] == 3
-    assert passport.medicalrecords.count_documents({}) == 3  # only that patient's
+    assert passport.medicalrecords.count_documents(synced({})) == 3  # only that patient's
     assert passport.syncstatus.count_documents({}) == 0
     again = invoke("sync-patient", NID, "--config", str(config), "--json")
     assert json.loads(again.stdout)["hospitals"][0]["written"] == 0
@@ -166,7 +166,7 @@ def test_a_held_lock_exits_3(synced_patient: int, config: Path, passport: Any) -
     result = invoke("sync-all", "--config", str(config))
     assert result.exit_code == 3
     assert "being synced by otherhost:1:42:abcd" in result.stderr + result.stdout
-    assert passport.medicalrecords.count_documents({}) == 0
+    assert passport.medicalrecords.count_documents(synced({})) == 0
 
 
 def test_an_expired_lock_is_taken_over(synced_patient: int, config: Path, passport: Any) -> None:
@@ -174,7 +174,7 @@ def test_an_expired_lock_is_taken_over(synced_patient: int, config: Path, passpo
         {"_id": HOSPITAL, "owner": "deadhost:1:42:abcd", "expiresAt": datetime.now(UTC) - timedelta(seconds=1)}
     )
     assert invoke("sync-all", "--config", str(config)).exit_code == 0
-    assert passport.medicalrecords.count_documents({}) == 3
+    assert passport.medicalrecords.count_documents(synced({})) == 3
     assert passport.openmrs_sync_locks.count_documents({}) == 0  # released at the end
 
 

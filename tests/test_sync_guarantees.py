@@ -20,7 +20,7 @@ from passport_sync.pipeline import NOT_IN_PASSPORT
 from passport_sync.sink import passport as sink_module
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
-from tests.helpers import Clinic, live_obs_uuids, obs_uuids, run_sync, write_config
+from tests.helpers import Clinic, live_obs_uuids, obs_uuids, run_sync, synced, write_config
 
 NID = "1234567890123"
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
@@ -148,7 +148,7 @@ def test_unregistered_patient_is_parked_and_lands_after_registration(
     report = run_sync(settings)[0]
     assert report.written == 3
     assert passport.openmrs_sync_parked.count_documents({}) == 0
-    landed = passport.medicalrecords.count_documents({"patientId": stranger_patient})
+    landed = passport.medicalrecords.count_documents(synced({"patientId": stranger_patient}))
     assert landed == 3
     assert service.hospital_status(settings, store, settings.hospitals[0])["parked"] == 0
     store.close()
@@ -161,7 +161,7 @@ def test_edit_and_void_propagate_within_one_run(clinic: Clinic, passport: Any, s
     diagnosis_id, weight_id = clinic.visit(person)
     note_id = clinic.b.obs(person, clinic.note, value_text="patient reports headache")
     run_sync(settings)
-    assert passport.medicalrecords.count_documents({"patientId": patient_id}) == 3
+    assert passport.medicalrecords.count_documents(synced({"patientId": patient_id})) == 3
 
     new_weight_id = clinic.b.edit_obs(
         weight_id, value_numeric=81.0, reason="typo", when=clinic.when + timedelta(days=1)
@@ -170,7 +170,7 @@ def test_edit_and_void_propagate_within_one_run(clinic: Clinic, passport: Any, s
     report = run_sync(settings)[0]
     assert report.removed == 2
 
-    visible = {d["openmrsData"]["obsId"]: d for d in passport.medicalrecords.find({"patientId": patient_id})}
+    visible = {d["openmrsData"]["obsId"]: d for d in passport.medicalrecords.find(synced({"patientId": patient_id}))}
     assert set(visible) == {diagnosis_id, new_weight_id}
     assert visible[new_weight_id]["data"]["result"] == "81 kg"
     patient = passport.patients.find_one({"_id": ObjectId(patient_id)})
@@ -202,7 +202,7 @@ def test_checkpoint_stays_at_the_last_acknowledged_batch_when_mongodb_fails(
     assert report.outcome == "failed"
     ids = sorted(int(r[0]) for r in clinic.db.execute("SELECT obs_id FROM obs ORDER BY obs_id"))
     assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})["lastObsId"] == ids[99]
-    assert passport.medicalrecords.count_documents({}) == 100
+    assert passport.medicalrecords.count_documents(synced({})) == 100
 
     monkeypatch.setattr(sink_module.PassportStore, "apply", real_apply)
     assert run_sync(settings)[0].outcome == "ok"
@@ -278,7 +278,7 @@ def test_records_and_placeholders_are_app_valid(clinic: Clinic, passport: Any, s
     clinic.b.obs(person, clinic.note, value_text="no encounter, no provider")
     run_sync(settings)
 
-    records = list(passport.medicalrecords.find())
+    records = list(passport.medicalrecords.find(synced()))
     assert len(records) == 3
     for record in records:
         assert record["patientId"] == patient_id

@@ -423,9 +423,10 @@ class PassportStore:
         return outcome
 
     def _encounters_of(self, batch: BatchWrite) -> set[str]:
-        """The encounters of every record the batch writes, changes or removes."""
+        """The encounters of every record the batch writes or changes."""
         found = {d["openmrsData"].get("encounterUuid") for d in [*batch.records, *batch.upserts]}
-        ids = [rid for rid, _ in batch.patches] + [rid for rid, _ in batch.removals]
+        # Removed records are read before they go (see _remove_records); patches are rare.
+        ids = [rid for rid, _ in batch.patches]
         if ids:
             found |= set(
                 self._call(
@@ -665,6 +666,7 @@ class PassportStore:
         if pulls:
             self._call("unlinking removed records", lambda: self.db["patients"].bulk_write(pulls, ordered=False))
         outcome.removed += result.deleted_count
+        outcome.encounters |= {str(e) for d in docs if (e := (d.get("openmrsData") or {}).get("encounterUuid"))}
         return {d["patientId"] for d in docs if d.get("openmrsData", {}).get("source") == "allergy"}
 
     def _park(self, parks: list[dict[str, Any]], now: datetime) -> None:

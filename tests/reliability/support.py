@@ -19,6 +19,7 @@ import yaml
 from bson import ObjectId
 
 from tests.conftest import OpenMRSDatabase
+from tests.helpers import synced
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
@@ -136,7 +137,7 @@ def tally(
     parked_expected = set(expected_parked)
     counts = Counter(
         d["openmrsData"]["uuid"]
-        for d in passport.medicalrecords.find({"openmrsData.hospitalId": hospital_id}, {"openmrsData.uuid": 1})
+        for d in passport.medicalrecords.find(synced({"openmrsData.hospitalId": hospital_id}), {"openmrsData.uuid": 1})
     )
     parked = Counter(d["uuid"] for d in passport.openmrs_sync_parked.find({"hospitalId": hospital_id}, {"uuid": 1}))
     return Tally(
@@ -156,7 +157,7 @@ def tally(
 def assert_medical_history_consistent(passport: Any) -> None:
     """Each patient's medicalHistory lists each of their records exactly once, and nothing else."""
     by_patient: dict[str, set[ObjectId]] = {}
-    for record in passport.medicalrecords.find({}, {"patientId": 1}):
+    for record in passport.medicalrecords.find(synced({}), {"patientId": 1}):
         by_patient.setdefault(record["patientId"], set()).add(record["_id"])
     for patient in passport.patients.find({}, {"medicalHistory": 1}):
         history = patient.get("medicalHistory", [])
@@ -188,7 +189,7 @@ def assert_every_record_on_the_right_patient(passport: Any, openmrs: OpenMRSData
     passport_ids = {str(p["_id"]): p.get("nationalId") for p in passport.patients.find({}, {"nationalId": 1})}
     passport_holders = Counter(passport_ids.values())
     checked = 0
-    for record in passport.medicalrecords.find({"openmrsData.hospitalId": hospital_id}):
+    for record in passport.medicalrecords.find(synced({"openmrsData.hospitalId": hospital_id})):
         person = int(record["openmrsData"]["personId"])
         national_id = passport_ids.get(record["patientId"])
         ids = identifiers.get(person, set())

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import hospital_entry, mysql_connect, register_patient
-from tests.helpers import Clinic, write_config
+from tests.helpers import Clinic, synced, write_config
 from tests.reliability.support import (
     assert_every_record_on_the_right_patient,
     assert_medical_history_consistent,
@@ -161,7 +161,9 @@ def test_parallel_sync_all_and_sync_patient_write_each_observation_once_without_
         shared_obs = set(obs_ids_and_uuids(db, [shared]).values())
         on_patient = {
             d["openmrsData"]["uuid"]
-            for d in passport.medicalrecords.find({"patientId": patient_id, "openmrsData.hospitalId": hospital["id"]})
+            for d in passport.medicalrecords.find(
+                synced({"patientId": patient_id, "openmrsData.hospitalId": hospital["id"]})
+            )
         }
         assert on_patient == shared_obs
         assert_every_record_on_the_right_patient(passport, db, hospital["id"])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import hospital_entry, register_patient
-from tests.helpers import Clinic, write_config
+from tests.helpers import Clinic, synced, write_config
 from tests.reliability.support import (
     HOSPITAL,
     assert_medical_history_consistent,
@@ -124,5 +124,7 @@ def test_kill_9_at_random_points_then_rerun_holds_exactly_the_expected_records(
     assert passport.openmrs_sync_locks.count_documents({"_id": HOSPITAL}) == 0
     late_patient = passport.patients.find_one({"nationalId": "3300000000001"})
     late_obs = set(obs_ids_and_uuids(openmrs, [late]).values())
-    landed = {d["openmrsData"]["uuid"] for d in passport.medicalrecords.find({"patientId": str(late_patient["_id"])})}
+    landed = {
+        d["openmrsData"]["uuid"] for d in passport.medicalrecords.find(synced({"patientId": str(late_patient["_id"])}))
+    }
     assert landed == late_obs

@@ -18,7 +18,7 @@ from passport_sync import pipeline, service
 from passport_sync.cli import app
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
-from tests.helpers import Clinic, run_sync, write_config
+from tests.helpers import Clinic, run_sync, synced, write_config
 from tests.reliability.support import HOSPITAL, assert_every_record_on_the_right_patient, config_file
 
 pytestmark = pytest.mark.reliability
@@ -41,7 +41,9 @@ HOSPITAL_ID = "60a7c2f5e4b0c1a2d3e4f5a6"  # hospital_entry's default: the hospit
 
 
 def records_of(passport: Any, obs_id: int, hospital_id: str = HOSPITAL_ID) -> list[dict[str, Any]]:
-    return list(passport.medicalrecords.find({"openmrsData.obsId": obs_id, "openmrsData.hospitalId": hospital_id}))
+    return list(
+        passport.medicalrecords.find(synced({"openmrsData.obsId": obs_id, "openmrsData.hospitalId": hospital_id}))
+    )
 
 
 def parked_reason(passport: Any, obs_id: int) -> str | None:
@@ -140,7 +142,7 @@ def test_national_id_variants_attach_or_park_exactly(
         "national ID variants (separators, zeros, SQL metacharacters, other scripts' digits)",
         injected=len(NATIONAL_IDS),
         expected=2 * len(attached),
-        found=passport.medicalrecords.count_documents({}),
+        found=passport.medicalrecords.count_documents(synced({})),
         duplicated=0,
         missing=0,
         parked_expected=2 * (len(cases) - len(attached)) + 1,
@@ -160,12 +162,12 @@ def test_sync_patient_refuses_hostile_national_id_arguments(
         result = runner.invoke(app, ["sync-patient", hostile, "--config", str(config)], env={})
         assert result.exit_code == 2, (hostile, result.output)
         assert "the national ID must be 10 to 16 digits" in result.stderr
-    assert passport.medicalrecords.count_documents({}) == 0
+    assert passport.medicalrecords.count_documents(synced({})) == 0
     assert openmrs.execute("SELECT COUNT(*) FROM obs")[0][0] == 1
     # The same separators as in OpenMRS are accepted on the command line.
     result = runner.invoke(app, ["sync-patient", "2234 5678-9012", "--config", str(config)], env={})
     assert result.exit_code == 0, result.output
-    assert passport.medicalrecords.count_documents({}) == 1
+    assert passport.medicalrecords.count_documents(synced({})) == 1
 
 
 def test_sync_patient_finds_the_identifiers_sync_all_attaches(
@@ -422,7 +424,7 @@ def test_null_and_zero_dates_are_named_and_the_run_goes_on(
     assert records_of(passport, broken) == []
     assert problem_messages(caplog, broken) != []
     assert_neighbours_synced(passport, patient_id, neighbour_obs)
-    assert passport.medicalrecords.count_documents({"patientId": other_patient}) == len(other_obs)
+    assert passport.medicalrecords.count_documents(synced({"patientId": other_patient})) == len(other_obs)
 
 
 # -- concepts without an English name ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from passport_sync.errors import ConfigError, PassportSyncError
 from passport_sync.sink.passport import PassportStore
 from passport_sync.source.openmrs import OpenMRSSource
 from tests.conftest import MYSQL, OpenMRSDatabase, hospital_entry, register_patient
-from tests.helpers import Clinic
+from tests.helpers import Clinic, synced
 from tests.reliability.support import cli, cli_env, free_port
 
 pytestmark = pytest.mark.reliability
@@ -182,7 +182,7 @@ def test_the_password_appears_in_no_output_exception_or_document(
     assert exit_codes["unreachable: sync-all"] == {1}
     assert exit_codes["invalid URI: sync-all"] == {1}
     assert exit_codes["config: port 99999: sync-all"] == {2}
-    assert passport.medicalrecords.count_documents({"openmrsData.hospitalId": "good"}) == 2
+    assert passport.medicalrecords.count_documents(synced({"openmrsData.hospitalId": "good"})) == 2
 
     # Exceptions raised by the library API, with their whole chain.
     monkeypatch.setenv("PS_RELIABILITY_DB_PASSWORD", SECRET)  # password_env is read when connecting
@@ -236,7 +236,7 @@ def test_the_password_appears_in_no_output_exception_or_document(
         "known password in YAML, env, file, MONGODB_URI; every command",
         injected=len(runs),
         expected=2,  # the good hospital's records
-        found=passport.medicalrecords.count_documents({"openmrsData.hospitalId": "good"}),
+        found=passport.medicalrecords.count_documents(synced({"openmrsData.hospitalId": "good"})),
         duplicated=0,
         missing=0,
         outcome=f"password shown 0 times ({len(runs)} command runs, {len(texts)} exception texts)",

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from passport_sync import pipeline
 from passport_sync.cli import app
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
-from tests.helpers import Clinic, run_sync, write_config
+from tests.helpers import Clinic, run_sync, synced, write_config
 from tests.reliability.support import HOSPITAL, assert_every_record_on_the_right_patient, digits_of
 
 pytestmark = pytest.mark.reliability
@@ -22,7 +22,7 @@ runner = CliRunner()
 
 
 def _records(passport: Any, patient_id: str) -> list[dict[str, Any]]:
-    return list(passport.medicalrecords.find({"patientId": patient_id}))
+    return list(passport.medicalrecords.find(synced({"patientId": patient_id})))
 
 
 def test_an_observation_is_never_attached_by_name(
@@ -57,7 +57,7 @@ def test_an_observation_is_never_attached_by_name(
     }
     for case, person in same_name.items():
         for obs_id in obs[person]:
-            assert passport.medicalrecords.count_documents({"openmrsData.obsId": obs_id}) == 0, case
+            assert passport.medicalrecords.count_documents(synced({"openmrsData.obsId": obs_id})) == 0, case
             assert passport.openmrs_sync_parked.find_one({"obsId": obs_id})["reason"] == expected_park[case], case
     for patient_id, person in by_id.items():
         assert sorted(r["openmrsData"]["obsId"] for r in _records(passport, patient_id)) == sorted(obs[person])
@@ -125,7 +125,7 @@ def test_an_observation_is_never_attached_when_the_national_ids_differ_after_nor
     for raw, _, patient_id, obs in near:
         assert _records(passport, patient_id) == [], raw
         for obs_id in obs:
-            assert passport.medicalrecords.count_documents({"openmrsData.obsId": obs_id}) == 0, raw
+            assert passport.medicalrecords.count_documents(synced({"openmrsData.obsId": obs_id})) == 0, raw
             assert passport.openmrs_sync_parked.count_documents({"obsId": obs_id}) == 1, raw
     for raw, patient_id, obs in same:
         assert sorted(r["openmrsData"]["obsId"] for r in _records(passport, patient_id)) == sorted(obs), raw

@@ -15,34 +15,21 @@ import pytest
 from passport_sync.mapping.visits import VISIT_SOURCE
 from tests.conftest import hospital_entry, make_settings, register_patient
 from tests.helpers import run_sync
+from tests.test_clinical_sources import NID, Ward
 
-NID = "1199780012345672"
 
-
-class Consultation:
-    """One patient, one encounter with two diagnoses and a drug order given for the second."""
+class Consultation(Ward):
+    """The ward's encounter with two diagnoses and a drug order given for the second."""
 
     def __init__(self, openmrs: Any) -> None:
-        b = openmrs.build
-        self.db = openmrs
-        self.b = b
-        self.person = b.patient(national_id=NID)
-        self.provider = b.provider("Grace", "Mukamana")
-        self.location = b.location("Ward A")
+        super().__init__(openmrs)
         self.when = datetime(2025, 11, 6, 10, 30)
-        self.encounter = b.encounter(
-            self.person, location_id=self.location, provider_ids=[self.provider], when=self.when
-        )
-        self.malaria = b.concept("Malaria", datatype="N/A", concept_class="Diagnosis")
-        self.pneumonia = b.concept("Pneumonia", datatype="N/A", concept_class="Diagnosis")
-        self.amoxicillin = b.concept("Amoxicillin", datatype="N/A", concept_class="Drug")
-        self.drug = b.drug("Amoxicillin 500 mg capsule", self.amoxicillin)
-        self.first = b.encounter_diagnosis(self.encounter, diagnosis_coded=self.malaria, rank=1)
-        self.second = b.encounter_diagnosis(self.encounter, diagnosis_coded=self.pneumonia, rank=2)
-        self.order = b.drug_order(
+        self.first = self.b.encounter_diagnosis(self.encounter, diagnosis_coded=self.malaria, rank=1)
+        self.second = self.b.encounter_diagnosis(self.encounter, diagnosis_coded=self.asthma, rank=2)
+        self.order = self.b.drug_order(
             self.encounter, self.provider, drug_id=self.drug, concept_id=self.amoxicillin, date_activated=self.when
         )
-        openmrs.execute("UPDATE orders SET order_reason = %s WHERE order_id = %s", (self.pneumonia, self.order))
+        openmrs.execute("UPDATE orders SET order_reason = %s WHERE order_id = %s", (self.asthma, self.order))
 
 
 @pytest.fixture
@@ -80,17 +67,17 @@ def test_derived_records_follow_openmrs_and_keep_doctors_entries(
 
     (record,) = passport.medicalrecords.find({"openmrsData.source": VISIT_SOURCE})
     assert record["type"] == "visit"
-    assert record["data"]["diagnosis"] == "Malaria; Pneumonia"  # primary first
+    assert record["data"]["diagnosis"] == "Malaria; Asthma"  # primary first
     assert record["data"]["reason"] == "Consultation"
     assert record["data"]["hospital"] == "Central Hospital" and record["data"]["doctor"] == "Grace Mukamana"
     assert record["data"]["date"] == record["data"]["visitDate"]
     view = derived_view(passport)
     assert view["conditions"]["Malaria"] == []
-    (entry,) = view["conditions"]["Pneumonia"]  # the order's reason
+    (entry,) = view["conditions"]["Asthma"]  # the order's reason
     assert entry["name"] == "Amoxicillin 500 mg capsule" and entry["medicationStatus"] == "Active"
 
     # A doctor adds a medication in the app (Mongoose gives each entry an _id and saves the list).
-    pneumonia = passport.medicalrecords.find_one({"data.diagnosis": "Pneumonia"})
+    pneumonia = passport.medicalrecords.find_one({"data.diagnosis": "Asthma"})
     doctors = {"_id": "x1", "name": "Paracetamol", "dosage": "1 g"}
     saved = [{**m, "_id": f"s{i}"} for i, m in enumerate(pneumonia["data"]["medications"])] + [doctors]
     passport.medicalrecords.update_one({"_id": pneumonia["_id"]}, {"$set": {"data.medications": saved}})
@@ -116,7 +103,7 @@ def test_derived_records_follow_openmrs_and_keep_doctors_entries(
     assert record["data"]["diagnosis"] == "Malaria"
     (entry,) = view["conditions"]["Malaria"]  # its reason is gone: the primary diagnosis holds it
     assert entry["medicationStatus"] == "Past"
-    assert "Pneumonia" not in view["conditions"]  # voided with the doctor's entry on it
+    assert "Asthma" not in view["conditions"]  # voided with the doctor's entry on it
 
     # Equal to a fresh full sync of today's OpenMRS (the doctor's entry aside).
     fresh_name, fresh = fresh_db
@@ -135,7 +122,7 @@ def test_derived_records_follow_openmrs_and_keep_doctors_entries(
     run_sync(settings)
     run_sync(settings)
     view = derived_view(passport)
-    assert [m["name"] for m in view["conditions"]["Pneumonia"]] == ["Amoxicillin 500 mg capsule"]
+    assert [m["name"] for m in view["conditions"]["Asthma"]] == ["Amoxicillin 500 mg capsule"]
     assert [m["name"] for m in view["conditions"]["Malaria"]] == ["ORS"]
 
 

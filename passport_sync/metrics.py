@@ -20,7 +20,17 @@ from passport_sync.errors import FatalError, UsageError
 from passport_sync.models import HospitalReport
 
 OUTCOMES = ("ok", "failed", "locked", "skipped")
-ROW_KINDS = ("read", "written", "updated", "already_present", "removed", "parked", "unparked", "rejected")
+ROW_KINDS = (
+    "read",
+    "written",
+    "updated",
+    "already_present",
+    "removed",
+    "rerendered",
+    "parked",
+    "unparked",
+    "rejected",
+)
 
 
 def check_metrics_path(path: Path) -> None:

@@ -104,7 +104,8 @@ def test_diagnoses_sync_edit_void_and_resync(ward: Ward, passport: Any, settings
     assert run_sync(settings)[0].removed == 1
     assert [d["data"]["diagnosis"] for d in records(passport, "diagnosis")] == ["Chest pain, unclear"]
     patient = passport.patients.find_one({"_id": ObjectId(patient_id)})
-    assert patient["medicalHistory"] == [second["_id"]]
+    every = [d["_id"] for d in passport.medicalrecords.find({"patientId": patient_id})]  # the visit record too
+    assert sorted(patient["medicalHistory"]) == sorted(every) and second["_id"] in every and len(every) == 2
 
     passport.syncstatus.delete_many({})
     run_sync(settings)

@@ -85,9 +85,10 @@ def test_running_twice_and_after_a_checkpoint_reset_writes_each_observation_once
     counts = obs_uuids(passport)
     assert set(counts) == expected
     assert set(counts.values()) == {1}
-    # Each patient's medicalHistory lists each of their records once.
+    # Each patient's medicalHistory lists each of their records once: 4 observations and the visit
+    # record of their encounter.
     for patient in passport.patients.find():
-        assert len(patient["medicalHistory"]) == len(set(patient["medicalHistory"])) == 4
+        assert len(patient["medicalHistory"]) == len(set(patient["medicalHistory"])) == 5
 
 
 def test_kill_9_mid_run_then_rerun_leaves_exactly_one_record_per_observation(
@@ -174,7 +175,8 @@ def test_edit_and_void_propagate_within_one_run(clinic: Clinic, passport: Any, s
     assert set(visible) == {diagnosis_id, new_weight_id}
     assert visible[new_weight_id]["data"]["result"] == "81 kg"
     patient = passport.patients.find_one({"_id": ObjectId(patient_id)})
-    assert set(patient["medicalHistory"]) == {visible[i]["_id"] for i in visible}
+    every = {d["_id"] for d in passport.medicalrecords.find({"patientId": patient_id})}  # the visit record too
+    assert set(patient["medicalHistory"]) == every and len(every) == len(visible) + 1
     trail = {d["record"]["openmrsData"]["obsId"]: d for d in passport.openmrs_sync_removed.find()}
     assert set(trail) == {weight_id, note_id}
     assert trail[note_id]["voidReason"] == "wrong patient"

@@ -489,10 +489,11 @@ class HospitalSync:
             for record in records:
                 by_encounter.setdefault(str(record["openmrsData"]["encounterUuid"]), []).append(record)
             doctors = self._doctor_users(list(rows.values()))
-            batch = BatchWrite()
+            batch = BatchWrite(existing={})
             for uuid in uuids:
                 members = by_encounter.get(uuid, [])
                 existing = {m["_id"]: m for m in members if m["openmrsData"].get("source") in DERIVED_SOURCES}
+                batch.existing = {**(batch.existing or {}), **existing}
                 encounter = rows.get(uuid)
                 created_by, doctor_name, provider_uuid = self._doctor(
                     encounter.provider_id if encounter else None, doctors
@@ -513,6 +514,8 @@ class HospitalSync:
                 self.store.apply(batch, self.clock())
             self.store.encounters_done(self.hospital.id, uuids)
             self._renew_lock()
+            if len(uuids) < limit:
+                return
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
         fresh = {pk for pk in pks if (feed.name, pk) not in self.caches.parked_now}

@@ -77,7 +77,7 @@ def test_sync_all_prints_plain_lines_when_stdout_is_not_a_terminal(synced_patien
     lines = result.stdout.splitlines()
     assert lines[0] == "passport-sync: sync summary"
     assert lines[1].split()[:4] == ["Hospital", "Outcome", "Read", "Written"]
-    assert lines[2].split()[-8:-1] == ["ok", "3", "3", "0", "0", "0", "0"]
+    assert lines[2].split()[-9:-1] == ["ok", "3", "3", "0", "0", "0", "0", "0"]
 
 
 def test_quiet_logs_only_warnings(synced_patient: int, config: Path) -> None:

@@ -102,7 +102,7 @@ def test_demo_end_to_end_with_a_given_mongodb(prefix: str, mongo: Any, mongo_uri
     rows = summary_rows(first.stdout)
     assert sorted(rows) == sorted(HOSPITAL_NAMES)
     assert all(cells[0] == "ok" and int(cells[2]) > 0 for cells in rows.values())  # Outcome, Written
-    assert int(rows["District Hospital"][5]) > 0  # Parked
+    assert int(rows["District Hospital"][6]) > 0  # Parked
     assert "demo patient 30 is not registered in Patient Passport" in first.stdout
     assert "demo patient 1: synced history" in first.stdout
     assert f"passport-sync status --config {demo_dir / 'hospitals.yaml'}" in first.stdout

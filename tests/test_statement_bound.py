@@ -1,5 +1,5 @@
 """The statement-count bound of the benchmark (scripts/bench.py), checked on a few thousand
-observations: at most 5 MySQL statements and 10 MongoDB commands per 1000 observations synced.
+observations: at most 5 MySQL statements and 12 MongoDB commands per 1000 observations synced.
 
 Counts only, never times. The data comes from the benchmark's own generator (encounters of 5-20
 obs, vitals, diagnoses, notes, groups, drugs, voids, edits, ~10% of patients not in Patient
@@ -24,7 +24,10 @@ BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 OBSERVATIONS = 3000
 PATIENTS = 400
 MYSQL_PER_1000 = 5
-MONGO_PER_1000 = 10
+# 10 for the records of single rows; the visit records and medication lists derived from encounters
+# add one command per batch (the encounters due) and about five per run (read, write, link, clear),
+# which this 3000-observation measure spreads over only three batches.
+MONGO_PER_1000 = 12
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def bench() -> ModuleType:
     return module
 
 
-def test_each_1000_observations_cost_at_most_5_statements_and_10_commands(
+def test_each_1000_observations_cost_at_most_5_statements_and_12_commands(
     bench: ModuleType, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
 ) -> None:
     """The cost that grows with N: statements per 1000 observations, measured as the difference

@@ -41,6 +41,7 @@ from pymongo.errors import (
 from passport_sync.config import HospitalConfig, RetryConfig, Settings, redact_uri
 from passport_sync.errors import LockHeld, PassportSyncError, SinkError, SinkUnavailable
 from passport_sync.mapping.transform import placeholder_id
+from passport_sync.mapping.visits import DERIVED_SOURCES
 from passport_sync.models import Provider
 from passport_sync.retry import call_with_retry
 from passport_sync.sink import indexes
@@ -109,6 +110,8 @@ class BatchWrite:
     removals: list[tuple[ObjectId, dict[str, Any]]] = field(default_factory=list)
     parks: list[dict[str, Any]] = field(default_factory=list)
     unparks: list[str] = field(default_factory=list)
+    # The upserted records as they are now, when the caller has just read them (None: read them).
+    existing: dict[ObjectId, dict[str, Any]] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.records or self.upserts or self.patches or self.removals or self.parks or self.unparks)
@@ -403,7 +406,7 @@ class PassportStore:
             fresh = self._insert_records(batch.records, now, outcome)
             self._link_patients(batch.records, fresh)
         if batch.upserts:
-            allergy_patients |= self._upsert_records(batch.upserts, now, outcome)
+            allergy_patients |= self._upsert_records(batch.upserts, now, outcome, batch.existing)
             self._link_patients(batch.upserts)
         if batch.patches:
             ops = [UpdateOne({"_id": rid}, {"$set": {**fields, "updatedAt": now}}) for rid, fields in batch.patches]
@@ -465,7 +468,7 @@ class PassportStore:
             lambda: list(
                 self.db[RECORDS].find(
                     {"openmrsData.hospitalId": hospital_id, "openmrsData.encounterUuid": {"$in": wanted}},
-                    {"patientId": 1, "type": 1, "data": 1, "openmrsData": 1},
+                    {"patientId": 1, "type": 1, "data": 1, "openmrsData": 1, "syncDate": 1},
                 )
             ),
         )
@@ -493,11 +496,17 @@ class PassportStore:
             self._reassign_moved(records, duplicates, now, outcome)
         return {r["_id"] for r in records} - duplicates
 
-    def _upsert_records(self, docs: list[dict[str, Any]], now: datetime, outcome: BatchOutcome) -> set[str]:
+    def _upsert_records(
+        self,
+        docs: list[dict[str, Any]],
+        now: datetime,
+        outcome: BatchOutcome,
+        known: dict[ObjectId, dict[str, Any]] | None = None,
+    ) -> set[str]:
         """Insert or update records field by field: fields a doctor added in the app (such as
         ``data.medications``) are never touched. Returns the patients whose allergies changed."""
         ids = [d["_id"] for d in docs]
-        existing = {
+        existing = known if known is not None else {
             e["_id"]: e
             for e in self._call(
                 "checking existing records",
@@ -740,7 +749,10 @@ class PassportStore:
     def record_count(self, hospital_id: str) -> int:
         return self._call(
             "counting records",
-            lambda: self.db[RECORDS].count_documents({"openmrsData.hospitalId": hospital_id}),
+            # Records of OpenMRS rows: the visit records derived from encounters are not counted.
+            lambda: self.db[RECORDS].count_documents(
+                {"openmrsData.hospitalId": hospital_id, "openmrsData.source": {"$nin": list(DERIVED_SOURCES)}}
+            ),
         )
 
     # -- reconciliation ---------------------------------------------------------------------------------

@@ -186,6 +186,7 @@ class HospitalSync:
 
         def work() -> None:
             self.report.reconcile = Reconciler(self).full_pass(compare_all=compare_all).as_dict()
+            self._rebuild_encounters()  # the visit records of the encounters it repaired
 
         return self._run(work, summary=False)
 

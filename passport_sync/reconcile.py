@@ -346,7 +346,7 @@ class Reconciler:
                 found.reparked,
             )
         if not self.sync.dry_run and repair:
-            self.store.apply(repair, self.sync.clock())
+            self.store.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
         self.sync.renew_lock()
 
 

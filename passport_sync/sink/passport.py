@@ -506,18 +506,22 @@ class PassportStore:
         """Insert or update records field by field: fields a doctor added in the app (such as
         ``data.medications``) are never touched. Returns the patients whose allergies changed."""
         ids = [d["_id"] for d in docs]
-        existing = known if known is not None else {
-            e["_id"]: e
-            for e in self._call(
-                "checking existing records",
-                lambda: list(
-                    self.db[RECORDS].find(
-                        {"_id": {"$in": ids}},
-                        {"patientId": 1, "type": 1, "data": 1, "syncDate": 1, "openmrsData.renderVersion": 1},
-                    )
-                ),
-            )
-        }
+        existing = (
+            known
+            if known is not None
+            else {
+                e["_id"]: e
+                for e in self._call(
+                    "checking existing records",
+                    lambda: list(
+                        self.db[RECORDS].find(
+                            {"_id": {"$in": ids}},
+                            {"patientId": 1, "type": 1, "data": 1, "syncDate": 1, "openmrsData.renderVersion": 1},
+                        )
+                    ),
+                )
+            }
+        )
         ops = []
         pulls = []
         allergy_patients: set[str] = set()

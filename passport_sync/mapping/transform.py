@@ -239,7 +239,8 @@ def medical_record(
     history arrives locked; OpenMRS stays where a record is corrected. Without ``syncDate`` the
     app would let any doctor edit the record forever.
     """
-    openmrs = {**openmrs, "renderVersion": RENDER_VERSION}
+    # dataKeys: the data fields the sync wrote, so that one it stops writing is removed later.
+    openmrs = {**openmrs, "renderVersion": RENDER_VERSION, "dataKeys": sorted(data)}
     return {
         "_id": _id,
         "patientId": patient_id,

@@ -128,16 +128,36 @@ class BatchOutcome:
     encounters: set[str] = field(default_factory=set)
 
 
+# What ``unchanged_record`` compares.
+COMPARED_FIELDS = {
+    "patientId": 1,
+    "type": 1,
+    "data": 1,
+    "syncDate": 1,
+    "openmrsData.renderVersion": 1,
+    "openmrsData.dataKeys": 1,
+}
+
+
 def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
-    """True when every field the sync owns already holds the value it would write."""
+    """True when every field the sync owns already holds the value it would write, and no
+    ``data`` field it wrote before is one it no longer writes."""
     data = existing.get("data") or {}
     return (
-        existing.get("patientId") == doc["patientId"]
+        not stale_data_keys(existing, doc)
+        and existing.get("patientId") == doc["patientId"]
         and existing.get("type") == doc["type"]
         and (existing.get("openmrsData") or {}).get("renderVersion") == doc["openmrsData"].get("renderVersion")
         and _naive_utc(existing.get("syncDate")) == _naive_utc(doc["syncDate"])
         and all(data.get(k) == v for k, v in doc["data"].items())
     )
+
+
+def stale_data_keys(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    """``data`` fields the sync wrote before (``openmrsData.dataKeys``) and no longer writes: an
+    order no longer stopped loses its ``endDate``. Fields a doctor added are not in that list."""
+    written = (existing.get("openmrsData") or {}).get("dataKeys") or []
+    return [k for k in written if k not in doc["data"]]
 
 
 def _naive_utc(value: Any) -> Any:
@@ -513,12 +533,7 @@ class PassportStore:
                 e["_id"]: e
                 for e in self._call(
                     "checking existing records",
-                    lambda: list(
-                        self.db[RECORDS].find(
-                            {"_id": {"$in": ids}},
-                            {"patientId": 1, "type": 1, "data": 1, "syncDate": 1, "openmrsData.renderVersion": 1},
-                        )
-                    ),
+                    lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, COMPARED_FIELDS)),
                 )
             }
         )
@@ -538,7 +553,10 @@ class PassportStore:
             fields.update({f"openmrsData.{k}": v for k, v in doc["openmrsData"].items()})
             fields.update(patientId=doc["patientId"], type=doc["type"], syncDate=doc["syncDate"], updatedAt=now)
             on_insert = {k: doc[k] for k in ("createdBy", "editableBy", "createdAt", "__v")}
-            ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields, "$setOnInsert": on_insert}, upsert=True))
+            update: dict[str, Any] = {"$set": fields, "$setOnInsert": on_insert}
+            if old is not None and (stale := stale_data_keys(old, doc)):
+                update["$unset"] = {f"data.{k}": "" for k in stale}
+            ops.append(UpdateOne({"_id": doc["_id"]}, update, upsert=True))
             old_patient = old.get("patientId") if old else None
             if isinstance(old_patient, str) and old_patient != doc["patientId"] and ObjectId.is_valid(old_patient):
                 pulls.append(UpdateOne({"_id": ObjectId(old_patient)}, {"$pull": {"medicalHistory": doc["_id"]}}))
@@ -767,7 +785,7 @@ class PassportStore:
             return {}
         docs = self._call(
             "reading records to compare",
-            lambda: list(self.db[RECORDS].find({"_id": {"$in": wanted}}, {"patientId": 1, "type": 1, "data": 1})),
+            lambda: list(self.db[RECORDS].find({"_id": {"$in": wanted}}, COMPARED_FIELDS)),
         )
         return {d["_id"]: d for d in docs}
 

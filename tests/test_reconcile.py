@@ -16,7 +16,7 @@ from passport_sync.config import Settings
 from passport_sync.models import HospitalReport
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import hospital_entry, make_settings, register_patient
-from tests.helpers import Clinic, run_sync
+from tests.helpers import Clinic, run_sync, synced
 
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
 NID_A = "1111111111111"
@@ -46,7 +46,7 @@ def owners(passport: Any, source: str | None = None) -> dict[str, str]:
     query: dict[str, Any] = {"openmrsData.hospitalId": HOSPITAL}
     if source:
         query["openmrsData.source"] = source
-    return {d["openmrsData"]["uuid"]: d["patientId"] for d in passport.medicalrecords.find(query)}
+    return {d["openmrsData"]["uuid"]: d["patientId"] for d in passport.medicalrecords.find(synced(query))}
 
 
 def uuids(clinic: Clinic, table: str, pk: str, person_column: str, person: int) -> set[str]:

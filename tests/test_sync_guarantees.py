@@ -193,11 +193,11 @@ def test_checkpoint_stays_at_the_last_acknowledged_batch_when_mongodb_fails(
     real_apply = PassportStore.apply
     calls = {"n": 0}
 
-    def failing_apply(self: PassportStore, batch: Any, now: datetime) -> Any:
+    def failing_apply(self: PassportStore, batch: Any, now: datetime, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             raise SinkUnavailable("MongoDB went away")
-        return real_apply(self, batch, now)
+        return real_apply(self, batch, now, **kwargs)
 
     monkeypatch.setattr(sink_module.PassportStore, "apply", failing_apply)
     report = run_sync(settings)[0]

@@ -97,9 +97,14 @@ def void_read_from(cp: Checkpoint, lookback: timedelta) -> datetime | None:
     return cp.void_watermark - lookback
 
 
-def advance_voids(cp: Checkpoint, max_date_voided: datetime | None) -> Checkpoint:
+def advance_voids(cp: Checkpoint, max_date_voided: datetime | None, *, not_after: datetime | None = None) -> Checkpoint:
+    """Move the change watermark to the latest change seen, but never past ``not_after`` (the
+    database's clock when the changes were read): a ``date_voided`` in the future (a skewed
+    application-server clock, a data fix) would otherwise hide every later change."""
     if max_date_voided is None:
         return cp
+    if not_after is not None and max_date_voided > not_after:
+        max_date_voided = not_after
     if cp.void_watermark is not None and max_date_voided <= cp.void_watermark:
         return cp
     return replace(cp, void_watermark=max_date_voided)

@@ -150,6 +150,7 @@ class HospitalSync:
         self._type_ids: list[int] = []
         self._booleans = (1, 2)
         self._increment = 1
+        self._source_now: datetime | None = None
         self.persons_matched = 0
         # Set while reconciliation plans rows: every write is compared with the Passport first.
         self._reconciling = False
@@ -237,6 +238,8 @@ class HospitalSync:
         self._type_ids = self.source.identifier_type_ids(self.settings.national_id_type_for(self.hospital))
         self._booleans = self.source.boolean_concepts()
         self._increment = self.source.id_increment()
+        # Read before any change: no watermark moves past the database's clock of this moment.
+        self._source_now = self.source.database_now()
         if self.dry_run:
             oid = self.store.hospital_oid(self.hospital)
             self._refs = HospitalRefs(oid, "0" * 24, f"{self.hospital.name} (OpenMRS)")
@@ -354,7 +357,7 @@ class HospitalSync:
         state = self._read_new(feed, state)
         if first_run:
             # Changes before this moment were seen, already changed, by the first full read.
-            state = cp_logic.advance_voids(state, change_start)
+            state = cp_logic.advance_voids(state, change_start, not_after=self._source_now)
         state = self._read_changes(feed, state)
         if first_run:
             # Stored even when the source is empty: the next run is not a first run.
@@ -411,8 +414,10 @@ class HospitalSync:
             latest = max([*moments, latest] if latest else moments, default=latest)
             after = feed.pk(rows[-1])
         if latest is not None and latest != state.void_watermark:
-            state = cp_logic.advance_voids(state, latest)
-            self._save(feed, state)
+            moved = cp_logic.advance_voids(state, latest, not_after=self._source_now)
+            if moved != state:
+                state = moved
+                self._save(feed, state)
         return state
 
     def _land_parked(self) -> None:

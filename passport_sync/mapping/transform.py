@@ -6,6 +6,8 @@ Pure: the caller passes every fact (names, patient, doctor, clock) in a RecordCo
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -228,7 +230,14 @@ def medical_record(
     openmrs: dict[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
-    """A ``medicalrecords`` document as the app's Mongoose model stores one."""
+    """A ``medicalrecords`` document as the app's Mongoose model stores one.
+
+    ``openmrsData`` also says which ``data`` fields the sync owns (``syncedFields``: any other
+    field is a doctor's addition) and a digest of everything the sync wrote (``contentDigest``:
+    a record whose OpenMRS row did not change is never rewritten, whatever a doctor edited).
+    """
+    openmrs = {**openmrs, "syncedFields": sorted(data)}
+    openmrs["contentDigest"] = content_digest(patient_id, record_type, data, openmrs)
     return {
         "_id": _id,
         "patientId": patient_id,
@@ -241,6 +250,13 @@ def medical_record(
         "updatedAt": now,
         "__v": 0,
     }
+
+
+def content_digest(patient_id: str, record_type: str, data: Mapping[str, Any], openmrs: Mapping[str, Any]) -> str:
+    """A digest of the fields the sync owns in a record (``contentDigest`` itself excluded)."""
+    owned = {k: v for k, v in openmrs.items() if k != "contentDigest"}
+    text = json.dumps([patient_id, record_type, data, owned], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _type_fields(

@@ -274,6 +274,11 @@ class OpenMRSSource:
         except ValueError:
             return 1, 2
 
+    def database_now(self) -> datetime | None:
+        """The database server's clock, on the same basis as the DATETIME columns OpenMRS writes."""
+        value = self.run(queries.database_now())[0]["now"]
+        return value if isinstance(value, datetime) else None
+
     def id_increment(self) -> int:
         row = self.run(queries.auto_increment_increment())[0]
         return int(next(iter(row.values())) or 1)

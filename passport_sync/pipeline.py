@@ -149,7 +149,6 @@ class HospitalSync:
         self._refs: HospitalRefs | None = None
         self._type_ids: list[int] = []
         self._booleans = (1, 2)
-        self._increment = 1
         self._source_now: datetime | None = None
         self.persons_matched = 0
         # Set while reconciliation plans rows: every write is compared with the Passport first.
@@ -237,7 +236,6 @@ class HospitalSync:
         self.source.schema()
         self._type_ids = self.source.identifier_type_ids(self.settings.national_id_type_for(self.hospital))
         self._booleans = self.source.boolean_concepts()
-        self._increment = self.source.id_increment()
         # Read before any change: no watermark moves past the database's clock of this moment.
         self._source_now = self.source.database_now()
         if self.dry_run:
@@ -396,7 +394,7 @@ class HospitalSync:
             while rows := page.result():
                 page = pool.submit(feed.after, reader, feed.pk(rows[-1]), limit)
                 self._process(feed, rows, phase="new")
-                state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock(), increment=self._increment)
+                state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
                 self._save(feed, state)
         return state
 

@@ -3,14 +3,17 @@ server, written with the SQL that OpenMRS (or a site's admin) runs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from tests.conftest import hospital_entry, make_settings, register_patient
-from tests.helpers import Clinic, run_sync
+from passport_sync.demo.builder import OpenMRSBuilder
+from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
+from tests.helpers import Clinic, run_sync, write_config
+from tests.test_cli import invoke
 from tests.test_clinical_sources import Ward
 
 NID = "1199780012345678"
@@ -216,3 +219,82 @@ def test_doctors_medications_move_to_the_new_version_of_an_edited_condition(
 def record_of_obs(passport: Any, obs_id: int) -> dict[str, Any]:
     found: dict[str, Any] = passport.medicalrecords.find_one({"openmrsData.obsId": obs_id})
     return found
+
+
+# reset-checkpoint only moves back, under the hospital's lock -------------------------------------------------
+def test_reset_checkpoint_to_a_moment_after_the_checkpoint_skips_nothing(
+    openmrs: Any, passport: Any, tmp_path: Path, mongo_uri: str, mongo_db_name: str
+) -> None:
+    clinic = Clinic(openmrs)
+    person = clinic.patient(NID)
+    register_patient(passport, NID)
+    clinic.visit(person)
+    config = write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    before = passport.syncstatus.find_one({"hospitalId": HOSPITAL})
+    # Observations recorded since the last run, not synced yet.
+    waiting = clinic.visit(person, weights=2)
+
+    result = invoke("reset-checkpoint", HOSPITAL, "--to", "2030-01-01", "--yes", "--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    assert "nothing moved" in result.stdout
+    after = passport.syncstatus.find_one({"hospitalId": HOSPITAL})
+    assert after["lastObsId"] == before["lastObsId"]
+    assert after["voidWatermark"] == before["voidWatermark"]
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    assert {record_of_obs(passport, obs_id)["openmrsData"]["obsId"] for obs_id in waiting} == set(waiting)
+
+
+def test_reset_checkpoint_waits_for_no_one_and_refuses_while_a_sync_holds_the_lock(
+    openmrs: Any, passport: Any, tmp_path: Path, mongo_uri: str, mongo_db_name: str
+) -> None:
+    clinic = Clinic(openmrs)
+    clinic.visit(clinic.patient(NID))
+    config = write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    checkpoint = passport.syncstatus.find_one({"hospitalId": HOSPITAL})["lastObsId"]
+    passport.openmrs_sync_locks.insert_one(
+        {"_id": HOSPITAL, "owner": "other-host:1:2:ab", "expiresAt": datetime.now(UTC) + timedelta(minutes=5)}
+    )
+    held = invoke("reset-checkpoint", HOSPITAL, "--yes", "--config", str(config))
+    assert held.exit_code == 3, held.stderr
+    assert "being synced" in held.stderr
+    assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})["lastObsId"] == checkpoint
+    passport.openmrs_sync_locks.delete_many({})
+    assert invoke("reset-checkpoint", HOSPITAL, "--yes", "--config", str(config)).exit_code == 0
+    assert passport.syncstatus.count_documents({}) == 0
+    assert passport.openmrs_sync_locks.count_documents({}) == 0
+
+
+# Several writers: any id not seen when passed is a gap ------------------------------------------------------
+def test_an_id_skipped_by_another_galera_node_is_read_when_it_commits(
+    openmrs: Any, passport: Any, settings: Any
+) -> None:
+    clinic = Clinic(openmrs)
+    person = clinic.patient(NID)
+    register_patient(passport, NID)
+    conn = mysql_connect(openmrs.name)
+    with conn.cursor() as cursor:
+        # Two writers interleave ids, as Galera's auto_increment_increment = 2 makes nodes do.
+        cursor.execute("SET SESSION auto_increment_increment = 2")
+    try:
+        node_a = OpenMRSBuilder(conn, now=clinic.when)
+        first = node_a.obs(person, clinic.note, value_text="node A")
+        # Node B takes the next id in a transaction that commits after node A's next row.
+        late_conn = mysql_connect(openmrs.name)
+        late_conn.autocommit(False)
+        with late_conn.cursor() as cursor:
+            cursor.execute("SET SESSION auto_increment_increment = 2, auto_increment_offset = 2")
+        late_conn.begin()
+        late_id = OpenMRSBuilder(late_conn, commit=False, now=clinic.when).obs(person, clinic.note, value_text="B")
+        second = node_a.obs(person, clinic.note, value_text="node A again")
+        assert first < late_id < second
+        report = run_sync(settings)[0]
+        assert report.outcome == "ok", report.errors
+        assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})["gaps"] != []
+        late_conn.commit()
+        late_conn.close()
+        run_sync(settings)
+    finally:
+        conn.close()
+    assert record_of_obs(passport, late_id)["data"]["details"] == "B"

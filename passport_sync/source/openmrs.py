@@ -279,10 +279,6 @@ class OpenMRSSource:
         value = self.run(queries.database_now())[0]["now"]
         return value if isinstance(value, datetime) else None
 
-    def id_increment(self) -> int:
-        row = self.run(queries.auto_increment_increment())[0]
-        return int(next(iter(row.values())) or 1)
-
     # -- observations ---------------------------------------------------------------------------
     def obs_after(self, after_obs_id: int, limit: int) -> list[ObsRow]:
         return [_obs_row(r) for r in self.run(queries.obs_after(self.schema(), after_obs_id, limit))]

@@ -236,7 +236,3 @@ def global_properties() -> Query:
 
 def database_now() -> Query:
     return ("SELECT NOW() AS now", ())
-
-
-def auto_increment_increment() -> Query:
-    return ("SELECT @@auto_increment_increment", ())

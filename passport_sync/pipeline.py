@@ -234,7 +234,7 @@ class HospitalSync:
     def _prepare(self) -> None:
         self.source.connect()
         self.source.schema()
-        self._type_ids = self.source.identifier_type_ids(self.settings.national_id_type_for(self.hospital))
+        self._type_ids = [self.source.national_id_type(self.settings.national_id_type_for(self.hospital)).type_id]
         self._booleans = self.source.boolean_concepts()
         # Read before any change: no watermark moves past the database's clock of this moment.
         self._source_now = self.source.database_now()

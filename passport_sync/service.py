@@ -14,11 +14,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
-from passport_sync.config import HospitalConfig, Settings, check_passwords
-from passport_sync.errors import NothingMatched, PassportSyncError, UsageError
+from passport_sync.config import HospitalConfig, NationalIdType, Settings, check_passwords
+from passport_sync.errors import NothingMatched, PassportSyncError, SourceError, UsageError
 from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
-from passport_sync.models import HospitalReport
+from passport_sync.models import HospitalReport, IdentifierType
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.pipeline import DATA_PROBLEMS, RETRIED_EVERY_RUN, HospitalSync
 from passport_sync.sink.passport import PassportStore, lock_owner
@@ -392,8 +392,23 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
         schema = source.schema()
         check("OpenMRS tables", True, f"{len(queries.REQUIRED_TABLES)} required tables present")
         wanted = settings.national_id_type_for(hospital)
-        type_ids = source.identifier_type_ids(wanted)
-        check("national ID identifier type", True, f"patient_identifier_type id(s) {type_ids}")
+        try:
+            chosen: IdentifierType | None = source.national_id_type(wanted)
+        except SourceError as exc:
+            chosen = None
+            check("national ID identifier type", False, str(exc), exc.hint)
+        if chosen is not None:
+            check("national ID identifier type", True, chosen.describe())
+        look_alikes = source.look_alike_types(chosen, {wanted.name, NationalIdType().name}) if chosen else []
+        if chosen is not None and look_alikes:
+            check(
+                "national ID look-alikes",
+                True,
+                "not used: " + ", ".join(t.describe() for t in look_alikes),
+                f'only "{chosen.name}" counts as the patient\'s own national ID; if that is wrong,'
+                " set national_id_type.uuid for this hospital",
+                level="warning",
+            )
         check(
             "obs columns",
             schema.has("obs", "previous_version"),

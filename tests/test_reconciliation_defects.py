@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from passport_sync import service
 from passport_sync.demo.builder import OpenMRSBuilder
+from passport_sync.source.openmrs import OpenMRSSource
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
 from tests.helpers import Clinic, run_sync, write_config
 from tests.test_cli import invoke
@@ -298,3 +300,66 @@ def test_an_id_skipped_by_another_galera_node_is_read_when_it_commits(
     finally:
         conn.close()
     assert record_of_obs(passport, late_id)["data"]["details"] == "B"
+
+
+# The national-ID identifier type ----------------------------------------------------------------------------
+def test_an_infants_chart_with_the_mothers_number_never_routes_to_the_mother(
+    openmrs: Any, passport: Any, settings: Any
+) -> None:
+    clinic = Clinic(openmrs)
+    national = clinic.b.national_id_type_id
+    mothers = clinic.b.identifier_type("Mother's National ID")
+    clinic.b.identifier_type("Father's National ID")
+    mother = clinic.patient(NID)
+    # The newborn's chart carries the mother's number under the mother's type, and none of its own.
+    infant = clinic.b.patient(national_id=None, extra_identifiers=[(mothers, NID)])
+    mother_patient = register_patient(passport, NID)
+    mother_obs = clinic.visit(mother)
+    infant_obs = clinic.visit(infant)
+
+    report = run_sync(settings)[0]
+    assert report.outcome == "ok", report.errors
+    on_mother = {d["openmrsData"]["obsId"] for d in passport.medicalrecords.find({"patientId": mother_patient})}
+    assert on_mother == set(mother_obs)
+    parked = {p["obsId"]: p["reason"] for p in passport.openmrs_sync_parked.find()}
+    assert parked == dict.fromkeys(infant_obs, "no_national_id")
+    assert national != mothers
+
+    with OpenMRSSource(settings.hospitals[0], settings.sync.retry) as source:
+        result = service.check_source(settings.hospitals[0], settings, source)
+    checks = {c["check"]: c for c in result["checks"]}
+    assert result["ok"]
+    assert checks["national ID identifier type"]["detail"].startswith('"National ID" (id ')
+    look_alikes = checks["national ID look-alikes"]
+    assert look_alikes["level"] == "warning"
+    assert "Mother's National ID" in look_alikes["detail"] and "Father's National ID" in look_alikes["detail"]
+
+
+def test_several_national_id_types_and_none_named_exactly_is_a_clear_configuration_error(
+    openmrs: Any, passport: Any, settings: Any
+) -> None:
+    clinic = Clinic(openmrs)
+    number = clinic.b.identifier_type("National ID Number")
+    clinic.b.identifier_type("Mother's National ID")
+    clinic.visit(clinic.b.patient(national_id=NID, identifier_type_id=number))
+    register_patient(passport, NID)
+
+    report = run_sync(settings)[0]
+    assert report.outcome == "failed"
+    (error,) = report.errors
+    assert '"National ID Number"' in error and '"Mother\'s National ID"' in error
+    assert "national_id_type.uuid" in error
+    assert passport.medicalrecords.count_documents({}) == 0
+
+    with OpenMRSSource(settings.hospitals[0], settings.sync.retry) as source:
+        result = service.check_source(settings.hospitals[0], settings, source)
+    assert not result["ok"]
+    assert not {c["check"]: c for c in result["checks"]}["national ID identifier type"]["ok"]
+
+    (uuid,) = openmrs.execute("SELECT uuid FROM patient_identifier_type WHERE name = 'National ID Number'")[0]
+    configured = make_settings(
+        settings.mongodb.uri.get_secret_value().rsplit("/", 1)[0],
+        passport.name,
+        [hospital_entry(openmrs.name, national_id_type={"uuid": uuid})],
+    )
+    assert run_sync(configured)[0].written == 2

@@ -236,6 +236,7 @@ class HospitalSync:
         self.source.schema()
         self._type_ids = [self.source.national_id_type(self.settings.national_id_type_for(self.hospital)).type_id]
         self._booleans = self.source.boolean_concepts()
+        self._check_database_owner()
         # Read before any change: no watermark moves past the database's clock of this moment.
         self._source_now = self.source.database_now()
         if self.dry_run:
@@ -244,6 +245,29 @@ class HospitalSync:
         else:
             self._refs = self.store.ensure_hospital(self.hospital, self.clock())
         self.caches.parked_persons = self.store.parked_person_ids(self.hospital.id)
+
+    def _check_database_owner(self) -> None:
+        """Refuse to sync an OpenMRS database already synced under another hospital id: the id
+        is the key of every record, so a second id would copy each record a second time."""
+        host, port, name = self.hospital.db.identity()
+        database = f"{host}:{port}/{name}"
+        fingerprint = self.source.fingerprint()
+        other = self.store.database_synced_as(self.hospital.id, database, fingerprint)
+        if other is not None:
+            if other in {h.id for h in self.settings.hospitals}:
+                problem = (
+                    f"hospitals[{self.hospital.id}].db: this OpenMRS database is the one hospital {other!r} syncs"
+                    " (same first observation); one OpenMRS database is one hospital: remove one entry"
+                )
+            else:
+                problem = (
+                    f"hospitals[{self.hospital.id}].id: this OpenMRS database was synced as hospital {other!r},"
+                    f" whose records are in Patient Passport; syncing it as {self.hospital.id!r} would copy every"
+                    f" record a second time. Set this hospital's id back to {other!r} (its name may change freely)"
+                )
+            raise ConfigError([problem])
+        if not self.dry_run:
+            self.store.remember_database(self.hospital.id, database, fingerprint)
 
     def _acquire_lock(self) -> None:
         """Take the hospital's lease; wait up to ``lock_wait`` for a running sync to finish."""

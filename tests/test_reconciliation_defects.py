@@ -363,3 +363,47 @@ def test_several_national_id_types_and_none_named_exactly_is_a_clear_configurati
         [hospital_entry(openmrs.name, national_id_type={"uuid": uuid})],
     )
     assert run_sync(configured)[0].written == 2
+
+
+# One OpenMRS database is one hospital ---------------------------------------------------------------------------
+def test_two_hospital_entries_on_one_openmrs_database_are_a_configuration_error(
+    openmrs: Any, passport: Any, tmp_path: Path, mongo_uri: str, mongo_db_name: str
+) -> None:
+    first = hospital_entry(openmrs.name, hospital_id="central", name="Central Hospital")
+    again = hospital_entry(openmrs.name, hospital_id="central-2", name="Central Again")
+    again["db"]["host"] = "LOCALHOST" if first["db"]["host"] == "127.0.0.1" else first["db"]["host"].upper()
+    config = write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [first, again])
+    result = invoke("sync-all", "--config", str(config))
+    assert result.exit_code == 2
+    assert "hospitals[1].db: the same OpenMRS database as hospitals[0] ('central')" in result.stderr
+    assert "remove one entry" in result.stderr
+    assert passport.list_collection_names() == []
+
+
+def test_a_hospital_whose_id_changed_is_refused_instead_of_copied_twice(
+    openmrs: Any, passport: Any, tmp_path: Path, mongo_uri: str, mongo_db_name: str
+) -> None:
+    clinic = Clinic(openmrs)
+    clinic.visit(clinic.patient(NID))
+    register_patient(passport, NID)
+    old = write_config(tmp_path / "old.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
+    assert invoke("sync-all", "--config", str(old)).exit_code == 0
+    assert passport.medicalrecords.count_documents({}) == 2
+
+    # The operator renames the hospital's id in the configuration (same database).
+    renamed = hospital_entry(openmrs.name, hospital_id="central", name="Central Hospital")
+    new = write_config(tmp_path / "new.yaml", mongo_uri, mongo_db_name, [renamed])
+    result = invoke("sync-all", "--config", str(new))
+    assert result.exit_code == 1
+    assert f"this OpenMRS database was synced as hospital '{HOSPITAL}'" in result.stderr
+    assert f"Set this hospital's id back to '{HOSPITAL}'" in result.stderr
+    assert passport.medicalrecords.count_documents({}) == 2
+    assert invoke("sync-patient", NID, "--config", str(new)).exit_code == 1
+    assert passport.medicalrecords.count_documents({}) == 2
+
+    # Synced from its old server before it moved here: the same data is still recognised.
+    passport.syncstatus.update_one({"hospitalId": HOSPITAL}, {"$set": {"sourceDatabase": "old-db:3306/openmrs"}})
+    result = invoke("sync-all", "--config", str(new))
+    assert result.exit_code == 1 and "was synced as hospital" in result.stderr
+    assert passport.medicalrecords.count_documents({}) == 2
+    assert invoke("sync-all", "--config", str(old)).exit_code == 0

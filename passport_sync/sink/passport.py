@@ -837,6 +837,40 @@ class PassportStore:
             lambda: self.db[SYNCSTATUS].update_one({"hospitalId": hospital_id}, update, upsert=True),
         )
 
+    def database_synced_as(self, hospital_id: str, database: str, fingerprint: str | None) -> str | None:
+        """Another hospital id whose checkpoint was kept for this OpenMRS database: the same
+        fingerprint, or the same server and database when a fingerprint is missing."""
+        either: list[dict[str, Any]] = [{"sourceDatabase": database}]
+        if fingerprint:
+            either.append({"sourceFingerprint": fingerprint})
+        docs = self._call(
+            "reading other hospitals' checkpoints",
+            lambda: list(
+                self.db[SYNCSTATUS].find(
+                    {"hospitalId": {"$ne": hospital_id}, "$or": either},
+                    {"hospitalId": 1, "sourceDatabase": 1, "sourceFingerprint": 1},
+                )
+            ),
+        )
+        for doc in sorted(docs, key=lambda d: str(d.get("hospitalId"))):
+            theirs = doc.get("sourceFingerprint")
+            if (fingerprint and theirs == fingerprint) or (
+                doc.get("sourceDatabase") == database and not (fingerprint and theirs)
+            ):
+                return str(doc["hospitalId"])
+        return None
+
+    def remember_database(self, hospital_id: str, database: str, fingerprint: str | None) -> None:
+        fields: dict[str, Any] = {"sourceDatabase": database}
+        if fingerprint:
+            fields["sourceFingerprint"] = fingerprint
+        self._call(
+            "saving the database fingerprint",
+            lambda: self.db[SYNCSTATUS].update_one(
+                {"hospitalId": hospital_id}, {"$set": {**fields, "hospitalId": hospital_id}}, upsert=True
+            ),
+        )
+
     def delete_checkpoint(self, hospital_id: str) -> int:
         result = self._call(
             "resetting the checkpoint", lambda: self.db[SYNCSTATUS].delete_many({"hospitalId": hospital_id})

@@ -295,6 +295,11 @@ class OpenMRSSource:
         except ValueError:
             return 1, 2
 
+    def fingerprint(self) -> str | None:
+        """What identifies this OpenMRS database (None while it has no observation)."""
+        rows = self.run(queries.first_obs_uuid())
+        return str(rows[0]["uuid"]) if rows else None
+
     def database_now(self) -> datetime | None:
         """The database server's clock, on the same basis as the DATETIME columns OpenMRS writes."""
         value = self.run(queries.database_now())[0]["now"]

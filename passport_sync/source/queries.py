@@ -234,5 +234,11 @@ def global_properties() -> Query:
     )
 
 
+def first_obs_uuid() -> Query:
+    """The uuid of the oldest observation: random per site and never changed, it tells one
+    OpenMRS database from another whatever host name it is reached by."""
+    return ("SELECT uuid FROM obs ORDER BY obs_id LIMIT 1", ())
+
+
 def database_now() -> Query:
     return ("SELECT NOW() AS now", ())

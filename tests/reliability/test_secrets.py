@@ -50,6 +50,9 @@ def _hospitals(openmrs: OpenMRSDatabase, secret_file: Path) -> list[dict[str, An
     from_file["db"].update(user="ps_nobody", password=None, password_file=str(secret_file))
     for entry in (from_env, from_file):
         del entry["db"]["password"]
+    # One OpenMRS database is one hospital: the failing entries name databases of their own.
+    for entry in (inline, from_env, from_file):
+        entry["db"]["name"] = f"{openmrs.name}_{entry['id']}"
     return [good, inline, unknown, from_env, from_file]
 
 

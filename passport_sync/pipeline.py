@@ -150,6 +150,8 @@ class HospitalSync:
         self._type_ids: list[int] = []
         self._booleans = (1, 2)
         self._source_now: datetime | None = None
+        # (server:port/database, fingerprint) of the OpenMRS database, kept with the checkpoint.
+        self._database: tuple[str, str | None] = ("", None)
         self.persons_matched = 0
         # Set while reconciliation plans rows: every write is compared with the Passport first.
         self._reconciling = False
@@ -164,6 +166,8 @@ class HospitalSync:
         new rows and changes; then parked rows whose patient is now known."""
 
         def work() -> None:
+            if not self.dry_run:
+                self.store.remember_database(self.hospital.id, *self._database)
             doc = self.store.load_checkpoint(self.hospital.id) or {}
             for feed in self._feeds():
                 self._run_feed(feed, doc)
@@ -266,8 +270,7 @@ class HospitalSync:
                     f" record a second time. Set this hospital's id back to {other!r} (its name may change freely)"
                 )
             raise ConfigError([problem])
-        if not self.dry_run:
-            self.store.remember_database(self.hospital.id, database, fingerprint)
+        self._database = (database, fingerprint)
 
     def _acquire_lock(self) -> None:
         """Take the hospital's lease; wait up to ``lock_wait`` for a running sync to finish."""

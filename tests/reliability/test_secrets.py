@@ -126,7 +126,7 @@ def test_the_password_appears_in_no_output_exception_or_document(
         HOSPITAL_7_NAME="Env Variables Hospital",
         HOSPITAL_7_DB_HOST=MYSQL["host"],
         HOSPITAL_7_DB_PORT=str(MYSQL["port"]),
-        HOSPITAL_7_DB_NAME=openmrs.name,
+        HOSPITAL_7_DB_NAME=f"{openmrs.name}_env",  # one OpenMRS database is one hospital
         HOSPITAL_7_DB_USER="ps_nobody",
         HOSPITAL_7_DB_PASSWORD=SECRET,
     )

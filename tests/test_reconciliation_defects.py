@@ -17,6 +17,7 @@ from tests.conftest import hospital_entry, make_settings, mysql_connect, registe
 from tests.helpers import Clinic, run_sync, write_config
 from tests.test_cli import invoke
 from tests.test_clinical_sources import Ward
+from tests.test_reconcile import reconcile
 
 NID = "1199780012345678"
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
@@ -407,3 +408,26 @@ def test_a_hospital_whose_id_changed_is_refused_instead_of_copied_twice(
     assert result.exit_code == 1 and "was synced as hospital" in result.stderr
     assert passport.medicalrecords.count_documents({}) == 2
     assert invoke("sync-all", "--config", str(old)).exit_code == 0
+
+
+def test_reconciling_a_range_keeps_a_doctors_edit_of_a_row_openmrs_did_not_change(
+    ward: Ward, passport: Any, settings: Any
+) -> None:
+    register_patient(passport, NID)
+    asthma = ward.b.condition(ward.person, condition_coded=ward.asthma, clinical_status="ACTIVE")
+    malaria = ward.b.condition(ward.person, condition_coded=ward.malaria, clinical_status="ACTIVE")
+    run_sync(settings)
+    reconcile(settings)
+    edited = record_of(passport, "condition", asthma)["_id"]
+    passport.medicalrecords.update_one({"_id": edited}, {"$set": {"data.details": "Active, exercise-induced"}})
+
+    # A data fix changes the other condition in place, leaving no trace the sync follows.
+    ward.db.execute("UPDATE conditions SET clinical_status = 'INACTIVE' WHERE condition_id = %s", (malaria,))
+    assert run_sync(settings)[0].updated == 0
+    report = reconcile(settings)
+    assert report.reconcile is not None and report.reconcile["updated"] == 1
+    assert record_of(passport, "condition", malaria)["data"]["status"] == "Inactive"
+    assert passport.medicalrecords.find_one({"_id": edited})["data"]["details"] == "Active, exercise-induced"
+    full = reconcile(settings, compare_all=True)
+    assert full.reconcile is not None and full.reconcile["drifted"] == 0
+    assert passport.medicalrecords.find_one({"_id": edited})["data"]["details"] == "Active, exercise-induced"

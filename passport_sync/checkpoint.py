@@ -38,19 +38,20 @@ class Checkpoint:
         return sum(g.high - g.low + 1 for g in self.gaps)
 
 
-def advance(cp: Checkpoint, seen_ids: Sequence[int], now: datetime, *, increment: int = 1) -> Checkpoint:
+def advance(cp: Checkpoint, seen_ids: Sequence[int], now: datetime) -> Checkpoint:
     """The checkpoint after a batch of rows with ``seen_ids`` (ascending, all > last_obs_id)
     has been acknowledged by MongoDB."""
     if not seen_ids:
         return cp
     new_gaps = list(cp.gaps)
     previous = cp.last_obs_id
-    step = max(increment, 1)
     for obs_id in seen_ids:
         if obs_id <= previous:
             raise ValueError(f"obs ids must ascend past the checkpoint: {obs_id} after {previous}")
-        # With auto_increment_increment > 1 (Galera), ids legitimately step by more than one.
-        if obs_id - previous > step and previous > 0:
+        # Any id passed unseen is a gap, whatever auto_increment_increment says: with several
+        # writers (Galera, multi-primary replication) another node's insert may take that id
+        # and commit later.
+        if obs_id - previous > 1 and previous > 0:
             new_gaps.append(Gap(previous + 1, obs_id - 1, now))
         previous = obs_id
     return replace(cp, last_obs_id=previous, gaps=_cap(tuple(new_gaps)))
@@ -97,12 +98,31 @@ def void_read_from(cp: Checkpoint, lookback: timedelta) -> datetime | None:
     return cp.void_watermark - lookback
 
 
-def advance_voids(cp: Checkpoint, max_date_voided: datetime | None) -> Checkpoint:
+def advance_voids(cp: Checkpoint, max_date_voided: datetime | None, *, not_after: datetime | None = None) -> Checkpoint:
+    """Move the change watermark to the latest change seen, but never past ``not_after`` (the
+    database's clock when the changes were read): a ``date_voided`` in the future (a skewed
+    application-server clock, a data fix) would otherwise hide every later change."""
     if max_date_voided is None:
         return cp
+    if not_after is not None and max_date_voided > not_after:
+        max_date_voided = not_after
     if cp.void_watermark is not None and max_date_voided <= cp.void_watermark:
         return cp
     return replace(cp, void_watermark=max_date_voided)
+
+
+def move_back(cp: Checkpoint, last_id_before: int, moment: datetime) -> Checkpoint:
+    """The checkpoint reset to the rows created at ``moment`` (``last_id_before``: the last id
+    created before it), never later than it already is: moving forward would skip rows."""
+    watermark = cp.void_watermark
+    if watermark is not None and _naive(watermark) > _naive(moment):
+        watermark = moment
+    return replace(cp, last_obs_id=min(cp.last_obs_id, last_id_before), void_watermark=watermark)
+
+
+def _naive(value: datetime) -> datetime:
+    # MySQL DATETIMEs and MongoDB's dates are both naive; an aware value is compared by its wall time.
+    return value.replace(tzinfo=None)
 
 
 def to_document(cp: Checkpoint) -> dict[str, Any]:

@@ -528,8 +528,13 @@ def reset_checkpoint(
             result = service.reset_checkpoint(settings, store, target, to=when)
             if json_output:
                 emit_json({"command": "reset-checkpoint", **result})
-            else:
+            elif result["moved"]:
                 print(f"{target.name}: checkpoint reset; the next run re-reads {result['rereads']}.")
+            else:
+                print(
+                    f"{target.name}: the checkpoint is already before {to}; nothing moved"
+                    " (a checkpoint only moves back, so no row is skipped)."
+                )
             return EXIT_OK
 
         code = _with_store(settings, work)

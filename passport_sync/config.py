@@ -41,6 +41,9 @@ _ENV_HOSPITAL_KEYS = {
 }
 
 
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "localhost.localdomain"}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,6 +77,11 @@ class DatabaseConfig(_Strict):
         if len(given) > 1:
             raise ValueError(f"set only one of {', '.join(given)}")
         return self
+
+    def identity(self) -> tuple[str, int, str]:
+        """Which database this is: server, port and database name (the loopback names are one)."""
+        host = self.host.strip().lower().rstrip(".")
+        return ("localhost" if host in _LOOPBACK else host, self.port, self.name)
 
     def resolved_password(self) -> SecretStr:
         """The password from whichever source is configured (inline, env var or file)."""
@@ -225,6 +233,17 @@ class Settings(BaseSettings):
                     f"(also hospitals[{seen[hospital.id]}]); give each hospital its own id"
                 )
             seen[hospital.id] = index
+        databases: dict[tuple[str, int, str], int] = {}
+        for index, hospital in enumerate(self.hospitals):
+            key = hospital.db.identity()
+            if key in databases:
+                other = self.hospitals[databases[key]]
+                raise ValueError(
+                    f"hospitals[{index}].db: the same OpenMRS database as hospitals[{databases[key]}] "
+                    f"({other.id!r}): {hospital.db.host}:{hospital.db.port}/{hospital.db.name}; one OpenMRS "
+                    "database is one hospital (two entries would copy each record twice): remove one entry"
+                )
+            databases[key] = index
         return self
 
     @property

@@ -103,6 +103,18 @@ class Provider:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentifierType:
+    """A ``patient_identifier_type`` row."""
+
+    type_id: int
+    name: str
+    uuid: str
+
+    def describe(self) -> str:
+        return f'"{self.name}" (id {self.type_id}, uuid {self.uuid})'
+
+
+@dataclass(frozen=True, slots=True)
 class PersonIdentity:
     """What OpenMRS says about a person's national ID(s).
 

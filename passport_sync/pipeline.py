@@ -155,7 +155,9 @@ class HospitalSync:
         self._refs: HospitalRefs | None = None
         self._type_ids: list[int] = []
         self._booleans = (1, 2)
-        self._increment = 1
+        self._source_now: datetime | None = None
+        # (server:port/database, fingerprint) of the OpenMRS database, kept with the checkpoint.
+        self._database: tuple[str, str | None] = ("", None)
         self.persons_matched = 0
         # Set while reconciliation plans rows: every write is compared with the Passport first.
         self._reconciling = False
@@ -170,6 +172,8 @@ class HospitalSync:
         new rows and changes; then parked rows whose patient is now known."""
 
         def work() -> None:
+            if not self.dry_run:
+                self.store.remember_database(self.hospital.id, *self._database)
             doc = self.store.load_checkpoint(self.hospital.id) or {}
             for feed in self._feeds():
                 self._run_feed(feed, doc)
@@ -244,15 +248,39 @@ class HospitalSync:
     def _prepare(self) -> None:
         self.source.connect()
         self.source.schema()
-        self._type_ids = self.source.identifier_type_ids(self.settings.national_id_type_for(self.hospital))
+        self._type_ids = [self.source.national_id_type(self.settings.national_id_type_for(self.hospital)).type_id]
         self._booleans = self.source.boolean_concepts()
-        self._increment = self.source.id_increment()
+        self._check_database_owner()
+        # Read before any change: no watermark moves past the database's clock of this moment.
+        self._source_now = self.source.database_now()
         if self.dry_run:
             oid = self.store.hospital_oid(self.hospital)
             self._refs = HospitalRefs(oid, "0" * 24, f"{self.hospital.name} (OpenMRS)")
         else:
             self._refs = self.store.ensure_hospital(self.hospital, self.clock())
         self.caches.parked_persons = self.store.parked_person_ids(self.hospital.id)
+
+    def _check_database_owner(self) -> None:
+        """Refuse to sync an OpenMRS database already synced under another hospital id: the id
+        is the key of every record, so a second id would copy each record a second time."""
+        host, port, name = self.hospital.db.identity()
+        database = f"{host}:{port}/{name}"
+        fingerprint = self.source.fingerprint()
+        other = self.store.database_synced_as(self.hospital.id, database, fingerprint)
+        if other is not None:
+            if other in {h.id for h in self.settings.hospitals}:
+                problem = (
+                    f"hospitals[{self.hospital.id}].db: this OpenMRS database is the one hospital {other!r} syncs"
+                    " (same first observation); one OpenMRS database is one hospital: remove one entry"
+                )
+            else:
+                problem = (
+                    f"hospitals[{self.hospital.id}].id: this OpenMRS database was synced as hospital {other!r},"
+                    f" whose records are in Patient Passport; syncing it as {self.hospital.id!r} would copy every"
+                    f" record a second time. Set this hospital's id back to {other!r} (its name may change freely)"
+                )
+            raise ConfigError([problem])
+        self._database = (database, fingerprint)
 
     def _acquire_lock(self) -> None:
         """Take the hospital's lease; wait up to ``lock_wait`` for a running sync to finish."""
@@ -364,7 +392,7 @@ class HospitalSync:
         state = self._read_new(feed, state)
         if first_run:
             # Changes before this moment were seen, already changed, by the first full read.
-            state = cp_logic.advance_voids(state, change_start)
+            state = cp_logic.advance_voids(state, change_start, not_after=self._source_now)
         state = self._read_changes(feed, state)
         if first_run:
             # Stored even when the source is empty: the next run is not a first run.
@@ -403,7 +431,7 @@ class HospitalSync:
             while rows := page.result():
                 page = pool.submit(feed.after, reader, feed.pk(rows[-1]), limit)
                 self._process(feed, rows, phase="new")
-                state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock(), increment=self._increment)
+                state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
                 self._save(feed, state)
         return state
 
@@ -421,8 +449,10 @@ class HospitalSync:
             latest = max([*moments, latest] if latest else moments, default=latest)
             after = feed.pk(rows[-1])
         if latest is not None and latest != state.void_watermark:
-            state = cp_logic.advance_voids(state, latest)
-            self._save(feed, state)
+            moved = cp_logic.advance_voids(state, latest, not_after=self._source_now)
+            if moved != state:
+                state = moved
+                self._save(feed, state)
         return state
 
     def _land_parked(self) -> None:

@@ -10,17 +10,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
-from passport_sync.config import HospitalConfig, Settings, check_passwords
-from passport_sync.errors import NothingMatched, PassportSyncError, UsageError
+from passport_sync.config import HospitalConfig, NationalIdType, Settings, check_passwords
+from passport_sync.errors import NothingMatched, PassportSyncError, SourceError, UsageError
 from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
-from passport_sync.models import HospitalReport
+from passport_sync.models import HospitalReport, IdentifierType
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.pipeline import DATA_PROBLEMS, RETRIED_EVERY_RUN, HospitalSync
-from passport_sync.sink.passport import PassportStore
+from passport_sync.sink.passport import PassportStore, lock_owner
 from passport_sync.source import clinical, queries
 from passport_sync.source.openmrs import OpenMRSSource
 
@@ -312,25 +313,60 @@ def reset_checkpoint(
     source_factory: SourceFactory = default_source,
 ) -> dict[str, Any]:
     """Move the hospital's checkpoints back: to the start, or to the rows created at ``to``
-    (observations and each clinical source alike)."""
-    if to is None:
-        store.delete_checkpoint(hospital.id)
-        return {"hospital_id": hospital.id, "rereads": "everything", "last_obs_id": 0}
+    (observations and each clinical source alike).
+
+    A checkpoint only ever moves back: a feed already before ``to`` keeps its place (moving it
+    forward would skip rows never synced), and its late-commit gaps are kept. It takes the
+    hospital's lock, so a running sync cannot write its checkpoint over the reset one.
+    """
+    owner = lock_owner()
+    store.acquire_lock(hospital.id, owner, timedelta(seconds=settings.sync.lock_ttl_seconds))
+    try:
+        if to is None:
+            store.delete_checkpoint(hospital.id)
+            return {"hospital_id": hospital.id, "rereads": "everything", "last_obs_id": 0, "moved": True}
+        return _reset_to(settings, store, hospital, to, source_factory)
+    finally:
+        store.release_lock(hospital.id, owner)
+
+
+def _reset_to(
+    settings: Settings, store: PassportStore, hospital: HospitalConfig, to: datetime, source_factory: SourceFactory
+) -> dict[str, Any]:
+    doc = store.load_checkpoint(hospital.id)
+    fields: dict[str, Any] = {}
+    unmoved: list[str] = []
     with source_factory(hospital, settings) as source:
-        last_obs_id = source.last_obs_id_before(to)
-        remaining = source.count_obs_after(last_obs_id)
-        fields = cp_logic.stored_fields("obs", cp_logic.Checkpoint(last_obs_id=last_obs_id, void_watermark=to))
+        feeds: list[tuple[str, Callable[[], int], Callable[[int], int]]] = [
+            ("obs", lambda: source.last_obs_id_before(to), source.count_obs_after)
+        ]
         for clinical_source in source.clinical_sources():
-            last_pk = source.clinical_last_pk_before(clinical_source, to)
-            state = cp_logic.Checkpoint(last_obs_id=last_pk, void_watermark=to)
-            fields.update(cp_logic.stored_fields(clinical_source.name, state))
-            remaining += source.clinical_count_after(clinical_source, last_pk)
-    store.save_checkpoint(hospital.id, fields, datetime.now().astimezone())
+            feeds.append(
+                (
+                    clinical_source.name,
+                    partial(source.clinical_last_pk_before, clinical_source, to),
+                    partial(source.clinical_count_after, clinical_source),
+                )
+            )
+        remaining = 0
+        stored = [feed for feed in feeds if cp_logic.is_stored(feed[0], doc)]  # the others read everything
+        for name, last_before, count_after in stored:
+            current = cp_logic.stored_checkpoint(name, doc)
+            state = cp_logic.move_back(current, last_before(), to)
+            if state == current:
+                unmoved.append(name)
+            fields.update(cp_logic.stored_fields(name, state))
+            remaining += count_after(state.last_obs_id) + state.gap_ids
+    if fields:
+        store.save_checkpoint(hospital.id, fields, datetime.now().astimezone())
+    obs_state = cp_logic.stored_checkpoint("obs", {**(doc or {}), **fields})
     return {
         "hospital_id": hospital.id,
         "rereads": f"rows created since {to.isoformat(sep=' ')}",
-        "last_obs_id": last_obs_id,
+        "last_obs_id": obs_state.last_obs_id,
         "rows_to_reread": remaining,
+        "moved": len(unmoved) < len(stored),
+        "already_before": unmoved,
     }
 
 
@@ -356,8 +392,23 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
         schema = source.schema()
         check("OpenMRS tables", True, f"{len(queries.REQUIRED_TABLES)} required tables present")
         wanted = settings.national_id_type_for(hospital)
-        type_ids = source.identifier_type_ids(wanted)
-        check("national ID identifier type", True, f"patient_identifier_type id(s) {type_ids}")
+        try:
+            chosen: IdentifierType | None = source.national_id_type(wanted)
+        except SourceError as exc:
+            chosen = None
+            check("national ID identifier type", False, str(exc), exc.hint)
+        if chosen is not None:
+            check("national ID identifier type", True, chosen.describe())
+        look_alikes = source.look_alike_types(chosen, {wanted.name, NationalIdType().name}) if chosen else []
+        if chosen is not None and look_alikes:
+            check(
+                "national ID look-alikes",
+                True,
+                "not used: " + ", ".join(t.describe() for t in look_alikes),
+                f'only "{chosen.name}" counts as the patient\'s own national ID; if that is wrong,'
+                " set national_id_type.uuid for this hospital",
+                level="warning",
+            )
         check(
             "obs columns",
             schema.has("obs", "previous_version"),

@@ -223,7 +223,8 @@ def test_test_connection_reports_a_missing_identifier_type(
     result = invoke("test-connection", "--config", str(config), "--json")
     assert result.exit_code == 1
     checks = json.loads(result.stdout)["results"][0]["checks"]
-    assert "no patient_identifier_type with a name like 'Passeport%'" in checks[-1]["detail"]
+    failed = {c["check"]: c["detail"] for c in checks if not c["ok"]}
+    assert "no patient_identifier_type with a name like 'Passeport%'" in failed["national ID identifier type"]
 
 
 def test_mongodb_down_is_exit_1_with_a_hint(openmrs: Any, tmp_path: Path) -> None:

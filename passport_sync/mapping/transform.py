@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -238,9 +240,14 @@ def medical_record(
     consultation can still be completed in the app (medications added to a condition) while
     history arrives locked; OpenMRS stays where a record is corrected. Without ``syncDate`` the
     app would let any doctor edit the record forever.
+
+    ``openmrsData`` also says which ``data`` fields the sync owns (``syncedFields``: any other
+    field is a doctor's addition), the rendering version, and a digest of everything the sync
+    wrote (``contentDigest``: a record whose OpenMRS row and rendering did not change is never
+    rewritten, whatever a doctor edited).
     """
-    # dataKeys: the data fields the sync wrote, so that one it stops writing is removed later.
-    openmrs = {**openmrs, "renderVersion": RENDER_VERSION, "dataKeys": sorted(data)}
+    openmrs = {**openmrs, "renderVersion": RENDER_VERSION, "syncedFields": sorted(data)}
+    openmrs["contentDigest"] = content_digest(patient_id, record_type, data, openmrs)
     return {
         "_id": _id,
         "patientId": patient_id,
@@ -254,6 +261,13 @@ def medical_record(
         "updatedAt": now,
         "__v": 0,
     }
+
+
+def content_digest(patient_id: str, record_type: str, data: Mapping[str, Any], openmrs: Mapping[str, Any]) -> str:
+    """A digest of the fields the sync owns in a record (``contentDigest`` itself excluded)."""
+    owned = {k: v for k, v in openmrs.items() if k != "contentDigest"}
+    text = json.dumps([patient_id, record_type, data, owned], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _type_fields(

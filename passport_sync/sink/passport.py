@@ -40,7 +40,7 @@ from pymongo.errors import (
 
 from passport_sync.config import HospitalConfig, RetryConfig, Settings, redact_uri
 from passport_sync.errors import LockHeld, PassportSyncError, SinkError, SinkUnavailable
-from passport_sync.mapping.transform import placeholder_id
+from passport_sync.mapping.transform import placeholder_id, record_id
 from passport_sync.mapping.visits import DERIVED_SOURCES
 from passport_sync.models import Provider
 from passport_sync.retry import call_with_retry
@@ -135,13 +135,20 @@ COMPARED_FIELDS = {
     "data": 1,
     "syncDate": 1,
     "openmrsData.renderVersion": 1,
-    "openmrsData.dataKeys": 1,
+    "openmrsData.syncedFields": 1,
+    "openmrsData.contentDigest": 1,
 }
 
 
 def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
-    """True when every field the sync owns already holds the value it would write, and no
-    ``data`` field it wrote before is one it no longer writes."""
+    """True when the OpenMRS row gives the same record as when it was last written, so a doctor's
+    edit of the record in the app stands: the digests of what the sync wrote (rendering version
+    included) are equal. A record written before digests existed: every field the sync owns
+    already holds the value it would write, and no ``data`` field it wrote is one it no longer
+    writes."""
+    stored = (existing.get("openmrsData") or {}).get("contentDigest")
+    if stored is not None:
+        return bool(stored == doc["openmrsData"].get("contentDigest"))
     data = existing.get("data") or {}
     return (
         not stale_data_keys(existing, doc)
@@ -154,9 +161,9 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
 
 
 def stale_data_keys(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
-    """``data`` fields the sync wrote before (``openmrsData.dataKeys``) and no longer writes: an
+    """``data`` fields the sync wrote before (``openmrsData.syncedFields``) and no longer writes: an
     order no longer stopped loses its ``endDate``. Fields a doctor added are not in that list."""
-    written = (existing.get("openmrsData") or {}).get("dataKeys") or []
+    written = (existing.get("openmrsData") or {}).get("syncedFields") or []
     return [k for k in written if k not in doc["data"]]
 
 
@@ -167,6 +174,28 @@ def _naive_utc(value: Any) -> Any:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
     return value
+
+
+def _doctor_additions(old: Mapping[str, Any], new_data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``data`` fields a doctor added to ``old`` in the app that its replacement lacks.
+
+    Fields the sync owned on the old version are OpenMRS's and are not carried (the new version
+    says what they are now). A list both have (``medications``) gets the old entries it lacks.
+    """
+    data = old.get("data") or {}
+    synced = (old.get("openmrsData") or {}).get("syncedFields")
+    added = {k: v for k, v in data.items() if k not in synced} if synced is not None else {}
+    if synced is None and "medications" in data:
+        added["medications"] = data["medications"]  # written before the sync listed its fields
+    carried: dict[str, Any] = {}
+    for key, value in added.items():
+        if key not in new_data:
+            carried[f"data.{key}"] = value
+        elif isinstance(value, list) and isinstance(new_data[key], list):
+            extra = [v for v in value if v not in new_data[key]]
+            if extra:
+                carried[f"data.{key}"] = [*new_data[key], *extra]
+    return carried
 
 
 def _email_local(*parts: str) -> str:
@@ -429,7 +458,25 @@ class PassportStore:
             allergy_patients |= self._upsert_records(batch.upserts, now, outcome, batch.existing)
             self._link_patients(batch.upserts)
         if batch.patches:
-            ops = [UpdateOne({"_id": rid}, {"$set": {**fields, "updatedAt": now}}) for rid, fields in batch.patches]
+            ops = [
+                UpdateOne(
+                    {"_id": rid},
+                    {
+                        "$set": {**fields, "updatedAt": now},
+                        "$addToSet": {
+                            "openmrsData.syncedFields": {
+                                # data.medications is the sync's only in part (openmrsData.syncedMedications)
+                                "$each": [
+                                    k.removeprefix("data.")
+                                    for k in fields
+                                    if k.startswith("data.") and k != "data.medications"
+                                ]
+                            }
+                        },
+                    },
+                )
+                for rid, fields in batch.patches
+            ]
             result = self._call("updating records", lambda: self.db[RECORDS].bulk_write(ops, ordered=False))
             outcome.updated += result.modified_count
         if batch.removals:
@@ -602,19 +649,39 @@ class PassportStore:
                 "reading synced allergies", lambda: list(self.db[ALLERGIES].find({"_id": {"$in": ids}}))
             )
         }
+        current = {
+            str(d["_id"]): d.get("allergies") or []
+            for d in self._call(
+                "reading patients' allergies",
+                lambda: list(self.db["patients"].find({"_id": {"$in": [ObjectId(p) for p in ids]}}, {"allergies": 1})),
+            )
+        }
         patient_ops = []
+        claimed: dict[str, list[str]] = {}
+        kept: dict[str, list[str]] = {}
         for pid in ids:
-            stale = [t for t in before.get(pid, []) if t not in wanted[pid]]
+            mine = before.get(pid, [])
+            # A string already in the list that this tool did not put there is the patient's own:
+            # it is never claimed, so no later change or void in OpenMRS removes it.
+            added = [t for t in wanted[pid] if t not in current.get(pid, [])]
+            kept[pid] = [t for t in wanted[pid] if t in mine or t in added]
+            claimed[pid] = [*mine, *(t for t in added if t not in mine)]
+            stale = [t for t in mine if t not in wanted[pid]]
             if stale:
                 patient_ops.append(UpdateOne({"_id": ObjectId(pid)}, {"$pull": {"allergies": {"$in": stale}}}))
-            if wanted[pid]:
-                patient_ops.append(
-                    UpdateOne({"_id": ObjectId(pid)}, {"$addToSet": {"allergies": {"$each": wanted[pid]}}})
-                )
+            if added:
+                patient_ops.append(UpdateOne({"_id": ObjectId(pid)}, {"$addToSet": {"allergies": {"$each": added}}}))
+        # Claimed before the list changes: after a crash in between, the next run still knows
+        # which strings it added.
+        self._remember_allergies(claimed)
         if patient_ops:
             self._call("updating allergies", lambda: self.db["patients"].bulk_write(patient_ops, ordered=True))
-        mine = [UpdateOne({"_id": pid}, {"$set": {"texts": wanted[pid]}}, upsert=True) for pid in ids]
-        self._call("remembering synced allergies", lambda: self.db[ALLERGIES].bulk_write(mine, ordered=False))
+        self._remember_allergies(kept)
+
+    def _remember_allergies(self, texts: Mapping[str, list[str]]) -> None:
+        ops = [UpdateOne({"_id": pid}, {"$set": {"texts": t}}, upsert=True) for pid, t in texts.items()]
+        if ops:
+            self._call("remembering synced allergies", lambda: self.db[ALLERGIES].bulk_write(ops, ordered=False))
 
     def _reassign_moved(
         self, records: list[dict[str, Any]], duplicates: set[ObjectId], now: datetime, outcome: BatchOutcome
@@ -678,6 +745,7 @@ class PassportStore:
         )
         if not docs:
             return set()
+        self._carry_doctor_additions(docs, reasons, now)
         trail = [
             UpdateOne(
                 {"_id": d["_id"]},
@@ -699,6 +767,31 @@ class PassportStore:
         outcome.removed += result.deleted_count
         outcome.encounters |= {str(e) for d in docs if (e := (d.get("openmrsData") or {}).get("encounterUuid"))}
         return {d["patientId"] for d in docs if d.get("openmrsData", {}).get("source") == "allergy"}
+
+    def _carry_doctor_additions(
+        self, docs: list[dict[str, Any]], reasons: Mapping[ObjectId, Mapping[str, Any]], now: datetime
+    ) -> None:
+        """An edited OpenMRS row replaced by a new version: what a doctor added to the old
+        record in the app (``data.medications``, notes, ...) moves to the new record."""
+        successors: dict[ObjectId, dict[str, Any]] = {}
+        for doc in docs:
+            info = reasons[doc["_id"]]
+            origin = doc.get("openmrsData") or {}
+            if info.get("reason") == "replaced" and info.get("replacedBy") and origin.get("hospitalId"):
+                successors[record_id(origin["hospitalId"], origin.get("source", "obs"), info["replacedBy"])] = doc
+        if not successors:
+            return
+        found = self._call(
+            "reading replacing records",
+            lambda: list(self.db[RECORDS].find({"_id": {"$in": list(successors)}}, {"data": 1})),
+        )
+        ops = []
+        for new in found:
+            carried = _doctor_additions(successors[new["_id"]], new.get("data") or {})
+            if carried:
+                ops.append(UpdateOne({"_id": new["_id"]}, {"$set": {**carried, "updatedAt": now}}))
+        if ops:
+            self._call("carrying doctors' additions", lambda: self.db[RECORDS].bulk_write(ops, ordered=False))
 
     def _park(self, parks: list[dict[str, Any]], now: datetime) -> None:
         ops = [
@@ -872,6 +965,40 @@ class PassportStore:
         self._call(
             "saving the checkpoint",
             lambda: self.db[SYNCSTATUS].update_one({"hospitalId": hospital_id}, update, upsert=True),
+        )
+
+    def database_synced_as(self, hospital_id: str, database: str, fingerprint: str | None) -> str | None:
+        """Another hospital id whose checkpoint was kept for this OpenMRS database: the same
+        fingerprint, or the same server and database when a fingerprint is missing."""
+        either: list[dict[str, Any]] = [{"sourceDatabase": database}]
+        if fingerprint:
+            either.append({"sourceFingerprint": fingerprint})
+        docs = self._call(
+            "reading other hospitals' checkpoints",
+            lambda: list(
+                self.db[SYNCSTATUS].find(
+                    {"hospitalId": {"$ne": hospital_id}, "$or": either},
+                    {"hospitalId": 1, "sourceDatabase": 1, "sourceFingerprint": 1},
+                )
+            ),
+        )
+        for doc in sorted(docs, key=lambda d: str(d.get("hospitalId"))):
+            theirs = doc.get("sourceFingerprint")
+            if (fingerprint and theirs == fingerprint) or (
+                doc.get("sourceDatabase") == database and not (fingerprint and theirs)
+            ):
+                return str(doc["hospitalId"])
+        return None
+
+    def remember_database(self, hospital_id: str, database: str, fingerprint: str | None) -> None:
+        fields: dict[str, Any] = {"sourceDatabase": database}
+        if fingerprint:
+            fields["sourceFingerprint"] = fingerprint
+        self._call(
+            "saving the database fingerprint",
+            lambda: self.db[SYNCSTATUS].update_one(
+                {"hospitalId": hospital_id}, {"$set": {**fields, "hospitalId": hospital_id}}, upsert=True
+            ),
         )
 
     def delete_checkpoint(self, hospital_id: str) -> int:

@@ -68,7 +68,9 @@ def _changed(schema: SchemaInfo, alias: str, table: str) -> str:
         parts.append(f"{alias}.date_stopped")
     coalesced = [f"COALESCE({p}, '1000-01-01')" for p in parts]
     greatest = f"GREATEST({', '.join(coalesced)})" if len(coalesced) > 1 else coalesced[0]
-    return f"NULLIF({greatest}, '1000-01-01')"
+    # COALESCE of a DATETIME with a string literal is a string to MariaDB; the CAST makes the
+    # driver hand back a datetime, without which the change watermark could never move.
+    return f"CAST(NULLIF({greatest}, '1000-01-01') AS DATETIME)"
 
 
 def select(source: ClinicalSource, schema: SchemaInfo) -> str:

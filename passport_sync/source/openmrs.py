@@ -21,8 +21,8 @@ import pymysql.cursors
 from passport_sync.config import HospitalConfig, NationalIdType, RetryConfig
 from passport_sync.errors import PassportSyncError, SourceError, SourceUnavailable
 from passport_sync.mapping.clinical import ClinicalRow, row_identity
-from passport_sync.mapping.national_id import normalise_national_id
-from passport_sync.models import ConceptName, EncounterRow, ObsRow, PersonIdentity, Provider
+from passport_sync.mapping.national_id import choose_identifier_type, normalise_national_id
+from passport_sync.models import ConceptName, EncounterRow, IdentifierType, ObsRow, PersonIdentity, Provider
 from passport_sync.retry import call_with_retry
 from passport_sync.source import checksums, clinical, queries
 from passport_sync.source.clinical import ClinicalSource
@@ -257,16 +257,37 @@ class OpenMRSSource:
                 )
         return self._schema
 
-    def identifier_type_ids(self, wanted: NationalIdType) -> list[int]:
-        rows = self.run(queries.identifier_types(wanted.name, wanted.uuid))
-        ids = [int(r["patient_identifier_type_id"]) for r in rows]
-        if not ids:
-            described = f"uuid {wanted.uuid}" if wanted.uuid else f"a name like {wanted.name!r}"
+    def identifier_types(self, name_like: str | None, uuid: str | None = None) -> list[IdentifierType]:
+        rows = self.run(queries.identifier_types(name_like, uuid))
+        return [IdentifierType(int(r["patient_identifier_type_id"]), str(r["name"]), str(r["uuid"])) for r in rows]
+
+    def national_id_type(self, wanted: NationalIdType) -> IdentifierType:
+        """The one identifier type that holds national IDs; SourceError naming the candidates
+        when the configuration leaves it unclear."""
+        candidates = self.identifier_types(wanted.name, wanted.uuid)
+        described = f"uuid {wanted.uuid}" if wanted.uuid else f"a name like {wanted.name!r}"
+        if not candidates:
             raise SourceError(
                 f"no patient_identifier_type with {described}",
                 hint="set national_id_type (name or uuid) for this hospital to the type that holds national IDs",
             )
-        return ids
+        chosen = choose_identifier_type(candidates)
+        if chosen is None:
+            raise SourceError(
+                f"several patient_identifier_types have {described}: "
+                + ", ".join(c.describe() for c in candidates)
+                + "; it is not clear which holds the patient's own national ID",
+                hint="set national_id_type.uuid (or national_id_type.name to the exact name) for this hospital",
+            )
+        return chosen
+
+    def look_alike_types(self, chosen: IdentifierType, patterns: Collection[str]) -> list[IdentifierType]:
+        """Other identifier types whose names look like a national ID's (a parent's, an old
+        one): they are not used, and test-connection says so."""
+        found: dict[int, IdentifierType] = {}
+        for pattern in patterns:
+            found.update((t.type_id, t) for t in self.identifier_types(pattern))
+        return [t for t_id, t in sorted(found.items()) if t_id != chosen.type_id]
 
     def boolean_concepts(self) -> tuple[int, int]:
         """The concept ids OpenMRS uses for True and False (global properties, default 1 and 2)."""
@@ -278,9 +299,15 @@ class OpenMRSSource:
         except ValueError:
             return 1, 2
 
-    def id_increment(self) -> int:
-        row = self.run(queries.auto_increment_increment())[0]
-        return int(next(iter(row.values())) or 1)
+    def fingerprint(self) -> str | None:
+        """What identifies this OpenMRS database (None while it has no observation)."""
+        rows = self.run(queries.first_obs_uuid())
+        return str(rows[0]["uuid"]) if rows else None
+
+    def database_now(self) -> datetime | None:
+        """The database server's clock, on the same basis as the DATETIME columns OpenMRS writes."""
+        value = self.run(queries.database_now())[0]["now"]
+        return value if isinstance(value, datetime) else None
 
     # -- observations ---------------------------------------------------------------------------
     def obs_after(self, after_obs_id: int, limit: int) -> list[ObsRow]:

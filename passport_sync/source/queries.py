@@ -165,13 +165,13 @@ def count_obs_after(after_obs_id: int) -> Query:
     return ("SELECT COUNT(*) FROM obs WHERE obs_id > %s", (after_obs_id,))
 
 
-def identifier_types(name_like: str, uuid: str | None) -> Query:
+def identifier_types(name_like: str | None, uuid: str | None) -> Query:
+    """Identifier types by uuid (retired or not: configured on purpose), else the non-retired
+    ones whose name is like ``name_like``."""
+    columns = "SELECT patient_identifier_type_id, name, uuid FROM patient_identifier_type"
     if uuid:
-        return ("SELECT patient_identifier_type_id FROM patient_identifier_type WHERE uuid = %s", (uuid,))
-    return (
-        "SELECT patient_identifier_type_id FROM patient_identifier_type WHERE name LIKE %s AND retired = 0",
-        (name_like,),
-    )
+        return (f"{columns} WHERE uuid = %s", (uuid,))
+    return (f"{columns} WHERE name LIKE %s AND retired = 0 ORDER BY patient_identifier_type_id", (name_like,))
 
 
 def _national_ids(type_ids: Collection[int], condition: str, params: Sequence[Any]) -> Query:
@@ -251,5 +251,11 @@ def global_properties() -> Query:
     )
 
 
-def auto_increment_increment() -> Query:
-    return ("SELECT @@auto_increment_increment", ())
+def first_obs_uuid() -> Query:
+    """The uuid of the oldest observation: random per site and never changed, it tells one
+    OpenMRS database from another whatever host name it is reached by."""
+    return ("SELECT uuid FROM obs ORDER BY obs_id LIMIT 1", ())
+
+
+def database_now() -> Query:
+    return ("SELECT NOW() AS now", ())

@@ -50,6 +50,9 @@ def _hospitals(openmrs: OpenMRSDatabase, secret_file: Path) -> list[dict[str, An
     from_file["db"].update(user="ps_nobody", password=None, password_file=str(secret_file))
     for entry in (from_env, from_file):
         del entry["db"]["password"]
+    # One OpenMRS database is one hospital: the failing entries name databases of their own.
+    for entry in (inline, from_env, from_file):
+        entry["db"]["name"] = f"{openmrs.name}_{entry['id']}"
     return [good, inline, unknown, from_env, from_file]
 
 
@@ -123,7 +126,7 @@ def test_the_password_appears_in_no_output_exception_or_document(
         HOSPITAL_7_NAME="Env Variables Hospital",
         HOSPITAL_7_DB_HOST=MYSQL["host"],
         HOSPITAL_7_DB_PORT=str(MYSQL["port"]),
-        HOSPITAL_7_DB_NAME=openmrs.name,
+        HOSPITAL_7_DB_NAME=f"{openmrs.name}_env",  # one OpenMRS database is one hospital
         HOSPITAL_7_DB_USER="ps_nobody",
         HOSPITAL_7_DB_PASSWORD=SECRET,
     )

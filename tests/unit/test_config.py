@@ -448,7 +448,7 @@ class TestPasswordSources:
             {
                 "hospitals": [
                     hospital("h1", password_file=str(own)),
-                    hospital("h2", password_file=str(tmp_path / "h2-password-absent")),
+                    hospital("h2", password_file=str(tmp_path / "h2-password-absent"), name="openmrs_h2"),
                 ]
             },
         )

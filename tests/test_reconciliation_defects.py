@@ -14,7 +14,7 @@ from passport_sync import service
 from passport_sync.demo.builder import OpenMRSBuilder
 from passport_sync.source.openmrs import OpenMRSSource
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
-from tests.helpers import Clinic, run_sync, write_config
+from tests.helpers import Clinic, run_sync, synced, write_config
 from tests.test_cli import invoke
 from tests.test_clinical_sources import Ward
 from tests.test_reconcile import reconcile
@@ -86,7 +86,7 @@ def test_a_future_dated_void_does_not_stop_later_voids(openmrs: Any, passport: A
     register_patient(passport, NID)
     skewed, later, *_ = clinic.visit(person, weights=2)
     run_sync(settings)
-    assert passport.medicalrecords.count_documents({}) == 3
+    assert passport.medicalrecords.count_documents(synced()) == 3
 
     # An application server whose clock runs a year ahead voids one observation.
     openmrs.execute(
@@ -106,7 +106,7 @@ def test_a_future_dated_void_does_not_stop_later_voids(openmrs: Any, passport: A
         (later,),
     )
     assert run_sync(settings)[0].removed == 1
-    assert passport.medicalrecords.count_documents({}) == 1
+    assert passport.medicalrecords.count_documents(synced()) == 1
 
 
 def test_a_future_dated_clinical_change_does_not_stop_later_ones(ward: Ward, passport: Any, settings: Any) -> None:
@@ -320,7 +320,7 @@ def test_an_infants_chart_with_the_mothers_number_never_routes_to_the_mother(
 
     report = run_sync(settings)[0]
     assert report.outcome == "ok", report.errors
-    on_mother = {d["openmrsData"]["obsId"] for d in passport.medicalrecords.find({"patientId": mother_patient})}
+    on_mother = {d["openmrsData"]["obsId"] for d in passport.medicalrecords.find(synced({"patientId": mother_patient}))}
     assert on_mother == set(mother_obs)
     parked = {p["obsId"]: p["reason"] for p in passport.openmrs_sync_parked.find()}
     assert parked == dict.fromkeys(infant_obs, "no_national_id")
@@ -350,7 +350,7 @@ def test_several_national_id_types_and_none_named_exactly_is_a_clear_configurati
     (error,) = report.errors
     assert '"National ID Number"' in error and '"Mother\'s National ID"' in error
     assert "national_id_type.uuid" in error
-    assert passport.medicalrecords.count_documents({}) == 0
+    assert passport.medicalrecords.count_documents(synced()) == 0
 
     with OpenMRSSource(settings.hospitals[0], settings.sync.retry) as source:
         result = service.check_source(settings.hospitals[0], settings, source)
@@ -389,7 +389,7 @@ def test_a_hospital_whose_id_changed_is_refused_instead_of_copied_twice(
     register_patient(passport, NID)
     old = write_config(tmp_path / "old.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
     assert invoke("sync-all", "--config", str(old)).exit_code == 0
-    assert passport.medicalrecords.count_documents({}) == 2
+    assert passport.medicalrecords.count_documents(synced()) == 2
 
     # The operator renames the hospital's id in the configuration (same database).
     renamed = hospital_entry(openmrs.name, hospital_id="central", name="Central Hospital")
@@ -398,15 +398,15 @@ def test_a_hospital_whose_id_changed_is_refused_instead_of_copied_twice(
     assert result.exit_code == 1
     assert f"this OpenMRS database was synced as hospital '{HOSPITAL}'" in result.stderr
     assert f"Set this hospital's id back to '{HOSPITAL}'" in result.stderr
-    assert passport.medicalrecords.count_documents({}) == 2
+    assert passport.medicalrecords.count_documents(synced()) == 2
     assert invoke("sync-patient", NID, "--config", str(new)).exit_code == 1
-    assert passport.medicalrecords.count_documents({}) == 2
+    assert passport.medicalrecords.count_documents(synced()) == 2
 
     # Synced from its old server before it moved here: the same data is still recognised.
     passport.syncstatus.update_one({"hospitalId": HOSPITAL}, {"$set": {"sourceDatabase": "old-db:3306/openmrs"}})
     result = invoke("sync-all", "--config", str(new))
     assert result.exit_code == 1 and "was synced as hospital" in result.stderr
-    assert passport.medicalrecords.count_documents({}) == 2
+    assert passport.medicalrecords.count_documents(synced()) == 2
     assert invoke("sync-all", "--config", str(old)).exit_code == 0
 
 

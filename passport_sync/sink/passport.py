@@ -146,9 +146,12 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
     included) are equal. A record written before digests existed: every field the sync owns
     already holds the value it would write, and no ``data`` field it wrote is one it no longer
     writes."""
-    stored = (existing.get("openmrsData") or {}).get("contentDigest")
+    openmrs = existing.get("openmrsData") or {}
+    stored = openmrs.get("contentDigest")
     if stored is not None:
-        return bool(stored == doc["openmrsData"].get("contentDigest"))
+        # The version too: a record missing it would be picked up for re-rendering every run.
+        same_version = openmrs.get("renderVersion") == doc["openmrsData"].get("renderVersion")
+        return bool(stored == doc["openmrsData"].get("contentDigest")) and same_version
     data = existing.get("data") or {}
     return (
         not stale_data_keys(existing, doc)

@@ -92,7 +92,30 @@ def test_sql_merge_moves_obs_orders_and_conditions_to_the_winner(
 
     again = reconcile(settings)
     assert again.reconcile is not None
+    # The kept checksums (the range's rebuilt from its rows') equal MySQL's: nothing differs.
+    assert again.reconcile["ranges_differing"] == 0
     assert again.reconcile["drifted"] == 0 and again.reconcile["rows_read"] == 0
+
+
+def test_a_merged_patient_is_repaired_by_reading_about_that_patients_rows(
+    clinic: Clinic, passport: Any, settings: Settings
+) -> None:
+    people = [clinic.patient(f"33333333330{i:02d}") for i in range(6)]
+    passports = [register_patient(passport, f"33333333330{i:02d}") for i in range(6)]
+    for _ in range(4):
+        for person in people:  # interleaved: every range holds rows of every patient
+            clinic.visit(person, weights=3)
+    run_sync(settings)
+    first = reconcile(settings)
+    assert first.reconcile is not None and first.reconcile["drifted"] == 0
+    loser, winner = people[0], people[1]
+    loser_rows = clinic.db.execute("SELECT COUNT(*) FROM obs WHERE person_id = %s", (loser,))[0][0]
+
+    clinic.db.execute("UPDATE obs SET person_id = %s WHERE person_id = %s", (winner, loser))
+    report = reconcile(settings)
+    assert report.reconcile is not None
+    assert report.reconcile["rows_read"] == loser_rows == report.reconcile["moved"]
+    assert set(owners(passport).values()) == set(passports[1:])
 
 
 def test_api_merge_moves_orders_in_place_and_lands_rows_parked_for_the_unregistered_loser(

@@ -133,6 +133,7 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
         existing.get("patientId") == doc["patientId"]
         and existing.get("type") == doc["type"]
         and all(data.get(k) == v for k, v in doc["data"].items())
+        and not any(k in data for k in stale_data_keys(existing, doc))
     )
 
 
@@ -156,6 +157,14 @@ def _doctor_additions(old: Mapping[str, Any], new_data: Mapping[str, Any]) -> di
             if extra:
                 carried[f"data.{key}"] = [*new_data[key], *extra]
     return carried
+
+
+def stale_data_keys(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    """``data`` fields the sync wrote into ``existing`` (``openmrsData.syncedFields``) that the new
+    version of the record no longer has: an order active again has no end date. Fields a doctor
+    added in the app were never the sync's and are never listed."""
+    written = (existing.get("openmrsData") or {}).get("syncedFields") or []
+    return sorted(set(written) - set(doc["data"]))
 
 
 def _email_local(*parts: str) -> str:
@@ -468,7 +477,14 @@ class PassportStore:
                 "checking existing records",
                 lambda: list(
                     self.db[RECORDS].find(
-                        {"_id": {"$in": ids}}, {"patientId": 1, "type": 1, "data": 1, "openmrsData.contentDigest": 1}
+                        {"_id": {"$in": ids}},
+                        {
+                            "patientId": 1,
+                            "type": 1,
+                            "data": 1,
+                            "openmrsData.contentDigest": 1,
+                            "openmrsData.syncedFields": 1,
+                        },
                     )
                 ),
             )
@@ -487,7 +503,11 @@ class PassportStore:
             fields = {f"data.{k}": v for k, v in doc["data"].items()}
             fields.update(patientId=doc["patientId"], type=doc["type"], openmrsData=doc["openmrsData"], updatedAt=now)
             on_insert = {k: doc[k] for k in ("createdBy", "editableBy", "createdAt", "__v")}
-            ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": fields, "$setOnInsert": on_insert}, upsert=True))
+            update: dict[str, Any] = {"$set": fields, "$setOnInsert": on_insert}
+            stale = stale_data_keys(old, doc) if old is not None else []
+            if stale:
+                update["$unset"] = {f"data.{k}": "" for k in stale}
+            ops.append(UpdateOne({"_id": doc["_id"]}, update, upsert=True))
             old_patient = old.get("patientId") if old else None
             if isinstance(old_patient, str) and old_patient != doc["patientId"] and ObjectId.is_valid(old_patient):
                 pulls.append(UpdateOne({"_id": ObjectId(old_patient)}, {"$pull": {"medicalHistory": doc["_id"]}}))
@@ -746,7 +766,14 @@ class PassportStore:
             "reading records to compare",
             lambda: list(
                 self.db[RECORDS].find(
-                    {"_id": {"$in": wanted}}, {"patientId": 1, "type": 1, "data": 1, "openmrsData.contentDigest": 1}
+                    {"_id": {"$in": wanted}},
+                    {
+                        "patientId": 1,
+                        "type": 1,
+                        "data": 1,
+                        "openmrsData.contentDigest": 1,
+                        "openmrsData.syncedFields": 1,
+                    },
                 )
             ),
         )

@@ -204,6 +204,7 @@ class Reconciler:
         now = self.sync.clock()
         state = self.store.reconcile_state(self.hospital_id)
         current = state.get("pass")
+        starting = not current
         if not current:
             current = {"startedAt": now, "layout": self._layout(), "cursor": 0, "findings": {}}
         layout: dict[str, int] = dict(current["layout"])
@@ -219,7 +220,8 @@ class Reconciler:
         if due >= total:
             self.found = findings
             self._pass_ended(started, "sync-all")
-        else:
+        elif starting or due > cursor:
+            # An idle run with nothing due writes nothing: its cost stays one read.
             current.update(cursor=max(due, cursor), findings=findings.as_dict())
             self.store.save_reconcile_state(self.hospital_id, {"pass": current})
         return self.found

@@ -11,8 +11,9 @@ the way replicas are checked (pt-table-checksum, Merkle-tree repair):
 2. the checksums are compared with those kept from the last pass (``openmrs_sync_checksums``);
    a range without a kept checksum (the first pass, ``--full``) counts as differing, so the
    first pass compares every row with the Passport instead of trusting it;
-3. only differing ranges are re-read; their rows are mapped as a fresh sync would map them and
-   compared with what the Passport holds: a record on the wrong patient is moved, a missing one
+3. inside a differing range, per-row checksums (kept packed beside the range's) tell which rows
+   changed; only those rows are re-read, mapped as a fresh sync would map them and compared with
+   what the Passport holds: a record on the wrong patient is moved, a missing one
    restored, one that should not exist removed, a changed one updated, one whose patient is now
    ambiguous re-parked. A person whose identifiers changed is re-decided, and only if the
    Passport disagrees with the decision are that person's rows re-read;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import struct
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
@@ -60,6 +62,7 @@ class Findings:
     ranges_differing: int = 0
     persons_checked: int = 0
     persons_redecided: int = 0
+    row_checksums: int = 0
     rows_read: int = 0
     moved: int = 0
     restored: int = 0
@@ -201,6 +204,7 @@ class Reconciler:
         now = self.sync.clock()
         state = self.store.reconcile_state(self.hospital_id)
         current = state.get("pass")
+        starting = not current
         if not current:
             current = {"startedAt": now, "layout": self._layout(), "cursor": 0, "findings": {}}
         layout: dict[str, int] = dict(current["layout"])
@@ -216,7 +220,8 @@ class Reconciler:
         if due >= total:
             self.found = findings
             self._pass_ended(started, "sync-all")
-        else:
+        elif starting or due > cursor:
+            # An idle run with nothing due writes nothing: its cost stays one read.
             current.update(cursor=max(due, cursor), findings=findings.as_dict())
             self.store.save_reconcile_state(self.hospital_id, {"pass": current})
         return self.found
@@ -264,18 +269,29 @@ class Reconciler:
         return differing, stored
 
     def _check_feed(self, feed: Feed, first: int, last: int, *, compare_all: bool) -> None:
+        size = self.range_size
         local_now = self.sync.clock().astimezone(self.sync.tz).replace(tzinfo=None)
-        current = self.source.range_checksums(feed.name, self.range_size, first, last, local_now)
-        differing, _ = self._differing(feed.name, current, first, last, compare_all)
+        current = self.source.range_checksums(feed.name, size, first, last, local_now)
+        differing, stored = self._differing(feed.name, current, first, last, compare_all)
         if not differing:
             return
-        bounds = coalesce(differing, self.range_size)
+        # Inside the differing ranges, which rows changed: their checksums against the kept ones.
+        by_range: dict[int, dict[int, int]] = {index: {} for index in differing}
+        for pk, crc in self.source.row_checksums(feed.name, coalesce(differing, size), local_now).items():
+            by_range[(pk - 1) // size][pk] = crc
+        changed: list[int] = []
+        kept: dict[int, dict[str, Any] | None] = {}
+        for index, rows in by_range.items():
+            self.found.row_checksums += len(rows)
+            low = index * size + 1
+            before = unpack_rows(stored[index]["rows"], low) if "rows" in stored.get(index, {}) else None
+            changed.extend(pk for pk, crc in rows.items() if before is None or before.get(pk) != crc)
+            kept[index] = (
+                {"n": len(rows), "crc": aggregate(rows.values()), "rows": pack_rows(rows, low)} if rows else None
+            )
         batch = self.sync.settings.sync.batch_size
-        after = 0
-        while rows := feed.in_ranges(bounds, after, batch):
-            self._repair(feed, rows)
-            after = feed.pk(rows[-1])
-        kept = {i: {"n": current[i][0], "crc": current[i][1]} if i in current else None for i in differing}
+        for start in range(0, len(changed), batch):
+            self._repair(feed, feed.by_pks(changed[start : start + batch]))
         self._keep(feed.name, kept)
 
     def _check_identities(self, first: int, last: int, *, compare_all: bool) -> None:
@@ -348,6 +364,27 @@ class Reconciler:
         if not self.sync.dry_run and repair:
             self.store.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
         self.sync.renew_lock()
+
+
+def aggregate(row_checksums: Iterable[int]) -> str:
+    """A range's checksum from its rows' checksums, as MySQL computes it (sum and XOR). Pure."""
+    values = list(row_checksums)
+    xor = 0
+    for value in values:
+        xor ^= value
+    return f"{sum(values)}:{xor}"
+
+
+_PAIR = struct.Struct("<II")
+
+
+def pack_rows(row_checksums: Mapping[int, int], low: int) -> bytes:
+    """Each row's checksum, kept compactly (8 bytes a row: offset from ``low`` and CRC32). Pure."""
+    return b"".join(_PAIR.pack(pk - low, crc) for pk, crc in sorted(row_checksums.items()))
+
+
+def unpack_rows(packed: bytes, low: int) -> dict[int, int]:
+    return {low + offset: crc for offset, crc in _PAIR.iter_unpack(bytes(packed))}
 
 
 def _total(layout: Mapping[str, int]) -> int:

@@ -22,7 +22,11 @@ What one run does:
    ``insert_many`` (1000 per call, unordered) into a collection with the same indexes;
 5. adds 100 observations to the first hospital and times an incremental ``sync-all``, with the
    EXPLAIN of its obs and void queries;
-6. prints one table and writes the same as JSON (default ``bench-results/bench-<N>.json``).
+6. runs ``reconcile`` three times, each in a fresh process: the first pass (no checksums kept:
+   every row compared with the Passport), a pass with no drift (what a full pass costs; it must
+   read no row), and a pass after one patient of hospital 1 was merged into another by SQL (it
+   should read about that patient's rows);
+7. prints one table and writes the same as JSON (default ``bench-results/bench-<N>.json``).
 
 ``--profile PATH`` runs the backfill child under cProfile (its times are then inflated; use it
 for "where does the time go", not for the table).
@@ -786,7 +790,7 @@ class CountedSync:
     mongo_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def counted_sync(settings: Settings, store: PassportStore) -> CountedSync:
+def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -> CountedSync:
     """``service.sync_all`` over every enabled hospital, counting the statements each source ran
     (``OpenMRSSource.statements``), which source method asked for them, and where the time went.
 
@@ -834,7 +838,10 @@ def counted_sync(settings: Settings, store: PassportStore) -> CountedSync:
     OpenMRSSource.run = labelled_run  # type: ignore[method-assign]
     try:
         started = time.perf_counter()
-        reports = service.sync_all(settings, store, hospitals, source_factory=factory)
+        if mode == "reconcile":
+            reports = service.reconcile(settings, store, hospitals, source_factory=factory)
+        else:
+            reports = service.sync_all(settings, store, hospitals, source_factory=factory)
         seconds = time.perf_counter() - started
     finally:
         OpenMRSSource.run = original_run  # type: ignore[method-assign]
@@ -905,7 +912,7 @@ def _child(spec_path: str) -> None:
     try:
         if profiler:
             profiler.enable()
-        result = counted_sync(settings, store)
+        result = counted_sync(settings, store, spec.get("mode", "sync"))
         if profiler:
             profiler.disable()
             profiler.dump_stats(spec["profile"])
@@ -1052,6 +1059,43 @@ def run_child(spec: dict[str, Any], mysql: MySQLTarget) -> dict[str, Any]:
     return result
 
 
+def _rows_read(run: dict[str, Any]) -> int:
+    return sum((r.get("reconcile") or {}).get("rows_read", 0) for r in run["reports"])
+
+
+def _repaired(run: dict[str, Any], kind: str) -> int:
+    return sum((r.get("reconcile") or {}).get(kind, 0) for r in run["reports"])
+
+
+def measure_reconcile(spec: dict[str, Any], mysql: MySQLTarget, database: str, db: Any) -> dict[str, Any]:
+    """Three ``reconcile`` passes, each in a fresh process: the first (nothing kept yet: every row
+    compared with the Passport), one with no drift, and one after one patient of hospital 1 was
+    merged into another by SQL (the site's merge script: obs, encounters, orders move in place)."""
+    runs: dict[str, Any] = {}
+    _progress("reconcile: first full pass (no checksums kept yet: every row compared with the Passport)")
+    runs["first"] = run_child({**spec, "mode": "reconcile"}, mysql)
+    _progress("reconcile: a full pass with no drift")
+    runs["idle"] = run_child({**spec, "mode": "reconcile"}, mysql)
+    hospital = {"openmrsData.hospitalId": "bench_h1", "openmrsData.source": "obs"}
+    loser = db[RECORDS].find_one(hospital, {"openmrsData.personId": 1})["openmrsData"]["personId"]
+    winner = db[RECORDS].find_one({**hospital, "openmrsData.personId": {"$ne": loser}}, {"openmrsData.personId": 1})
+    winner = winner["openmrsData"]["personId"]
+    conn = mysql.connect(database)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM obs WHERE person_id = %s", (loser,))
+            patient_rows = int(cursor.fetchone()[0])
+            for table, column in (("obs", "person_id"), ("encounter", "patient_id"), ("orders", "patient_id")):
+                cursor.execute(f"UPDATE {table} SET {column} = %s WHERE {column} = %s", (winner, loser))
+        conn.commit()
+    finally:
+        conn.close()
+    _progress(f"reconcile: after one patient ({patient_rows} observations) was merged into another by SQL")
+    runs["merge"] = run_child({**spec, "mode": "reconcile"}, mysql)
+    runs["merge"]["patient_rows"] = patient_rows
+    return runs
+
+
 def measure_read_limit(mysql: MySQLTarget, databases: Sequence[str], batch_size: int) -> tuple[float, int]:
     """(a): every page of the sync's obs query, raw pymysql, DictCursor, fetchall, nothing else."""
     seconds, rows_read = 0.0, 0
@@ -1182,6 +1226,10 @@ TABLE_COLUMNS = (
     ("incr MySQL st", "incremental_mysql"),
     ("incr Mongo cmd", "incremental_mongo"),
     ("next incr s", "next_incremental_seconds"),
+    ("recon s (idle)", "reconcile_idle_seconds"),
+    ("idle/sync", "reconcile_idle_share"),
+    ("recon st", "reconcile_idle_mysql"),
+    ("merge rows read/obs", "reconcile_merge_rows_read"),
 )
 
 
@@ -1200,6 +1248,10 @@ def table_row(summary: dict[str, Any]) -> list[str]:
         f"{s['incremental_mysql']}",
         f"{s['incremental_mongo']}",
         f"{s['next_incremental_seconds']:.2f}",
+        f"{s['reconcile_idle_seconds']:.2f}",
+        f"{s['reconcile_idle_share']:.3f}",
+        f"{s['reconcile_idle_mysql']}",
+        f"{s['reconcile_merge_rows_read']}/{s['merged_patient_rows']}",
     ]
 
 
@@ -1343,6 +1395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run.update(new_obs=added.rows, obs_checkpoint_before=checkpoint, explain=explain)
                 increments.append(run)
             incremental, repeat = increments
+
+            reconciles = measure_reconcile(spec, mysql, databases[0], db)
         finally:
             for conn in conns:
                 conn.close()
@@ -1368,6 +1422,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "incremental_mysql": incremental["mysql_statements"],
         "incremental_mongo": incremental["mongo_commands"],
         "next_incremental_seconds": repeat["seconds"],
+        "reconcile_first_seconds": reconciles["first"]["seconds"],
+        "reconcile_idle_seconds": reconciles["idle"]["seconds"],
+        "reconcile_idle_share": reconciles["idle"]["seconds"] / backfill["seconds"],
+        "reconcile_idle_mysql": reconciles["idle"]["mysql_statements"],
+        "reconcile_idle_rows_read": _rows_read(reconciles["idle"]),
+        "reconcile_merge_seconds": reconciles["merge"]["seconds"],
+        "reconcile_merge_rows_read": _rows_read(reconciles["merge"]),
+        "reconcile_merge_moved": _repaired(reconciles["merge"], "moved"),
+        "merged_patient_rows": reconciles["merge"]["patient_rows"],
     }
     targets = {
         "ratio_at_least_0.5": summary["ratio"] >= TARGET_RATIO,
@@ -1375,6 +1438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mongo_per_1000_at_most_10": summary["mongo_per_1000"] <= TARGET_MONGO_PER_1000,
         "peak_rss_under_300_mb": summary["peak_rss_mb"] < TARGET_RSS_MB,
         "incremental_under_2_s": summary["incremental_seconds"] < TARGET_INCREMENTAL_SECONDS,
+        "reconcile_idle_at_most_10pct_of_backfill": summary["reconcile_idle_share"] <= 0.10,
+        "reconcile_idle_reads_no_row": summary["reconcile_idle_rows_read"] == 0,
+        "reconcile_merge_reads_the_patients_rows": summary["reconcile_merge_rows_read"]
+        <= summary["merged_patient_rows"] * 1.1 + 10,
         "incremental_queries_use_indexes": all(
             row.get("type") != "ALL" for run in increments for plan in run["explain"].values() for row in plan["plan"]
         ),
@@ -1410,6 +1477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "incremental": incremental,
         "next_incremental": repeat,
+        "reconcile": reconciles,
         "servers": {"mysql": _mysql_version(mysql), "mongodb": mongo.version},
         "passport_sync_commit": code_version,
         "machine": {
@@ -1447,6 +1515,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{k}={row.get(k)}" for k in ("id", "select_type", "table", "type", "key", "rows", "Extra")
                     )
                 )
+    for label, run in reconciles.items():
+        found = {k: _repaired(run, k) for k in ("ranges_checked", "ranges_differing", "row_checksums", "moved")}
+        print(
+            f"reconcile ({label}): {run['seconds']:.2f} s, process wall {run['process_seconds']:.2f} s;"
+            f" rows read {_rows_read(run)}; {found}; MySQL {run['mysql_statements']} {run['mysql_by_method']};"
+            f" MongoDB {run['mongo_commands']} {run['mongo_by_collection']}"
+        )
     print("targets: " + ", ".join(f"{k}={'met' if v else 'NOT met'}" for k, v in targets.items()))
     print(f"results: {json_path}")
     if args.profile:

@@ -183,8 +183,8 @@ def differences(live: Any, fresh: Any, hospital_id: str) -> list[str]:
         else:
             owner, kind, data = live_records[rid]
             want_owner, want_kind, want_data = fresh_records[rid]
-            # Values the sync writes; fields a doctor added in the app are not the sync's.
-            if (owner, kind) != (want_owner, want_kind) or any(data.get(k) != v for k, v in want_data.items()):
+            # No doctor adds anything here, so every data field is the sync's and must match exactly.
+            if (owner, kind, data) != (want_owner, want_kind, want_data):
                 problems.append(f"record {rid} differs: {(owner, kind)} vs {(want_owner, want_kind)}")
     if live_parked != fresh_parked:
         problems.append(f"parked rows differ: {sorted(live_parked.items())} vs {sorted(fresh_parked.items())}")

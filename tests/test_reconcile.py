@@ -5,18 +5,22 @@ prove reconciliation did the repair."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
+from typer.testing import CliRunner
 
 from passport_sync import service
+from passport_sync.cli import app
 from passport_sync.config import Settings
 from passport_sync.models import HospitalReport
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import hospital_entry, make_settings, register_patient
-from tests.helpers import Clinic, run_sync, synced
+from tests.helpers import Clinic, run_sync, synced, write_config
 
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
 NID_A = "1111111111111"
@@ -86,13 +90,36 @@ def test_sql_merge_moves_obs_orders_and_conditions_to_the_winner(
     assert report.outcome == "ok" and report.reconcile is not None
     assert all(owners(passport)[u] == pb for u in moved)
     assert report.reconcile["moved"] == len(moved)
-    assert passport.patients.find_one({"_id": _oid(pa)})["medicalHistory"] == []
-    history = set(passport.patients.find_one({"_id": _oid(pb)})["medicalHistory"])
+    assert passport.patients.find_one({"_id": ObjectId(pa)})["medicalHistory"] == []
+    history = set(passport.patients.find_one({"_id": ObjectId(pb)})["medicalHistory"])
     assert {d["_id"] for d in passport.medicalrecords.find({"patientId": pb})} == history
 
     again = reconcile(settings)
     assert again.reconcile is not None
+    # The kept checksums (the range's rebuilt from its rows') equal MySQL's: nothing differs.
+    assert again.reconcile["ranges_differing"] == 0
     assert again.reconcile["drifted"] == 0 and again.reconcile["rows_read"] == 0
+
+
+def test_a_merged_patient_is_repaired_by_reading_about_that_patients_rows(
+    clinic: Clinic, passport: Any, settings: Settings
+) -> None:
+    people = [clinic.patient(f"33333333330{i:02d}") for i in range(6)]
+    passports = [register_patient(passport, f"33333333330{i:02d}") for i in range(6)]
+    for _ in range(4):
+        for person in people:  # interleaved: every range holds rows of every patient
+            clinic.visit(person, weights=3)
+    run_sync(settings)
+    first = reconcile(settings)
+    assert first.reconcile is not None and first.reconcile["drifted"] == 0
+    loser, winner = people[0], people[1]
+    loser_rows = clinic.db.execute("SELECT COUNT(*) FROM obs WHERE person_id = %s", (loser,))[0][0]
+
+    clinic.db.execute("UPDATE obs SET person_id = %s WHERE person_id = %s", (winner, loser))
+    report = reconcile(settings)
+    assert report.reconcile is not None
+    assert report.reconcile["rows_read"] == loser_rows == report.reconcile["moved"]
+    assert set(owners(passport).values()) == set(passports[1:])
 
 
 def test_api_merge_moves_orders_in_place_and_lands_rows_parked_for_the_unregistered_loser(
@@ -167,8 +194,8 @@ def test_identifier_corrected_in_place_moves_the_history_to_the_right_patient(
     assert set(owners(passport).values()) == {right}
     assert report.reconcile is not None
     assert report.reconcile["persons_redecided"] == 1 and report.reconcile["moved"] == 4
-    assert passport.patients.find_one({"_id": _oid(someone_else)})["allergies"] == []
-    assert passport.patients.find_one({"_id": _oid(right)})["allergies"]
+    assert passport.patients.find_one({"_id": ObjectId(someone_else)})["allergies"] == []
+    assert passport.patients.find_one({"_id": ObjectId(right)})["allergies"]
 
 
 def test_unvoided_obs_and_unvoided_patient_come_back(clinic: Clinic, passport: Any, settings: Settings) -> None:
@@ -235,20 +262,22 @@ def test_voided_revision_restores_the_previous_order_and_voided_discontinue_reac
     }
     assert set(records) == {revised, stopped}
     assert {r["data"]["medicationStatus"] for r in records.values()} == {"Active"}
+    assert not any("endDate" in r["data"] for r in records.values())  # the sync's old end is gone
 
 
 def test_an_order_past_its_auto_expire_date_becomes_past(clinic: Clinic, passport: Any, settings: Settings) -> None:
     person = clinic.patient(NID_A)
     register_patient(passport, NID_A)
     # OpenMRS stores the hospital's wall-clock time; this hospital's time zone is UTC.
-    soon = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=2)
+    soon = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=8)
     drug_order(clinic, person, auto_expire_date=soon)
     run_sync(settings)
     record = passport.medicalrecords.find_one({"openmrsData.source": "drug_order"})
     assert record["data"]["medicationStatus"] == "Active"
     reconcile(settings)  # checksums kept while it is still active
 
-    time.sleep(2.5)  # expiry writes nothing: only time passes
+    # Expiry writes nothing: only time passes.
+    time.sleep(max(0.0, (soon - datetime.now(UTC).replace(tzinfo=None)).total_seconds()) + 1)
     run_sync(settings)
     assert passport.medicalrecords.find_one({"_id": record["_id"]})["data"]["medicationStatus"] == "Active"
     report = reconcile(settings)
@@ -317,7 +346,27 @@ def test_sync_all_reconciles_a_slice_and_status_shows_the_last_full_pass(
     assert last["by"] == "sync-all" and last["ended_at"] and last["findings"]["moved"] == 2
 
 
-def _oid(value: str) -> Any:
-    from bson import ObjectId
+def test_reconcile_command_prints_the_repairs_as_json_and_takes_the_lock(
+    clinic: Clinic, passport: Any, settings: Settings, openmrs: Any, mongo_uri: str, mongo_db_name: str, tmp_path: Any
+) -> None:
+    person, other = clinic.patient(NID_A), clinic.patient(NID_B)
+    register_patient(passport, NID_A), register_patient(passport, NID_B)
+    clinic.visit(person)
+    run_sync(settings)
+    clinic.db.execute("UPDATE obs SET person_id = %s WHERE person_id = %s", (other, person))
+    config = write_config(tmp_path / "h.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
+    runner = CliRunner()
 
-    return ObjectId(value)
+    passport.openmrs_sync_locks.insert_one(
+        {"_id": HOSPITAL, "owner": "elsewhere:1:2:3", "expiresAt": datetime.now(UTC) + timedelta(minutes=5)}
+    )
+    locked = runner.invoke(app, ["reconcile", "--config", str(config), "--json"], env={})
+    assert locked.exit_code == 3, locked.output
+    passport.openmrs_sync_locks.delete_many({})
+
+    audit = runner.invoke(app, ["reconcile", "--config", str(config), "--dry-run", "--json"], env={})
+    assert audit.exit_code == 0, audit.output
+    assert json.loads(audit.stdout)["hospitals"][0]["reconcile"]["moved"] == 2
+    done = runner.invoke(app, ["reconcile", "--config", str(config)], env={})
+    assert done.exit_code == 0 and "Moved" in done.stdout
+    assert set(owners(passport).values()) == {str(passport.patients.find_one({"nationalId": NID_B})["_id"])}

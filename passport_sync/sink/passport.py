@@ -154,20 +154,13 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
         return bool(stored == doc["openmrsData"].get("contentDigest")) and same_version
     data = existing.get("data") or {}
     return (
-        not stale_data_keys(existing, doc)
-        and existing.get("patientId") == doc["patientId"]
+        existing.get("patientId") == doc["patientId"]
         and existing.get("type") == doc["type"]
         and (existing.get("openmrsData") or {}).get("renderVersion") == doc["openmrsData"].get("renderVersion")
         and _naive_utc(existing.get("syncDate")) == _naive_utc(doc["syncDate"])
         and all(data.get(k) == v for k, v in doc["data"].items())
+        and not any(k in data for k in stale_data_keys(existing, doc))
     )
-
-
-def stale_data_keys(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
-    """``data`` fields the sync wrote before (``openmrsData.syncedFields``) and no longer writes: an
-    order no longer stopped loses its ``endDate``. Fields a doctor added are not in that list."""
-    written = (existing.get("openmrsData") or {}).get("syncedFields") or []
-    return [k for k in written if k not in doc["data"]]
 
 
 def _naive_utc(value: Any) -> Any:
@@ -199,6 +192,14 @@ def _doctor_additions(old: Mapping[str, Any], new_data: Mapping[str, Any]) -> di
             if extra:
                 carried[f"data.{key}"] = [*new_data[key], *extra]
     return carried
+
+
+def stale_data_keys(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    """``data`` fields the sync wrote into ``existing`` (``openmrsData.syncedFields``) that the new
+    version of the record no longer has: an order active again has no end date. Fields a doctor
+    added in the app were never the sync's and are never listed."""
+    written = (existing.get("openmrsData") or {}).get("syncedFields") or []
+    return sorted(set(written) - set(doc["data"]))
 
 
 def _email_local(*parts: str) -> str:
@@ -604,7 +605,8 @@ class PassportStore:
             fields.update(patientId=doc["patientId"], type=doc["type"], syncDate=doc["syncDate"], updatedAt=now)
             on_insert = {k: doc[k] for k in ("createdBy", "editableBy", "createdAt", "__v")}
             update: dict[str, Any] = {"$set": fields, "$setOnInsert": on_insert}
-            if old is not None and (stale := stale_data_keys(old, doc)):
+            stale = stale_data_keys(old, doc) if old is not None else []
+            if stale:
                 update["$unset"] = {f"data.{k}": "" for k in stale}
             ops.append(UpdateOne({"_id": doc["_id"]}, update, upsert=True))
             old_patient = old.get("patientId") if old else None
@@ -891,17 +893,22 @@ class PassportStore:
         owners: dict[int, set[str]] = {pid: set() for pid in wanted}
         if not wanted:
             return owners
+        # A range, not $in: persons come a range at a time, and a range is served by the index on
+        # every server (SecantusDB scans the collection for $in).
+        span = {"$gte": wanted[0], "$lte": wanted[-1]}
         docs = self._call(
             "reading record owners",
             lambda: list(
                 self.db[RECORDS].find(
-                    {"openmrsData.hospitalId": hospital_id, "openmrsData.personId": {"$in": wanted}},
+                    {"openmrsData.hospitalId": hospital_id, "openmrsData.personId": span},
                     {"patientId": 1, "openmrsData.personId": 1},
                 )
             ),
         )
         for doc in docs:
-            owners.setdefault(int(doc["openmrsData"]["personId"]), set()).add(str(doc.get("patientId")))
+            person = int(doc["openmrsData"]["personId"])
+            if person in owners:
+                owners[person].add(str(doc.get("patientId")))
         return owners
 
     def parked_reasons(self, hospital_id: str, person_ids: Iterable[int]) -> dict[int, set[str]]:

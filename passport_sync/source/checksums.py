@@ -2,9 +2,10 @@
 
 Each source's primary-key space is cut into fixed ranges of ``range_size`` ids (range ``i`` holds
 ids ``i * size + 1`` to ``(i + 1) * size``). One statement returns, per range, the row count and
-two aggregates of a CRC32 over the columns that decide the Passport record (owner, voided, value
-columns, versions, stop and expiry). Only the few result rows travel; the rows themselves stay in
-MySQL. A range whose checksum differs from the last pass is re-read; the others are not.
+two aggregates (sum and XOR) of a CRC32 over the columns that decide the Passport record (owner,
+voided, value columns, versions, stop and expiry). Only the few result rows travel; the rows
+themselves stay in MySQL. Inside a range whose checksum differs from the last pass, the per-row
+checksums (key and number) tell which rows changed; only those are re-read.
 
 Persons are checksummed the same way over their national-ID identifiers (value, voided, and the
 patient's own void), so a corrected or copied identifier shows as one differing person.
@@ -104,6 +105,17 @@ def range_checksums(feed: str, schema: SchemaInfo, range_size: int, first: int, 
         f" CONCAT(SUM({digest}), ':', BIT_XOR({digest})) AS crc"
         f" FROM {table} WHERE {pk} BETWEEN %s AND %s GROUP BY r",
         (range_size, *params, *params, low, high),
+    )
+
+
+def row_checksums(feed: str, schema: SchemaInfo, bounds: Sequence[tuple[int, int]], now: datetime) -> Query:
+    """``k`` (primary key) and ``c`` (the row's checksum) of every row within ``bounds``: inside a
+    differing range, which rows changed (small rows: the key and one number each)."""
+    table, pk, columns, params = _feed_table(feed, schema, now)
+    where = " OR ".join([f"{pk} BETWEEN %s AND %s"] * len(bounds))
+    return (
+        f"SELECT {pk} AS k, {_digest(columns)} AS c FROM {table} WHERE {where} ORDER BY {pk}",
+        (*params, *(v for b in bounds for v in b)),
     )
 
 

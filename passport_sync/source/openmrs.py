@@ -493,6 +493,13 @@ class OpenMRSSource:
         query = checksums.range_checksums(feed, self.schema(), range_size, first, last, now)
         return {int(r["r"]): (int(r["n"]), _text(r["crc"])) for r in self.run(query)}
 
+    def row_checksums(self, feed: str, bounds: Sequence[tuple[int, int]], now: datetime) -> dict[int, int]:
+        """The checksum of each row within ``bounds`` of one source, by primary key."""
+        if not bounds:
+            return {}
+        query = checksums.row_checksums(feed, self.schema(), bounds, now)
+        return {int(r["k"]): int(r["c"]) for r in self.run(query)}
+
     def identity_checksums(
         self, type_ids: Collection[int], range_size: int, first: int, last: int
     ) -> dict[int, tuple[int, str]]:

@@ -150,14 +150,15 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
     stored = openmrs.get("contentDigest")
     if stored is not None:
         # The version too: a record missing it would be picked up for re-rendering every run.
-        same_version = openmrs.get("renderVersion") == doc["openmrsData"].get("renderVersion")
+        same_version = openmrs.get("renderVersion") == (doc.get("openmrsData") or {}).get("renderVersion")
         return bool(stored == doc["openmrsData"].get("contentDigest")) and same_version
     data = existing.get("data") or {}
     return (
         existing.get("patientId") == doc["patientId"]
         and existing.get("type") == doc["type"]
-        and (existing.get("openmrsData") or {}).get("renderVersion") == doc["openmrsData"].get("renderVersion")
-        and _naive_utc(existing.get("syncDate")) == _naive_utc(doc["syncDate"])
+        and (existing.get("openmrsData") or {}).get("renderVersion")
+        == (doc.get("openmrsData") or {}).get("renderVersion")
+        and _naive_utc(existing.get("syncDate")) == _naive_utc(doc.get("syncDate"))
         and all(data.get(k) == v for k, v in doc["data"].items())
         and not any(k in data for k in stale_data_keys(existing, doc))
     )

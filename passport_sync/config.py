@@ -198,6 +198,9 @@ class ReconcileOptions(_Strict):
 class MongoConfig(_Strict):
     uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/patientpassport")
     server_selection_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    # Demo only: each command starts the embedded MongoDB (the demo extra) on this folder
+    # (relative to the configuration file) instead of connecting to uri's server.
+    embedded_data_dir: Path | None = None
 
 
 class Settings(BaseSettings):

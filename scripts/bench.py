@@ -1573,10 +1573,15 @@ class LatencyProxies:
         async def close() -> None:
             for server in self.servers:
                 server.close()
+            pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        self.loop.close()
 
     def open(self) -> int:
         """A new listening port forwarding to the target."""
@@ -1617,7 +1622,8 @@ class LatencyProxies:
             pass
         finally:
             queue.put_nowait((0.0, b""))
-            with contextlib.suppress(OSError):
+            # Cancelled at shutdown: the connection is closed either way.
+            with contextlib.suppress(OSError, asyncio.CancelledError):
                 await sender
             writer.close()
 

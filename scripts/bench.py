@@ -28,6 +28,15 @@ What one run does:
    should read about that patient's rows);
 7. prints one table and writes the same as JSON (default ``bench-results/bench-<N>.json``).
 
+The fleet benchmark (``--fleet M``) measures many small hospitals instead: M OpenMRS databases
+of ``--fleet-obs`` observations, each reached through its own local TCP proxy (asyncio, in this
+process) that delays every chunk by half of ``--rtt-ms`` in each direction; after a backfill, for
+each ``--workers`` value, an idle ``sync-all`` cycle and one with 5 new observations per
+hospital, each in a fresh child process. It prints cycle seconds, MySQL statements and MongoDB
+commands per hospital and peak RSS::
+
+    python3 scripts/bench.py --fleet 40 --fleet-obs 200 --workers 1 4 16 --rtt-ms 50
+
 ``--profile PATH`` runs the backfill child under cProfile (its times are then inflated; use it
 for "where does the time go", not for the table).
 """

@@ -65,7 +65,7 @@ import threading
 import time
 import uuid as uuid_module
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1640,6 +1640,41 @@ class LatencyProxies:
 FLEET_NEW_OBS = 5
 
 
+def generate_fleet(
+    mysql: MySQLTarget, databases: Sequence[str], population: Population, per_hospital: int, seed: int
+) -> list[SyntheticHospital]:
+    """Like ``generate``, but one connection at a time: hundreds of open connections would pass
+    the server's max_connections (151 by default) and fail everyone else using it."""
+    hospitals = []
+    for index, database in enumerate(databases):
+        admin = mysql.connect()
+        try:
+            load_openmrs_schema(admin, database)
+        finally:
+            admin.close()
+        conn = mysql.connect(database, autocommit=False)
+        try:
+            hospital = SyntheticHospital(conn, population, index=index, hospitals=len(databases), seed=seed)
+            hospital.setup()
+            hospital.add_obs(per_hospital)
+            add_recommended_indexes(conn)
+        finally:
+            conn.close()
+        hospitals.append(hospital)
+    return hospitals
+
+
+@contextlib.contextmanager
+def reconnected(mysql: MySQLTarget, database: str, hospital: SyntheticHospital) -> Iterator[None]:
+    """The generator on a fresh connection for a while (its own was closed after generation)."""
+    conn = mysql.connect(database, autocommit=False)
+    hospital.conn = hospital.builder.conn = conn
+    try:
+        yield
+    finally:
+        conn.close()
+
+
 def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
     """M small hospitals behind latency proxies: a backfill, then per --workers value an idle
     cycle and a cycle with a few new observations per hospital. Prints one table."""
@@ -1655,12 +1690,11 @@ def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
         client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo.uri, tz_aware=False)
         client.drop_database(mongo_db_name)
         _drop_databases(mysql, databases)
-        conns: list[Any] = []
         try:
             _progress(f"fleet: {count} OpenMRS databases of {args.fleet_obs} observations")
             population = make_population(max(args.patients // 10, count * 5), args.seed)
             register_population(client[mongo_db_name], population)
-            generators, _ = generate(mysql, databases, population, count * args.fleet_obs, args.seed, conns)
+            generators = generate_fleet(mysql, databases, population, args.fleet_obs, args.seed)
             hospitals = [
                 {
                     "id": f"fleet_{i + 1}",
@@ -1684,8 +1718,9 @@ def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
             for workers in workers_values:
                 for cycle in ("idle", f"+{FLEET_NEW_OBS} obs"):
                     if cycle != "idle":
-                        for generator in generators:
-                            generator.add_obs(FLEET_NEW_OBS)
+                        for generator, database in zip(generators, databases, strict=True):
+                            with reconnected(mysql, database, generator):
+                                generator.add_obs(FLEET_NEW_OBS)
                     run = run_child({**spec, "workers": workers}, mysql)
                     failed = [r["hospital_id"] for r in run["reports"] if r["outcome"] != "ok"]
                     rows.append(
@@ -1704,8 +1739,6 @@ def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
                     )
                     _progress(f"fleet: workers {workers}, {cycle}: {run['seconds']:.1f} s")
         finally:
-            for conn in conns:
-                conn.close()
             if not args.keep:
                 client.drop_database(mongo_db_name)
                 _drop_databases(mysql, databases)

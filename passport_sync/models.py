@@ -31,11 +31,13 @@ class ObsRow:
     group_uuid: str | None = None
     group_concept_id: int | None = None
     group_concept_uuid: str | None = None
+    group_concept_class: str | None = None
     previous_version: int | None = None
     previous_version_uuid: str | None = None
     value_coded: int | None = None
     value_coded_name_id: int | None = None
     value_coded_uuid: str | None = None
+    value_coded_class: str | None = None
     value_drug: int | None = None
     drug_name: str | None = None
     value_numeric: float | None = None
@@ -129,6 +131,7 @@ class HospitalReport:
     skipped: int = 0
     reassigned: int = 0
     rejected: int = 0
+    rerendered: int = 0
     batches: int = 0
     errors: list[str] = field(default_factory=list)
     started_at: datetime | None = None
@@ -165,6 +168,7 @@ class HospitalReport:
             "skipped": self.skipped,
             "reassigned": self.reassigned,
             "rejected": self.rejected,
+            "rerendered": self.rerendered,
             "error_count": self.error_count,
             "errors": list(self.errors),
             "duration_seconds": round(self.duration_seconds, 3),

@@ -965,6 +965,8 @@ def _config_document(options: DemoOptions, mongo: _Mongo) -> dict[str, Any]:
         "sync": {
             "batch_size": 100,
             "retry": {"attempts": 3, "initial_wait_seconds": 0.2, "max_wait_seconds": 2.0},
+            # The demo's form asks for the visit reason: shown as the visit.
+            "categories": {"concepts": {"Visit reason": "visit"}},
         },
         "hospitals": hospitals,
     }

@@ -120,6 +120,33 @@ class BatchOutcome:
     reassigned: int = 0
 
 
+# The ``data`` fields the sync writes (OpenMRS owns them). Anything else in ``data`` (such as the
+# ``medications`` doctors add to a condition in the app) is the app's and is never touched.
+OPENMRS_DATA_FIELDS = frozenset(
+    {
+        "name", "diagnosis", "details", "diagnosed", "diagnosedDate", "date", "doctor", "diagnosedBy", "hospital",
+        "medicationName", "dosage", "frequency", "medicationStatus", "startDate", "endDate", "prescribedBy",
+        "testName", "testDate", "result", "testStatus", "reason", "visitDate", "description", "imageType", "notes",
+        "status",
+    }
+)  # fmt: skip
+
+
+def _render_version(doc: Mapping[str, Any]) -> Any:
+    return (doc.get("openmrsData") or {}).get("renderVersion")
+
+
+# What is read of a record to decide whether to rewrite it.
+RECORD_STATE_FIELDS = {
+    "patientId": 1,
+    "type": 1,
+    "data": 1,
+    "openmrsData.contentDigest": 1,
+    "openmrsData.renderVersion": 1,
+    "openmrsData.syncedFields": 1,
+}
+
+
 def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
     """True when the OpenMRS row gives the same record as when it was last written, so a doctor's
     edit of the record in the app stands: the digests of what the sync wrote are equal. A record
@@ -132,6 +159,7 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
     return (
         existing.get("patientId") == doc["patientId"]
         and existing.get("type") == doc["type"]
+        and _render_version(existing) == _render_version(doc)
         and all(data.get(k) == v for k, v in doc["data"].items())
         and not any(k in data for k in stale_data_keys(existing, doc))
     )
@@ -163,7 +191,10 @@ def stale_data_keys(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> list
     """``data`` fields the sync wrote into ``existing`` (``openmrsData.syncedFields``) that the new
     version of the record no longer has: an order active again has no end date. Fields a doctor
     added in the app were never the sync's and are never listed."""
-    written = (existing.get("openmrsData") or {}).get("syncedFields") or []
+    written = (existing.get("openmrsData") or {}).get("syncedFields")
+    if written is None:
+        # Written before the sync listed its fields (an older rendering): the fields it writes.
+        written = [k for k in (existing.get("data") or {}) if k in OPENMRS_DATA_FIELDS]
     return sorted(set(written) - set(doc["data"]))
 
 
@@ -475,18 +506,7 @@ class PassportStore:
             e["_id"]: e
             for e in self._call(
                 "checking existing records",
-                lambda: list(
-                    self.db[RECORDS].find(
-                        {"_id": {"$in": ids}},
-                        {
-                            "patientId": 1,
-                            "type": 1,
-                            "data": 1,
-                            "openmrsData.contentDigest": 1,
-                            "openmrsData.syncedFields": 1,
-                        },
-                    )
-                ),
+                lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, RECORD_STATE_FIELDS)),
             )
         }
         ops = []
@@ -764,18 +784,7 @@ class PassportStore:
             return {}
         docs = self._call(
             "reading records to compare",
-            lambda: list(
-                self.db[RECORDS].find(
-                    {"_id": {"$in": wanted}},
-                    {
-                        "patientId": 1,
-                        "type": 1,
-                        "data": 1,
-                        "openmrsData.contentDigest": 1,
-                        "openmrsData.syncedFields": 1,
-                    },
-                )
-            ),
+            lambda: list(self.db[RECORDS].find({"_id": {"$in": wanted}}, RECORD_STATE_FIELDS)),
         )
         return {d["_id"]: d for d in docs}
 
@@ -858,6 +867,21 @@ class PassportStore:
         )
 
     # -- checkpoints ------------------------------------------------------------------------------------
+    def stale_records(self, hospital_id: str, version: int, after: ObjectId | None, limit: int) -> list[dict[str, Any]]:
+        """The next records of a hospital written with a rendering older than ``version`` (or
+        none recorded), in ``_id`` order after ``after``: source and primary key only."""
+        query: dict[str, Any] = {
+            "openmrsData.hospitalId": hospital_id,
+            "openmrsData.renderVersion": {"$not": {"$gte": version}},
+        }
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        projection = {"openmrsData.source": 1, "openmrsData.obsId": 1, "openmrsData.sourceId": 1}
+        return self._call(
+            "finding records to re-render",
+            lambda: list(self.db[RECORDS].find(query, projection).sort("_id", 1).limit(limit)),
+        )
+
     def load_checkpoint(self, hospital_id: str) -> dict[str, Any] | None:
         return self._call("reading the checkpoint", lambda: self.db[SYNCSTATUS].find_one({"hospitalId": hospital_id}))
 

@@ -1,8 +1,8 @@
 """Records written by an older rendering are rewritten once, by the next sync-all run.
 
 The older records are made the way the previous rendering wrote them (an answer as a condition,
-a family-history group as one condition per member, no renderVersion); a doctor's addition in the
-app (``data.medications``) must survive the rewrite.
+a family-history group as one condition per member, no renderVersion, digest or list of synced
+fields); a doctor's addition in the app (``data.medications``) must survive the rewrite.
 """
 
 from __future__ import annotations
@@ -54,7 +54,14 @@ def _make_it_look_like_the_older_rendering(passport: Any, chart: dict[str, Any])
         {"_id": fever_id},
         {
             "$set": {"type": "condition", "data.diagnosis": "No", "data.details": "No", "data.diagnosedDate": "x"},
-            "$unset": {"openmrsData.renderVersion": "", "data.testName": "", "data.result": "", "data.testDate": ""},
+            "$unset": {
+                "openmrsData.renderVersion": "",
+                "openmrsData.contentDigest": "",
+                "openmrsData.syncedFields": "",
+                "data.testName": "",
+                "data.result": "",
+                "data.testDate": "",
+            },
         },
     )
     # A doctor added a medication to the "condition" in the app.
@@ -67,7 +74,12 @@ def _make_it_look_like_the_older_rendering(passport: Any, chart: dict[str, Any])
             "_id": record_id(HOSPITAL, "obs", uuid),
             "type": "condition",
             "data": {**group["data"], "diagnosis": answer, "details": answer},
-            "openmrsData": {k: v for k, v in group["openmrsData"].items() if k != "renderVersion"} | {"uuid": uuid},
+            "openmrsData": {
+                k: v
+                for k, v in group["openmrsData"].items()
+                if k not in ("renderVersion", "contentDigest", "syncedFields")
+            }
+            | {"uuid": uuid},
         }
         member["data"].pop("testName")
         passport.medicalrecords.insert_one(member)

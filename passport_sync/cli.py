@@ -31,6 +31,7 @@ from rich.logging import RichHandler
 
 from passport_sync import __version__, health, metrics, service
 from passport_sync.config import RetryConfig, Settings, load_settings
+from passport_sync.demo.embedded import embedded_mongodb
 from passport_sync.errors import (
     ConfigError,
     LockHeld,
@@ -169,12 +170,21 @@ def sync_exit_code(reports: Sequence[HospitalReport]) -> int:
     return EXIT_OK
 
 
+@contextmanager
+def open_store(settings: Settings) -> Iterator[PassportStore]:
+    """The Patient Passport store for one command; with the demo's configuration
+    (``mongodb.embedded_data_dir``), also its embedded MongoDB, until the command ends."""
+    with embedded_mongodb(settings) as effective:
+        store = PassportStore.connect(effective)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
 def _with_store(settings: Settings, work: Callable[[PassportStore], int]) -> int:
-    store = PassportStore.connect(settings)
-    try:
+    with open_store(settings) as store:
         return work(store)
-    finally:
-        store.close()
 
 
 @app.command("sync-all")
@@ -427,14 +437,11 @@ def check(
         settings = settings.model_copy(
             update={"sync": settings.sync.model_copy(update={"retry": RetryConfig(attempts=1)})}
         )
-        store = PassportStore.connect(settings)
-        try:
+        with open_store(settings) as store:
             store.ping()
             facts = service.for_each_hospital(
                 hospitals, lambda h: service.health_facts(settings, store, h), settings.sync.workers
             )
-        finally:
-            store.close()
         limits = health.Limits(max_age=timedelta(minutes=max_age), max_behind=max_behind)
         verdict = health.judge(facts, limits, datetime.now(UTC))
     except ConfigError as exc:
@@ -471,11 +478,8 @@ def check_connection(
         for h in hospitals:
             with service.default_source(h, settings) as source:
                 results.append(service.check_source(h, settings, source))
-        store = PassportStore.connect(settings)
-        try:
+        with open_store(settings) as store:
             results.append(service.check_sink(store))
-        finally:
-            store.close()
         code = EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
         if json_output:
             emit_json({"command": "test-connection", "ok": code == EXIT_OK, "results": results})

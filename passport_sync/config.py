@@ -13,11 +13,13 @@ import os
 import re
 import stat
 from collections.abc import Mapping
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from passport_sync.errors import ConfigError
@@ -28,7 +30,7 @@ DEFAULT_CONFIG_PATHS = (Path("hospitals.yaml"), Path("/etc/passport-sync/hospita
 CONFIG_ENV = "PASSPORT_SYNC_CONFIG"
 DEFAULT_DATABASE = "patientpassport"
 
-_ENV_HOSPITAL = re.compile(r"^HOSPITAL_(\d+)_(ID|NAME|DB_HOST|DB_PORT|DB_NAME|DB_USER|DB_PASSWORD|ENABLED)$")
+_ENV_HOSPITAL = re.compile(r"^HOSPITAL_(\d+)_(ID|NAME|DB_HOST|DB_PORT|DB_NAME|DB_USER|DB_PASSWORD|ENABLED|TIMEZONE)$")
 _ENV_HOSPITAL_KEYS = {
     "ID": ("id",),
     "NAME": ("name",),
@@ -38,10 +40,31 @@ _ENV_HOSPITAL_KEYS = {
     "DB_USER": ("db", "user"),
     "DB_PASSWORD": ("db", "password"),
     "ENABLED": ("enabled",),
+    "TIMEZONE": ("timezone",),
 }
 
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "localhost.localdomain"}
+
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})$")
+
+
+def parse_timezone(value: str) -> tzinfo:
+    """An IANA zone name (``Africa/Kigali``) or a fixed offset (``+02:00``); ValueError otherwise."""
+    text = value.strip()
+    match = _OFFSET.match(text)
+    if match:
+        sign, hours, minutes = match.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        if offset > timedelta(hours=14):
+            raise ValueError(f"time zone offset {value!r} is out of range")
+        return timezone(-offset if sign == "-" else offset)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Africa/Kigali or an offset such as +02:00"
+        ) from None
 
 
 class _Strict(BaseModel):
@@ -117,8 +140,20 @@ class HospitalConfig(_Strict):
     name: str = Field(min_length=2, max_length=100)
     enabled: bool = True
     db: DatabaseConfig
-    timezone: str = "UTC"
+    # None: the OpenMRS database server's own offset, read at the start of every run.
+    timezone: str | None = None
     national_id_type: NationalIdType | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_timezone(value)
+        return value
+
+    def zone(self) -> tzinfo | None:
+        """The configured time zone, or None to use the database server's."""
+        return parse_timezone(self.timezone) if self.timezone else None
 
 
 class RetryConfig(_Strict):
@@ -132,6 +167,25 @@ class CategoryOverrides(_Strict):
 
     concepts: dict[str, RecordType] = Field(default_factory=dict)
     classes: dict[str, RecordType] = Field(default_factory=dict)
+    # The original design's keyword table on concept names ("...DRUG..." -> medication): off, since
+    # "Drug allergies" is not a medication; an operator may opt in.
+    keywords: bool = False
+
+
+class GroupOptions(_Strict):
+    """Obs groups whose members each make sense alone (a lab panel, vitals) keep one record per
+    member; any other group (family history, an allergy captured as observations) is one record.
+    By the group concept's class, or its uuid or exact name."""
+
+    separate_classes: list[str] = Field(default_factory=lambda: ["LabSet", "Test"])
+    separate_concepts: list[str] = Field(default_factory=list)
+
+    def separate(self, concept_class: str | None, concept_uuid: str | None, concept_name: str) -> bool:
+        return (
+            concept_class in self.separate_classes
+            or (concept_uuid or "") in self.separate_concepts
+            or concept_name in self.separate_concepts
+        )
 
 
 class SourceSwitches(_Strict):
@@ -184,6 +238,7 @@ class SyncOptions(_Strict):
     placeholder_email_domain: str = Field(default="placeholder.example.org", pattern=r"^\w+([.-]?\w+)*(\.\w{2,3})+$")
     retry: RetryConfig = RetryConfig()
     categories: CategoryOverrides = CategoryOverrides()
+    groups: GroupOptions = GroupOptions()
     sources: SourceSwitches = SourceSwitches()
     legacy_diagnosis_concepts: LegacyDiagnosisConcepts = LegacyDiagnosisConcepts()
 
@@ -198,6 +253,9 @@ class ReconcileOptions(_Strict):
 class MongoConfig(_Strict):
     uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/patientpassport")
     server_selection_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    # Demo only: each command starts the embedded MongoDB (the demo extra) on this folder
+    # (relative to the configuration file) instead of connecting to uri's server.
+    embedded_data_dir: Path | None = None
 
 
 class Settings(BaseSettings):

@@ -31,11 +31,13 @@ class ObsRow:
     group_uuid: str | None = None
     group_concept_id: int | None = None
     group_concept_uuid: str | None = None
+    group_concept_class: str | None = None
     previous_version: int | None = None
     previous_version_uuid: str | None = None
     value_coded: int | None = None
     value_coded_name_id: int | None = None
     value_coded_uuid: str | None = None
+    value_coded_class: str | None = None
     value_drug: int | None = None
     drug_name: str | None = None
     value_numeric: float | None = None

@@ -19,10 +19,9 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from passport_sync import checkpoint as cp_logic
 from passport_sync.checkpoint import Checkpoint
@@ -39,7 +38,14 @@ from passport_sync.mapping.clinical import (
 )
 from passport_sync.mapping.concepts import choose_concept_name, chosen_answer_name
 from passport_sync.mapping.national_id import normalise_national_id
-from passport_sync.mapping.transform import RecordContext, build_record, record_id
+from passport_sync.mapping.transform import (
+    NUMERIC_DATATYPES,
+    GroupMember,
+    RecordContext,
+    build_group_record,
+    build_record,
+    record_id,
+)
 from passport_sync.mapping.visits import DERIVED_SOURCES, VisitContext, derived_ids, plan_encounter
 from passport_sync.models import ConceptName, HospitalReport, ObsRow, PersonIdentity, Provider
 from passport_sync.observer import NullObserver, SyncObserver
@@ -70,9 +76,9 @@ DATA_PROBLEMS = {
     AMBIGUOUS_PASSPORT_PATIENT: "its patient's national ID matches two Patient Passport patients",
 }
 RETRIED_EVERY_RUN = (MISSING_CONCEPT, INVALID_DATA)
-# Records of an earlier rendering version rewritten per run: batches of ``batch_size``, so that
-# an upgrade over a large history spreads over a few runs instead of making one run long.
-RERENDER_BATCHES_PER_RUN = 10
+# Re-rendering older records: at most this many batches per run, so one run after an upgrade
+# stays bounded; the next runs continue where it stopped.
+RERENDER_BATCHES_PER_RUN = 50
 RERENDER = "re-render"
 
 
@@ -161,10 +167,9 @@ class HospitalSync:
         self.persons_matched = 0
         # Set while reconciliation plans rows: every write is compared with the Passport first.
         self._reconciling = False
-        try:
-            self.tz = ZoneInfo(hospital.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError([f"hospitals[{hospital.id}].timezone: unknown time zone {hospital.timezone!r}"]) from None
+        # The configured zone, else the database server's (read in _prepare): never silently UTC.
+        self.tz: tzinfo = hospital.zone() or UTC
+        self._default_locale: str | None = None
 
     # -- entry points ------------------------------------------------------------------------------
     def run_incremental(self) -> HospitalReport:
@@ -178,7 +183,7 @@ class HospitalSync:
             for feed in self._feeds():
                 self._run_feed(feed, doc)
             self._land_parked()
-            self._rerender()
+            self._rerender(doc)
             if not self.dry_run:
                 self.report.reconcile = Reconciler(self).slice().as_dict()
             self._rebuild_encounters()
@@ -253,6 +258,9 @@ class HospitalSync:
         self._check_database_owner()
         # Read before any change: no watermark moves past the database's clock of this moment.
         self._source_now = self.source.database_now()
+        self._default_locale = self.source.default_locale()
+        if self.hospital.zone() is None:
+            self.tz = self.source.server_time_zone().zone
         if self.dry_run:
             oid = self.store.hospital_oid(self.hospital)
             self._refs = HospitalRefs(oid, "0" * 24, f"{self.hospital.name} (OpenMRS)")
@@ -474,35 +482,40 @@ class HospitalSync:
         for reason in RETRIED_EVERY_RUN:
             self._land(feeds[0], self.store.parked_ids(self.hospital.id, "obs", reason=reason))
 
-    def _rerender(self) -> None:
-        """Rewrite records of an earlier rendering version from today's OpenMRS rows.
-
-        Each is re-read by its primary key and planned like a changed row, so it ends as a fresh
-        full sync would write it (removed if voided since); its OpenMRS-owned fields are set
-        field by field, so what doctors added (``data.medications``) stays. A record whose row
-        cannot be re-read keeps its version and is tried again next run.
-        """
+    def _rerender(self, syncstatus: Mapping[str, Any]) -> None:
+        """Rewrite, once, the records an older rendering wrote: re-read their rows by primary key
+        and write what this rendering makes of them (OpenMRS-owned fields only), a bounded number
+        of batches per run; the pass resumes where it stopped and is recorded as done."""
+        if syncstatus.get("renderVersion") == RENDER_VERSION or self.dry_run:
+            return
         feeds = {feed.name: feed for feed in self._feeds()}
-        after = None
+        after = syncstatus.get("renderAfter")
         for _ in range(RERENDER_BATCHES_PER_RUN):
             stale = self.store.stale_records(self.hospital.id, RENDER_VERSION, after, self.settings.sync.batch_size)
             if not stale:
+                self._save_fields({"renderVersion": RENDER_VERSION, "renderAfter": None})
                 return
-            after = stale[-1]["_id"]
-            pks: dict[str, set[int]] = {}
-            encounters = set()
+            keys: dict[str, set[int]] = {}
+            encounters: set[str] = set()
             for record in stale:
-                openmrs = record.get("openmrsData", {})
-                pk = openmrs.get("sourceId", openmrs.get("obsId"))
-                if openmrs.get("source") in feeds and isinstance(pk, int):
-                    pks.setdefault(openmrs["source"], set()).add(pk)
-                elif openmrs.get("source") in DERIVED_SOURCES and openmrs.get("encounterUuid"):
-                    encounters.add(str(openmrs["encounterUuid"]))
-            for name, wanted in pks.items():
-                self._process(feeds[name], feeds[name].by_pks(sorted(wanted)), phase=RERENDER)
-            if encounters and not self.dry_run:
+                provenance = record.get("openmrsData") or {}
+                source = provenance.get("source")
+                pk = provenance.get("obsId") if source == "obs" else provenance.get("sourceId")
+                if source in feeds and isinstance(pk, int):
+                    keys.setdefault(source, set()).add(pk)
+                elif source in DERIVED_SOURCES and provenance.get("encounterUuid"):
+                    # A visit or prescription record: rebuilt from its encounter at the end of the run.
+                    encounters.add(str(provenance["encounterUuid"]))
+                    self.report.rerendered += 1
+            for name, pks in keys.items():
+                self._process(feeds[name], feeds[name].by_pks(pks), phase=RERENDER)
+            if encounters:
                 self.store.mark_encounters_due(self.hospital.id, encounters)
-            self.report.rerendered += len(stale)
+            after = stale[-1]["_id"]
+            self._save_fields({"renderAfter": after})
+
+    def _save_fields(self, fields: Mapping[str, Any]) -> None:
+        self.store.save_checkpoint(self.hospital.id, fields, self.clock())
 
     def _rebuild_encounters(self) -> None:
         """Rebuild the visit record and medication lists of every encounter whose records changed.
@@ -558,9 +571,9 @@ class HospitalSync:
         """Map one batch and write it; returns after MongoDB acknowledged it."""
         batch, counts = feed.plan(rows)
         if phase == RERENDER:
-            # Observation records are otherwise only inserted: here their fields are rewritten.
+            # Existing records are rewritten field by field, not inserted.
             batch.upserts.extend(batch.records)
-            batch.records = []
+            batch.records.clear()
         self.caches.parked_persons.update(p["personId"] for p in batch.parks)
         report = self.report
         report.read += len(rows)
@@ -578,6 +591,7 @@ class HospitalSync:
             report.removed += outcome.removed
             report.reassigned += outcome.reassigned
             report.unparked += counts["landed"] if phase == "parked" else 0
+            report.rerendered += outcome.updated if phase == RERENDER else 0
         self.observer.batch_done(report, phase)
         self._renew_lock()
 
@@ -614,14 +628,12 @@ class HospitalSync:
         batch, counts, live, matches = self._start_plan(rows)
         self._load_concept_names(c for r in live for c in (r.concept_id, r.value_coded, r.group_concept_id))
         doctors = self._doctor_users(live)
-        now = self.clock()
-        overrides = self.settings.sync.categories
-        diagnosis_groups = self._diagnosis_groups(rows)
+        groups, members = self._group_units(batch, rows)
         for row in rows:
             park_key = f"{hid}:obs:{row.uuid}"
             was_parked = self._was_parked(row.person_id)
-            if row.obs_group_id in diagnosis_groups:
-                continue  # a member of a legacy diagnosis group: the group gets one record
+            if row.obs_group_id in groups:
+                continue  # a member of a group that is one record: the group is rebuilt below
             if row.voided:
                 self._retire(batch, "obs", row, was_parked)
                 continue
@@ -645,32 +657,7 @@ class HospitalSync:
             if match.patient_id is None:
                 park(match.park_reason or NO_NATIONAL_ID)
                 continue
-            concept_name = self._concept_name(row.concept_id)
-            created_by, doctor_name, provider_uuid = self._doctor(row.provider_id, doctors)
-            ctx = RecordContext(
-                hospital_id=hid,
-                hospital_name=self.hospital.name,
-                patient_id=match.patient_id,
-                created_by=created_by,
-                doctor_name=doctor_name,
-                provider_uuid=provider_uuid,
-                concept_name=concept_name,
-                answer_name=self._name_of(row.value_coded, row.value_coded_name_id),
-                group_concept_name=self._concept_name(row.group_concept_id) if row.group_concept_id else None,
-                category=categorise(
-                    concept_name=concept_name,
-                    concept_uuid=row.concept_uuid,
-                    concept_class=row.concept_class or "",
-                    datatype=row.concept_datatype or "",
-                    concept_overrides=overrides.concepts,
-                    class_overrides=overrides.classes,
-                ),
-                now=now,
-                tz=self.tz,
-                true_concept_id=self._booleans[0],
-                false_concept_id=self._booleans[1],
-            )
-            doc = build_record(row, ctx)
+            doc = build_record(row, self._record_context(row, match.patient_id, doctors))
             if doc is None:
                 counts["skipped"] += 1
                 continue
@@ -678,35 +665,103 @@ class HospitalSync:
             if was_parked:
                 batch.unparks.append(park_key)
             counts["landed"] += 1
-        if diagnosis_groups:
-            self._plan_diagnosis_groups(batch, diagnosis_groups, counts)
+        if groups:
+            self._plan_groups(batch, groups, members, counts)
         return batch, counts
 
-    def _diagnosis_groups(self, rows: Sequence[ObsRow]) -> dict[int, str]:
-        """obs_group_id -> group uuid of the legacy diagnosis groups this batch touches."""
-        concepts = self.settings.sync.legacy_diagnosis_concepts
-        if not concepts.enabled:
-            return {}
-        set_uuid = concepts.set.lower()
-        groups: dict[int, str] = {}
-        for row in rows:
-            if row.obs_group_id and row.group_uuid and (row.group_concept_uuid or "").lower() == set_uuid:
-                groups[row.obs_group_id] = row.group_uuid
-            elif not row.voided and (row.concept_uuid or "").lower() == set_uuid:
-                groups[row.obs_id] = row.uuid
-        return groups
+    def _record_context(
+        self, row: ObsRow, patient_id: str, doctors: dict[str, str], *, group: bool = False
+    ) -> RecordContext:
+        """The facts a record of ``row`` needs; ``group``: the record of the group ``row`` belongs to."""
+        overrides = self.settings.sync.categories
+        if group:
+            concept_id, concept_uuid, concept_class = (
+                row.group_concept_id,
+                row.group_concept_uuid,
+                row.group_concept_class,
+            )
+            datatype: str | None = "N/A"
+        else:
+            concept_id, concept_uuid, concept_class = row.concept_id, row.concept_uuid, row.concept_class
+            datatype = row.concept_datatype
+        concept_name = self._concept_name(concept_id)
+        return RecordContext(
+            **self._who_and_when(patient_id, row.provider_id, doctors),
+            concept_name=concept_name,
+            answer_name=None if group else self._name_of(row.value_coded, row.value_coded_name_id),
+            group_concept_name=self._concept_name(row.group_concept_id) if row.group_concept_id and not group else None,
+            category=categorise(
+                concept_name=concept_name,
+                concept_uuid=concept_uuid or "",
+                concept_class=concept_class or "",
+                datatype=datatype or "",
+                answer_class=None if group else row.value_coded_class,
+                concept_overrides=overrides.concepts,
+                class_overrides=overrides.classes,
+                keywords=overrides.keywords,
+            ),
+            true_concept_id=self._booleans[0],
+            false_concept_id=self._booleans[1],
+        )
 
-    def _plan_diagnosis_groups(self, batch: BatchWrite, groups: dict[int, str], counts: dict[str, int]) -> None:
-        """Rebuild each touched diagnosis group from its live members (none left: remove it)."""
-        hid = self.hospital.id
-        members = self.source.live_members(groups.keys())
+    def _group_units(
+        self, batch: BatchWrite, rows: Sequence[ObsRow]
+    ) -> tuple[dict[int, tuple[str, bool]], dict[int, list[ObsRow]]]:
+        """The groups this batch touches that become one record, as obs_group_id -> (group uuid,
+        is a legacy diagnosis group), and their live members by group.
+
+        One record: diagnosis groups, and every group whose members only mean something together.
+        Kept apart, one record per member: the classes and concepts ``sync.groups`` names, and
+        groups of numbers only (a vitals set), decided from the group's live members each time.
+        """
+        diagnosis = self.settings.sync.legacy_diagnosis_concepts
+        set_uuid = diagnosis.set.lower() if diagnosis.enabled else None
+        options = self.settings.sync.groups
+        groups: dict[int, tuple[str, bool]] = {}
+        for row in rows:
+            if row.obs_group_id and row.group_uuid:
+                group_id, uuid, concept_id = row.obs_group_id, row.group_uuid, row.group_concept_id
+                concept_uuid, concept_class = row.group_concept_uuid, row.group_concept_class
+            elif not row.voided and not row.has_value():
+                group_id, uuid, concept_id = row.obs_id, row.uuid, row.concept_id
+                concept_uuid, concept_class = row.concept_uuid, row.concept_class
+            else:
+                continue
+            is_diagnosis = set_uuid is not None and (concept_uuid or "").lower() == set_uuid
+            if is_diagnosis or not options.separate(concept_class, concept_uuid, self._concept_name(concept_id)):
+                groups[group_id] = (uuid, is_diagnosis)
         by_group: dict[int, list[ObsRow]] = {}
-        for member in members:
+        if not groups:
+            return groups, by_group
+        for member in self.source.live_members(groups.keys()):
             by_group.setdefault(member.obs_group_id or 0, []).append(member)
-        self._load_concept_names(m.value_coded for m in members)
+        for group_id, (uuid, is_diagnosis) in list(groups.items()):
+            if is_diagnosis:
+                continue
+            valued = [m for m in by_group.get(group_id, []) if m.has_value()]
+            if not valued:
+                # Nothing left: each member's own row retires its record, and the group's goes.
+                batch.removals.append((record_id(self.hospital.id, "obs", uuid), {"reason": "voided"}))
+                del groups[group_id]
+            elif all(m.value_numeric is not None and m.concept_datatype in NUMERIC_DATATYPES for m in valued):
+                del groups[group_id]
+                by_group.pop(group_id)
+        return groups, by_group
+
+    def _plan_groups(
+        self,
+        batch: BatchWrite,
+        groups: dict[int, tuple[str, bool]],
+        by_group: dict[int, list[ObsRow]],
+        counts: dict[str, int],
+    ) -> None:
+        """Rebuild each touched group record from its live members (none left: remove it)."""
+        hid = self.hospital.id
+        members = [m for live in by_group.values() for m in live]
+        self._load_concept_names(c for m in members for c in (m.concept_id, m.value_coded, m.group_concept_id))
         doctors = self._doctor_users(members)
         matches = self._match_persons({m.person_id for m in members})
-        for group_id, group_uuid in groups.items():
+        for group_id, (group_uuid, is_diagnosis) in groups.items():
             live = by_group.get(group_id)
             if not live:
                 batch.removals.append((record_id(hid, "obs", group_uuid), {"reason": "voided"}))
@@ -716,8 +771,23 @@ class HospitalSync:
             if match.patient_id is None:
                 self._park(batch, "obs", group_uuid, group_id, first.person_id, match.park_reason or NO_NATIONAL_ID)
                 continue
-            ctx = self._clinical_context(match.patient_id, first.provider_id, doctors)
-            doc = diagnosis_group_record(group_uuid, live, ctx, self.settings.sync.legacy_diagnosis_concepts)
+            if is_diagnosis:
+                ctx = self._clinical_context(match.patient_id, first.provider_id, doctors)
+                doc = diagnosis_group_record(group_uuid, live, ctx, self.settings.sync.legacy_diagnosis_concepts)
+            else:
+                parts = [
+                    GroupMember(
+                        m, self._concept_name(m.concept_id), self._name_of(m.value_coded, m.value_coded_name_id)
+                    )
+                    for m in live
+                    if not m.problem and m.has_value()
+                ]
+                ctx_group = self._record_context(first, match.patient_id, doctors, group=True)
+                doc = build_group_record(group_uuid, ctx_group.concept_name, parts, ctx_group)
+                # Written one per member by an older rendering: those records give way to this one.
+                batch.removals.extend(
+                    (record_id(hid, "obs", m.uuid), {"reason": "replaced", "replacedBy": group_uuid}) for m in live
+                )
             if doc is None:
                 counts["skipped"] += 1
                 continue
@@ -738,19 +808,22 @@ class HospitalSync:
         batch.parks.append(doc)
         self.caches.parked_now.add((source, pk))
 
-    def _clinical_context(self, patient_id: str, provider_id: int | None, doctors: dict[str, str]) -> ClinicalContext:
+    def _who_and_when(self, patient_id: str, provider_id: int | None, doctors: dict[str, str]) -> dict[str, Any]:
+        """The facts every record context has: hospital, patient, doctor, clock and time zone."""
         created_by, doctor_name, provider_uuid = self._doctor(provider_id, doctors)
-        return ClinicalContext(
-            hospital_id=self.hospital.id,
-            hospital_name=self.hospital.name,
-            patient_id=patient_id,
-            created_by=created_by,
-            doctor_name=doctor_name,
-            provider_uuid=provider_uuid,
-            name_of=self._name_of,
-            now=self.clock(),
-            tz=self.tz,
-        )
+        return {
+            "hospital_id": self.hospital.id,
+            "hospital_name": self.hospital.name,
+            "patient_id": patient_id,
+            "created_by": created_by,
+            "doctor_name": doctor_name,
+            "provider_uuid": provider_uuid,
+            "now": self.clock(),
+            "tz": self.tz,
+        }
+
+    def _clinical_context(self, patient_id: str, provider_id: int | None, doctors: dict[str, str]) -> ClinicalContext:
+        return ClinicalContext(**self._who_and_when(patient_id, provider_id, doctors), name_of=self._name_of)
 
     def _plan_clinical(self, rows: Sequence[ClinicalRow]) -> tuple[BatchWrite, dict[str, int]]:
         hid = self.hospital.id
@@ -833,13 +906,14 @@ class HospitalSync:
         if concept_id is None:
             return ""
         names = self.caches.concept_names.get(concept_id, [])
-        return choose_concept_name(names, self.settings.sync.locale) or f"Concept {concept_id}"
+        return choose_concept_name(names, self.settings.sync.locale, self._default_locale) or f"Concept {concept_id}"
 
     def _name_of(self, concept_id: int | None, picked_name_id: int | None) -> str | None:
         if concept_id is None:
             return None
         names = self.caches.concept_names.get(concept_id, [])
-        return chosen_answer_name(names, self.settings.sync.locale, picked_name_id) or f"Concept {concept_id}"
+        locale = self.settings.sync.locale
+        return chosen_answer_name(names, locale, picked_name_id, self._default_locale) or f"Concept {concept_id}"
 
     def _doctor_users(self, rows: Sequence[Any]) -> dict[str, str]:
         provider_ids = {r.provider_id for r in rows if r.provider_id is not None}

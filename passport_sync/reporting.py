@@ -66,6 +66,8 @@ class LoggingObserver:
             report.parked,
             report.error_count,
         )
+        if report.rerendered:
+            log.info("%s: %d records rewritten with the current rendering", report.hospital_name, report.rerendered)
 
 
 class TerminalProgressObserver(LoggingObserver):

@@ -389,6 +389,10 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
     check("connect", True, f"{hospital.db.host}:{hospital.db.port}/{hospital.db.name}")
     try:
         check("server version", True, source.server_version())
+        configured = hospital.zone()
+        zone = f"{hospital.timezone} (configured)" if configured is not None else source.server_time_zone().description
+        result["timezone"] = zone
+        check("time zone", True, zone)
         schema = source.schema()
         check("OpenMRS tables", True, f"{len(queries.REQUIRED_TABLES)} required tables present")
         wanted = settings.national_id_type_for(hospital)

@@ -28,6 +28,15 @@ What one run does:
    should read about that patient's rows);
 7. prints one table and writes the same as JSON (default ``bench-results/bench-<N>.json``).
 
+The fleet benchmark (``--fleet M``) measures many small hospitals instead: M OpenMRS databases
+of ``--fleet-obs`` observations, each reached through its own local TCP proxy (asyncio, in this
+process) that delays every chunk by half of ``--rtt-ms`` in each direction; after a backfill, for
+each ``--workers`` value, an idle ``sync-all`` cycle and one with 5 new observations per
+hospital, each in a fresh child process. It prints cycle seconds, MySQL statements and MongoDB
+commands per hospital and peak RSS::
+
+    python3 scripts/bench.py --fleet 40 --fleet-obs 200 --workers 1 4 16 --rtt-ms 50
+
 ``--profile PATH`` runs the backfill child under cProfile (its times are then inflated; use it
 for "where does the time go", not for the table).
 """
@@ -35,6 +44,8 @@ for "where does the time go", not for the table).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import cProfile
 import hashlib
 import itertools
@@ -54,7 +65,7 @@ import threading
 import time
 import uuid as uuid_module
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -818,8 +829,8 @@ def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -
         label = caller.f_code.co_name
         if label.startswith("_") and caller.f_back is not None:
             label = f"{caller.f_back.f_code.co_name}/{label}"
-        if threading.current_thread() is not threading.main_thread():
-            label = f"{label} (read-ahead)"
+        if not threading.current_thread().name.startswith(("MainThread", "hospital")):
+            label = f"{label} (read-ahead)"  # the pipeline's reader thread, not a hospital worker
         started = time.perf_counter()
         try:
             return original_run(source, query)
@@ -860,7 +871,9 @@ def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -
     )
 
 
-def sync_settings(mongo_uri: str, hospitals: list[dict[str, Any]], batch_size: int) -> Settings:
+def sync_settings(mongo_uri: str, hospitals: list[dict[str, Any]], batch_size: int, workers: int = 1) -> Settings:
+    """The benchmark's settings; one worker unless told (the backfill table compares with earlier
+    runs, which synced the hospitals one after the other)."""
     return load_settings(
         None,
         environ={},
@@ -869,6 +882,7 @@ def sync_settings(mongo_uri: str, hospitals: list[dict[str, Any]], batch_size: i
             "hospitals": hospitals,
             "sync": {
                 "batch_size": batch_size,
+                "workers": workers,
                 "retry": {"attempts": 3, "initial_wait_seconds": 0.05, "max_wait_seconds": 0.5},
             },
         },
@@ -906,7 +920,7 @@ def _child(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     counter = CommandCounter()
     monitoring.register(counter)  # before the client exists: every command is seen
-    settings = sync_settings(spec["mongo_uri"], spec["hospitals"], spec["batch_size"])
+    settings = sync_settings(spec["mongo_uri"], spec["hospitals"], spec["batch_size"], spec.get("workers", 1))
     store = PassportStore.connect(settings)
     profiler = cProfile.Profile() if spec.get("profile") else None
     try:
@@ -1325,11 +1339,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED, help="random seed (fixed by default)")
     parser.add_argument("--keep", action="store_true", help="keep the MySQL and MongoDB databases afterwards")
     parser.add_argument("--profile", type=Path, help="run the backfill under cProfile and write the stats here")
+    parser.add_argument("--fleet", type=int, metavar="M", help="the fleet benchmark instead: M small hospitals")
+    parser.add_argument("--fleet-obs", type=int, default=300, help="observations per fleet hospital, default 300")
+    parser.add_argument("--rtt-ms", type=int, default=50, help="fleet: round trip added by each proxy, default 50")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 4, 16], help="fleet: sync-all --workers values, default 1 4 16"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child)
         return 0
+    if args.fleet is not None:
+        if args.fleet < 1 or args.fleet_obs < 1 or min(args.workers) < 1:
+            parser.error("--fleet, --fleet-obs and --workers must be positive")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        fleet_mysql = parse_mysql_url(args.mysql_url or DEFAULT_MYSQL_URL)
+        _ensure_mysql(fleet_mysql, args.mysql_url is not None)
+        return run_fleet(args, fleet_mysql)
     if args.n < 1 or args.hospitals < 1 or args.patients < args.hospitals:
         parser.error("--n, --hospitals must be positive and --patients at least --hospitals")
 
@@ -1527,6 +1554,235 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         print(f"profile: {args.profile} (times above are inflated by cProfile)")
         pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(25)
+    return 0
+
+
+# =====================================================================================
+# The fleet benchmark: many small hospitals, each behind a slow link
+# =====================================================================================
+
+
+class LatencyProxies:
+    """Local TCP proxies to one MySQL server, one port per hospital, each delaying every chunk by
+    ``delay`` seconds in each direction (a WAN round trip of 2 x delay, no bandwidth limit). They
+    run on an asyncio loop in a thread of the benchmark process, not in the measured child."""
+
+    def __init__(self, target_host: str, target_port: int, delay: float) -> None:
+        self.target = (target_host, target_port)
+        self.delay = delay
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="latency-proxies", daemon=True)
+        self.servers: list[asyncio.AbstractServer] = []
+
+    def __enter__(self) -> LatencyProxies:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def close() -> None:
+            for server in self.servers:
+                server.close()
+            pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+    def open(self) -> int:
+        """A new listening port forwarding to the target."""
+        server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._serve, "127.0.0.1", 0), self.loop).result(
+            timeout=10
+        )
+        self.servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            server_reader, server_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.close()
+            return
+        await asyncio.gather(
+            self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Forward each chunk ``delay`` after it arrived; later chunks are not held behind it longer."""
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    break
+                await asyncio.sleep(max(0.0, due - self.loop.time()))
+                writer.write(data)
+                await writer.drain()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while data := await reader.read(65536):
+                queue.put_nowait((self.loop.time() + self.delay, data))
+        except OSError:
+            pass
+        finally:
+            queue.put_nowait((0.0, b""))
+            # Cancelled at shutdown: the connection is closed either way.
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await sender
+            writer.close()
+
+
+FLEET_NEW_OBS = 5
+
+
+def generate_fleet(
+    mysql: MySQLTarget, databases: Sequence[str], population: Population, per_hospital: int, seed: int
+) -> list[SyntheticHospital]:
+    """Like ``generate``, but one connection at a time: hundreds of open connections would pass
+    the server's max_connections (151 by default) and fail everyone else using it."""
+    hospitals = []
+    for index, database in enumerate(databases):
+        admin = mysql.connect()
+        try:
+            load_openmrs_schema(admin, database)
+        finally:
+            admin.close()
+        conn = mysql.connect(database, autocommit=False)
+        try:
+            hospital = SyntheticHospital(conn, population, index=index, hospitals=len(databases), seed=seed)
+            hospital.setup()
+            hospital.add_obs(per_hospital)
+            add_recommended_indexes(conn)
+        finally:
+            conn.close()
+        hospitals.append(hospital)
+    return hospitals
+
+
+@contextlib.contextmanager
+def reconnected(mysql: MySQLTarget, database: str, hospital: SyntheticHospital) -> Iterator[None]:
+    """The generator on a fresh connection for a while (its own was closed after generation)."""
+    conn = mysql.connect(database, autocommit=False)
+    hospital.conn = hospital.builder.conn = conn
+    try:
+        yield
+    finally:
+        conn.close()
+
+
+def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
+    """M small hospitals behind latency proxies: a backfill, then per --workers value an idle
+    cycle and a cycle with a few new observations per hospital. Prints one table."""
+    count, workers_values = args.fleet, sorted(set(args.workers))
+    databases = [f"{args.prefix}_fleet_{i + 1}" for i in range(count)]
+    mongo_db_name = f"{args.prefix}_fleet_passport"
+    delay = args.rtt_ms / 2000
+    rows: list[dict[str, Any]] = []
+    with (
+        MongoServer(args.mongodb_uri, keep=args.keep) as mongo,
+        LatencyProxies(mysql.host, mysql.port, delay) as proxies,
+    ):
+        client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo.uri, tz_aware=False)
+        client.drop_database(mongo_db_name)
+        _drop_databases(mysql, databases)
+        try:
+            _progress(f"fleet: {count} OpenMRS databases of {args.fleet_obs} observations")
+            population = make_population(max(args.patients // 10, count * 5), args.seed)
+            register_population(client[mongo_db_name], population)
+            generators = generate_fleet(mysql, databases, population, args.fleet_obs, args.seed)
+            hospitals = [
+                {
+                    "id": f"fleet_{i + 1}",
+                    "name": f"Fleet Hospital {i + 1}",
+                    "db": {
+                        "host": "127.0.0.1",
+                        "port": proxies.open(),
+                        "name": database,
+                        "user": mysql.user,
+                        "password": mysql.password,
+                    },
+                }
+                for i, database in enumerate(databases)
+            ]
+            spec = {"mongo_uri": f"{mongo.uri}/{mongo_db_name}", "hospitals": hospitals, "batch_size": args.batch_size}
+            _progress(
+                f"fleet: backfill through the proxies ({args.rtt_ms} ms round trip), workers {max(workers_values)}"
+            )
+            backfill = run_child({**spec, "workers": max(workers_values)}, mysql)
+            _progress(f"fleet: backfill took {backfill['seconds']:.1f} s")
+            for workers in workers_values:
+                for cycle in ("idle", f"+{FLEET_NEW_OBS} obs"):
+                    if cycle != "idle":
+                        for generator, database in zip(generators, databases, strict=True):
+                            with reconnected(mysql, database, generator):
+                                generator.add_obs(FLEET_NEW_OBS)
+                    run = run_child({**spec, "workers": workers}, mysql)
+                    failed = [r["hospital_id"] for r in run["reports"] if r["outcome"] != "ok"]
+                    rows.append(
+                        {
+                            "hospitals": count,
+                            "rtt_ms": args.rtt_ms,
+                            "workers": workers,
+                            "cycle": cycle,
+                            "seconds": run["seconds"],
+                            "mysql_per_hospital": run["mysql_statements"] / count,
+                            "mongo_per_hospital": run["mongo_commands"] / count,
+                            "peak_rss_mb": run["peak_rss_kb"] / 1024,
+                            "written": sum(r["written"] for r in run["reports"]),
+                            "failed": failed,
+                        }
+                    )
+                    _progress(f"fleet: workers {workers}, {cycle}: {run['seconds']:.1f} s")
+        finally:
+            if not args.keep:
+                client.drop_database(mongo_db_name)
+                _drop_databases(mysql, databases)
+            client.close()
+    headers = (
+        "hospitals",
+        "RTT ms",
+        "workers",
+        "cycle",
+        "cycle s",
+        "MySQL st/hosp",
+        "Mongo cmd/hosp",
+        "peak RSS MB",
+        "written",
+    )
+    table = [
+        (
+            f"{r['hospitals']}",
+            f"{r['rtt_ms']}",
+            f"{r['workers']}",
+            r["cycle"],
+            f"{r['seconds']:.1f}",
+            f"{r['mysql_per_hospital']:.1f}",
+            f"{r['mongo_per_hospital']:.1f}",
+            f"{r['peak_rss_mb']:.0f}",
+            f"{r['written']}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    print(_fmt_row(headers, widths))
+    for row in table:
+        print(_fmt_row(row, widths))
+    if any(r["failed"] for r in rows):
+        print(
+            "failed hospitals: "
+            + "; ".join(f"workers {r['workers']} {r['cycle']}: {r['failed']}" for r in rows if r["failed"])
+        )
+    json_path = args.json or REPO / "bench-results" / f"fleet-{count}.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(
+        json.dumps({"fleet": rows, "machine": machine(), "passport_sync_commit": _git_commit()}, indent=2)
+    )
+    print(f"results: {json_path}")
     return 0
 
 

@@ -156,7 +156,8 @@ def test_allergies_keep_the_patients_allergy_list_in_step(ward: Ward, passport: 
     (record,) = records(passport, "allergy")
     assert record["data"]["diagnosis"] == "Allergy: Penicillin"
     assert record["data"]["details"] == "Penicillin (severe)"
-    assert record["data"]["notes"] == "rash in 2019"
+    # The card shows notes instead of details: the notes carry the allergy too.
+    assert record["data"]["notes"] == "Penicillin (severe). rash in 2019"
     allergies = passport.patients.find_one({"_id": ObjectId(patient_id)})["allergies"]
     assert allergies == ["Peanuts", "Penicillin (severe)"]
 

@@ -181,6 +181,25 @@ def test_demo_with_the_embedded_mongodb_keeps_its_data_on_disk(prefix: str, tmp_
     assert (demo_dir / "mongodb").is_dir()
     assert existing_databases(prefix) == set(databases(prefix))
 
+    # After the demo, a hospital's commands work on its data with the file it wrote: each starts
+    # the embedded MongoDB on the demo's folder for as long as it runs.
+    config = str(demo_dir / "hospitals.yaml")
+    for command in ("status", "check", "sync-patient", "sync-all"):
+        assert f"passport-sync {command} " in first.stdout and config in first.stdout
+    status = runner.invoke(app, ["status", "--config", config, "--json"])
+    assert status.exit_code == 0, status.output
+    assert all(s["last_run"]["outcome"] == "ok" for s in json.loads(status.stdout)["hospitals"])
+    check = runner.invoke(app, ["check", "--config", config])
+    assert check.exit_code == 0, check.output
+    assert check.stdout.startswith("PASSPORT-SYNC OK - 3 hospital(s) synced")
+    shown = next(p for p in demo_patients() if p.number == 1)
+    patient = runner.invoke(app, ["sync-patient", shown.national_id, "--config", config, "--json"])
+    assert patient.exit_code == 0, patient.output
+    assert [h["written"] for h in json.loads(patient.stdout)["hospitals"]] == [0, 0, 0]
+    again = runner.invoke(app, ["sync-all", "--config", config, "--json"])
+    assert again.exit_code == 0, again.output
+    assert [h["written"] for h in json.loads(again.stdout)["hospitals"]] == [0, 0, 0]
+
     second = demo(prefix, demo_dir, "--json")
     assert second.exit_code == 0, second.output
     document = json.loads(second.stdout)

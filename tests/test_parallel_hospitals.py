@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,31 +24,64 @@ from tests.helpers import Clinic, live_obs_uuids, obs_uuids, synced, write_confi
 runner = CliRunner()
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP port that accepts connections and never says a word (a hung MySQL server)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
+class SilentServer:
+    """A TCP port that accepts connections and never says a word (a hung MySQL server), until
+    ``release`` (or a minute passed): then it drops them and refuses new ones."""
 
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.released = threading.Event()
+        self._accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        deadline = time.monotonic() + 60
+        while not self.released.is_set() and time.monotonic() < deadline:
             try:
-                accepted.append(listener.accept()[0])
+                self._accepted.append(self.listener.accept()[0])
             except OSError:
                 continue
+        self.listener.close()
+        for conn in self._accepted:
+            conn.close()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    listener.close()
+    def release(self) -> None:
+        self.released.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.release()
+
+
+class ReleaseWhenOthersDone:
+    """Lets the hung hospital's server go once every other hospital has finished: with hospitals
+    run one after the other, the others would wait for the hung one and finish after it."""
+
+    def __init__(self, server: SilentServer, others: int) -> None:
+        self.server = server
+        self.waiting = others
+        self.lock = threading.Lock()
+
+    def hospital_started(self, hospital_id: str, hospital_name: str) -> None: ...
+
+    def batch_done(self, report: HospitalReport, phase: str) -> None: ...
+
+    def hospital_done(self, report: HospitalReport) -> None:
+        if report.hospital_id == "hung":
+            return
+        with self.lock:
+            self.waiting -= 1
+            if self.waiting == 0:
+                self.server.released.set()
 
 
 def clinics(make_openmrs: Any, passport: Any, count: int) -> list[Clinic]:
@@ -63,41 +97,36 @@ def clinics(make_openmrs: Any, passport: Any, count: int) -> list[Clinic]:
 
 
 def test_a_hung_hospital_never_holds_the_others(
-    make_openmrs: Any, passport: Any, silent_server: int, tmp_path: Path, mongo_uri: str, mongo_db_name: str
+    make_openmrs: Any, passport: Any, silent_server: SilentServer, mongo_uri: str, mongo_db_name: str
 ) -> None:
     good = clinics(make_openmrs, passport, 3)
     hung = hospital_entry("openmrs", hospital_id="hung", name="Hung Hospital")
-    hung["db"].update(port=silent_server, connect_timeout_seconds=1, read_timeout_seconds=1)
-    entries = [hung] + [
-        hospital_entry(c.db.name, hospital_id=f"h{i}", name=f"Hospital {i}") for i, c in enumerate(good)
-    ]
-    config = write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, entries)
+    hung["db"].update(port=silent_server.port, connect_timeout_seconds=5, read_timeout_seconds=120)
+    others = [hospital_entry(c.db.name, hospital_id=f"h{i}", name=f"Hospital {i}") for i, c in enumerate(good)]
+    settings = make_settings(mongo_uri, mongo_db_name, [hung, *others], workers=4)
+    store = PassportStore.connect(settings)
+    try:
+        reports = service.sync_all(
+            settings, store, settings.hospitals, observer=ReleaseWhenOthersDone(silent_server, others=3)
+        )
+    finally:
+        store.close()
 
-    result = runner.invoke(app, ["sync-all", "--config", str(config), "--workers", "4", "--json"], env={})
-
-    assert result.exit_code == 1, result.stderr
-    document = json.loads(result.stdout)
-    reports = document["hospitals"]
-    assert [r["hospital_id"] for r in reports] == ["hung", "h0", "h1", "h2"]  # config order
-    assert reports[0]["outcome"] == "failed" and "timed out" in reports[0]["errors"][0]
-    assert set(reports[0]) == set(reports[1])  # the same keys as ever
+    assert [r.hospital_id for r in reports] == ["hung", "h0", "h1", "h2"]  # config order
+    assert reports[0].outcome == "failed"
     for index, clinic in enumerate(good):
-        assert reports[index + 1]["outcome"] == "ok"
-        assert reports[index + 1]["written"] == 3 + index
+        assert reports[index + 1].outcome == "ok"
+        assert reports[index + 1].written == 3 + index
         synced = obs_uuids(passport, f"h{index}")
         assert set(synced) == live_obs_uuids(clinic.db) and set(synced.values()) == {1}
+        # They finished while the hung hospital still waited for its server's greeting.
+        assert reports[index + 1].finished_at < reports[0].finished_at
     # Each hospital took and released its own lock.
     assert passport.openmrs_sync_locks.count_documents({}) == 0
 
-    # The others finished while the hung hospital was still waiting for its server's greeting.
-    finished = {
-        d["changes"]["hospital_id"]: d["createdAt"] for d in passport.auditlogs.find({"action": "openmrs_auto_sync"})
-    }
-    assert all(finished[f"h{i}"] < finished["hung"] for i in range(3)), finished
-
 
 class Overlap:
-    """Counts hospitals in flight; each start waits (briefly) for a partner, so running one at a
+    """Counts hospitals in flight; each start waits for a partner (up to a minute), so running one at a
     time shows up as a broken barrier instead of a lucky timing."""
 
     def __init__(self, parties: int) -> None:
@@ -112,7 +141,7 @@ class Overlap:
             self.active += 1
             self.most = max(self.most, self.active)
         try:
-            self._barrier.wait(timeout=10)
+            self._barrier.wait(timeout=60)
         except threading.BrokenBarrierError:
             self.broken = True
 
@@ -124,7 +153,7 @@ class Overlap:
 
 
 def test_workers_bound_how_many_hospitals_run_at_once(
-    make_openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+    make_openmrs: Any, passport: Any, tmp_path: Path, mongo_uri: str, mongo_db_name: str
 ) -> None:
     good = clinics(make_openmrs, passport, 4)
     entries = [hospital_entry(c.db.name, hospital_id=f"h{i}", name=f"Hospital {i}") for i, c in enumerate(good)]
@@ -140,3 +169,12 @@ def test_workers_bound_how_many_hospitals_run_at_once(
     assert not overlap.broken  # two at a time, as configured
     assert overlap.most == 2  # and never more
     assert passport.medicalrecords.count_documents(synced({})) == sum(3 + i for i in range(4))
+
+    # The command line: the same document as with one worker, hospitals in configuration order.
+    config = write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, entries)
+    result = runner.invoke(app, ["sync-all", "--config", str(config), "--workers", "3", "--json"], env={})
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [h["hospital_id"] for h in document["hospitals"]] == ["h0", "h1", "h2", "h3"]
+    assert set(document["hospitals"][0]) == set(reports[0].as_dict())
+    assert [h["written"] for h in document["hospitals"]] == [0, 0, 0, 0]

@@ -187,7 +187,7 @@ def test_doctors_additions_move_to_the_new_version_of_an_edited_observation(
     kept = record_of_obs(passport, new_id)
     assert kept["data"]["medications"] == [medication]
     assert kept["data"]["details"] == "Asthma, exercise-induced"
-    assert record_of_obs(passport, weight)["data"]["result"] == "60 kg"
+    assert record_of_obs(passport, weight)["data"]["result"] == "60 kg (normal 30-150 kg)"
 
 
 def test_doctors_medications_move_to_the_new_version_of_an_edited_condition(

@@ -24,6 +24,7 @@ def _as_written_before(passport: Any) -> None:
     passport.medicalrecords.update_many(
         {}, {"$unset": {"openmrsData.renderVersion": "", "syncDate": "", "data.status": ""}}
     )
+    passport.syncstatus.update_many({}, {"$unset": {"renderVersion": "", "renderAfter": ""}})
 
 
 def test_records_of_an_earlier_rendering_are_rewritten_once_keeping_doctors_additions(

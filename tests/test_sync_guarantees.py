@@ -173,14 +173,14 @@ def test_edit_and_void_propagate_within_one_run(clinic: Clinic, passport: Any, s
 
     visible = {d["openmrsData"]["obsId"]: d for d in passport.medicalrecords.find(synced({"patientId": patient_id}))}
     assert set(visible) == {diagnosis_id, new_weight_id}
-    assert visible[new_weight_id]["data"]["result"] == "81 kg"
+    assert visible[new_weight_id]["data"]["result"] == "81 kg (normal 30-150 kg)"
     patient = passport.patients.find_one({"_id": ObjectId(patient_id)})
     every = {d["_id"] for d in passport.medicalrecords.find({"patientId": patient_id})}  # the visit record too
     assert set(patient["medicalHistory"]) == every and len(every) == len(visible) + 1
     trail = {d["record"]["openmrsData"]["obsId"]: d for d in passport.openmrs_sync_removed.find()}
     assert set(trail) == {weight_id, note_id}
     assert trail[note_id]["voidReason"] == "wrong patient"
-    assert trail[weight_id]["record"]["data"]["result"] == "60 kg"
+    assert trail[weight_id]["record"]["data"]["result"] == "60 kg (normal 30-150 kg)"
 
 
 # 5. The checkpoint moves only after MongoDB acknowledged the batch -----------------------------------------
@@ -298,7 +298,7 @@ def test_records_and_placeholders_are_app_valid(clinic: Clinic, passport: Any, s
     by_type = {r["type"]: r for r in records if r["openmrsData"]["providerUuid"]}
     assert by_type["condition"]["data"]["diagnosis"] == "Diabetes Type 2"
     assert by_type["condition"]["data"]["doctor"] == "John Doe"
-    assert by_type["test"]["data"]["result"] == "60 kg"
+    assert by_type["test"]["data"]["result"] == "60 kg (normal 30-150 kg)"
     no_provider = passport.medicalrecords.find_one({"openmrsData.providerUuid": None})
     assert no_provider["data"]["doctor"] == "Central Hospital (OpenMRS)"
     hospital = passport.hospitals.find_one({"_id": ObjectId(HOSPITAL)})

@@ -47,7 +47,8 @@ from pymongo.errors import PyMongoError
 from passport_sync import service
 from passport_sync.config import DEFAULT_DATABASE, Settings, load_settings, redact_uri
 from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
-from passport_sync.errors import PassportSyncError, SinkError, SourceError, UsageError
+from passport_sync.demo.embedded import embedded_server, using_uri
+from passport_sync.errors import PassportSyncError, SourceError, UsageError
 from passport_sync.mapping.transform import placeholder_id
 from passport_sync.models import HospitalReport
 from passport_sync.pipeline import NOT_IN_PASSPORT
@@ -321,18 +322,19 @@ class DemoResult:
         return any(d.created for d in self.databases)
 
     def next_steps(self) -> list[str]:
-        config = f"passport-sync status --config {self.config_path}"
-        if not self.mongodb_embedded:
-            return [
-                f"Next: `{config}` shows the checkpoints; `passport-sync demo` again runs an incremental "
-                "sync with nothing new; `passport-sync demo --reset` drops what the demo created."
-            ]
+        config = f"--config {self.config_path}"
+        where = (
+            f"each starts the embedded MongoDB on {self.mongo_folder} while it runs"
+            if self.mongodb_embedded
+            else "on the same MongoDB"
+        )
         return [
-            "Next: `passport-sync demo` again: the embedded MongoDB keeps its data in "
-            f"{self.mongo_folder}, so that run resumes from the checkpoints and finds nothing new. "
-            "`passport-sync demo --reset` drops what the demo created.",
-            f"`{config}` needs a MongoDB that outlives this command (the embedded one stopped with it): "
-            "run the demo with --mongodb-uri for that.",
+            f"Next, the commands a hospital runs, on the demo's data ({where}):",
+            f"  passport-sync status {config}",
+            f"  passport-sync check {config}",
+            f"  passport-sync sync-patient NATIONAL_ID {config}   (the README gives demo patient 1's)",
+            f"  passport-sync sync-all {config}",
+            "`passport-sync demo` again finds nothing new; `passport-sync demo --reset` drops what the demo created.",
         ]
 
     def as_dict(self) -> dict[str, Any]:
@@ -831,27 +833,9 @@ def _mongodb(options: DemoOptions) -> Iterator[_Mongo]:
         name = mongo_database_in_uri(options.mongodb_uri) or MONGO_DATABASE
         yield _Mongo(with_database(options.mongodb_uri, name), name, embedded=False)
         return
-    try:
-        from secantus import SecantusDBServer
-    except ImportError:
-        raise UsageError(
-            "the embedded MongoDB of the demo needs the secantusdb package, which is not installed",
-            hint="pip install 'passport-sync[demo]', or pass --mongodb-uri mongodb://HOST:PORT/DATABASE",
-        ) from None
-    folder = options.mongo_folder
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        server = SecantusDBServer(storage_path=str(folder), port=0)
-        server.start()
-    except Exception as exc:  # noqa: BLE001 - the storage engine raises its own exception types
-        raise SinkError(
-            f"cannot start the embedded MongoDB on {folder}: {exc.__class__.__name__}: {exc}",
-            hint="is another `passport-sync demo` running with this --demo-dir?",
-        ) from None
-    try:
-        yield _Mongo(with_database(server.uri, MONGO_DATABASE), MONGO_DATABASE, embedded=True)
-    finally:
-        server.stop()
+    options.mongo_folder.mkdir(parents=True, exist_ok=True)
+    with embedded_server(options.mongo_folder) as server_uri:
+        yield _Mongo(with_database(server_uri, MONGO_DATABASE), MONGO_DATABASE, embedded=True)
 
 
 @contextmanager
@@ -988,11 +972,21 @@ def _config_document(options: DemoOptions, mongo: _Mongo) -> dict[str, Any]:
         if options.mysql.password:
             db["password"] = options.mysql.password
         hospitals.append({"id": hospital.key, "name": hospital.name, "db": db})
+    mongodb: dict[str, Any] = {"uri": mongo.uri, "server_selection_timeout_ms": 5000}
+    if mongo.embedded:
+        # Every command with this file starts the embedded server on the demo's data.
+        mongodb = {
+            "uri": f"mongodb://127.0.0.1:27017/{mongo.database}",
+            "embedded_data_dir": MONGO_FOLDER,
+            "server_selection_timeout_ms": 5000,
+        }
     return {
-        "mongodb": {"uri": mongo.uri, "server_selection_timeout_ms": 5000},
+        "mongodb": mongodb,
         "sync": {
             "batch_size": 100,
             "retry": {"attempts": 3, "initial_wait_seconds": 0.2, "max_wait_seconds": 2.0},
+            # The demo's form asks for the visit reason: shown as the visit.
+            "categories": {"concepts": {"Visit reason": "visit"}},
         },
         "hospitals": hospitals,
     }
@@ -1005,8 +999,9 @@ def _write_config(options: DemoOptions, mongo: _Mongo) -> Path:
     )
     if mongo.embedded:
         header += (
-            "# mongodb.uri is the embedded MongoDB of the demo run that wrote this file: it listens only while\n"
-            "# `passport-sync demo` runs. Override it with MONGODB_URI to use this file with another server.\n"
+            "# mongodb.embedded_data_dir: every passport-sync command run with this file starts the demo's\n"
+            "# embedded MongoDB on that folder (next to this file) for as long as it runs; only the database\n"
+            "# name of mongodb.uri is used. Remove the key to use the server of mongodb.uri instead.\n"
         )
     text = header + yaml.safe_dump(_config_document(options, mongo), sort_keys=False, allow_unicode=True)
     _write_private(options.config_path, text)
@@ -1093,6 +1088,8 @@ def run_demo(options: DemoOptions) -> DemoResult:
                 passport_ids = _register_patients(db, patients)
             config_path = _write_config(options, mongo)
             settings = load_settings(config_path, environ={})
+            if mongo.embedded:
+                settings = using_uri(settings, mongo.uri)  # the server this command started
             shown = next(p for p in patients if p.number == SHOWN_PATIENT)
             reports, statuses, parked, history = _sync(settings, passport_ids.get(SHOWN_PATIENT))
     except pymysql.MySQLError as exc:

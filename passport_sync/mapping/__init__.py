@@ -1,7 +1,6 @@
 """Pure mapping from OpenMRS rows to Patient Passport documents: no I/O in this package."""
 
-# The version of how records are rendered from OpenMRS rows, written into every synced record as
-# ``openmrsData.renderVersion``. Raise it whenever a change to the mapping alters what an existing
-# record should hold: the next sync-all re-reads records of a lower (or no) version from OpenMRS
-# by their primary key and rewrites their OpenMRS-owned fields, a bounded number per run.
-RENDER_VERSION = 1
+# How records are rendered from their OpenMRS rows. Every record stores the version it was written
+# with (``openmrsData.renderVersion``); records of an older version are re-read from OpenMRS and
+# rewritten once. Bump it whenever a change alters what an existing record should show.
+RENDER_VERSION = 3

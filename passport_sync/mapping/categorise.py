@@ -1,14 +1,18 @@
 """Which Patient Passport record type an observation becomes.
 
-Order of the rules (first match wins), documented in the README:
+From what the clinician recorded, never from words in the question's name (unless the operator
+opts in). Order of the rules (first match wins), documented in the README:
 
 1. a YAML override for the concept (by uuid or exact name);
 2. a YAML override for the concept class;
 3. datatype Complex -> ``image``;
-4. concept class: Diagnosis -> ``condition``, Drug/MedSet -> ``medication``,
-   Test/LabSet -> ``test``;
-5. the seed's keywords in the concept name (table below);
-6. a numeric value -> ``test``; anything else -> ``condition``.
+4. concept class Test/LabSet -> ``test``; Drug/MedSet -> ``medication``;
+5. concept class Diagnosis, when the answer names a diagnosis (a coded answer of class Diagnosis,
+   or free text) -> ``condition``;
+6. only with ``sync.categories.keywords: true``: the original keyword table on the concept name;
+7. anything else -> ``test``: an observation (finding, symptom, history, plan, note) shown as
+   question and answer on the card the app shows observations with, never as the patient's
+   condition or medication.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ from collections.abc import Mapping
 from passport_sync.config import RecordType
 
 CLASS_CATEGORIES: Mapping[str, RecordType] = {
-    "Diagnosis": "condition",
-    "Drug": "medication",
-    "MedSet": "medication",
     "Test": "test",
     "LabSet": "test",
+    "Drug": "medication",
+    "MedSet": "medication",
 }
 
-# The seed's keyword table, in the seed's order.
+# The seed's keyword table, in the seed's order: only applied when the operator opts in.
 KEYWORD_CATEGORIES: tuple[tuple[tuple[str, ...], RecordType], ...] = (
     (("DIAGNOSIS", "CONDITION", "DISEASE", "PROBLEM"), "condition"),
     (("MEDICATION", "DRUG", "PRESCRIPTION"), "medication"),
@@ -33,7 +36,7 @@ KEYWORD_CATEGORIES: tuple[tuple[tuple[str, ...], RecordType], ...] = (
     (("VISIT", "ENCOUNTER", "ADMISSION"), "visit"),
 )
 
-NUMERIC_DATATYPES = frozenset({"Numeric", "Structured Numeric"})
+OBSERVATION: RecordType = "test"
 
 
 def categorise(
@@ -42,10 +45,13 @@ def categorise(
     concept_uuid: str,
     concept_class: str,
     datatype: str,
+    answer_class: str | None = None,
     concept_overrides: Mapping[str, RecordType] | None = None,
     class_overrides: Mapping[str, RecordType] | None = None,
+    keywords: bool = False,
 ) -> RecordType:
-    """The record type for an observation of this concept."""
+    """The record type for an observation of this concept (``answer_class``: the concept class
+    of its coded answer, if any)."""
     concept_overrides = concept_overrides or {}
     class_overrides = class_overrides or {}
     for key in (concept_uuid, concept_name):
@@ -57,10 +63,11 @@ def categorise(
         return "image"
     if concept_class in CLASS_CATEGORIES:
         return CLASS_CATEGORIES[concept_class]
-    upper = concept_name.upper()
-    for keywords, category in KEYWORD_CATEGORIES:
-        if any(word in upper for word in keywords):
-            return category
-    if datatype in NUMERIC_DATATYPES:
-        return "test"
-    return "condition"
+    if concept_class == "Diagnosis" and (datatype == "Text" or answer_class == "Diagnosis"):
+        return "condition"
+    if keywords:
+        upper = concept_name.upper()
+        for words, category in KEYWORD_CATEGORIES:
+            if any(word in upper for word in words):
+                return category
+    return OBSERVATION

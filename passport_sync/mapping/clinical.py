@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from passport_sync.config import LegacyDiagnosisConcepts
 from passport_sync.mapping.transform import format_number, iso, medical_record, record_id, to_utc
@@ -46,7 +45,14 @@ class ClinicalRow:
     def concept_ids(self) -> set[int]:
         """Every concept whose name the record shows."""
         ids = {self.coded}
-        for key in ("severity_concept_id", "dose_units", "frequency_concept", "route", "duration_units"):
+        for key in (
+            "severity_concept_id",
+            "dose_units",
+            "frequency_concept",
+            "route",
+            "duration_units",
+            "quantity_units",
+        ):
             ids.add(self.extra.get(key))
         ids.update(_int_list(self.extra.get("reaction_concept_ids")))
         return {i for i in ids if i is not None}
@@ -91,30 +97,44 @@ class ClinicalContext:
     provider_uuid: str | None
     name_of: NameOf  # (concept_id, picked concept_name_id) -> display name
     now: datetime
-    tz: ZoneInfo
+    tz: tzinfo
 
 
 def _title(value: Any) -> str:
     return str(value).replace("_", " ").capitalize() if value else ""
 
 
-def _when(value: datetime | None, tz: ZoneInfo) -> str | None:
+def _when(value: datetime | None, tz: tzinfo) -> str | None:
     return iso(to_utc(value, tz)) if value else None
+
+
+def allergen_name(row: ClinicalRow, name_of: NameOf) -> str:
+    """The allergen as OpenMRS shows it: the typed text when the clinician chose "Other"."""
+    if row.non_coded and row.non_coded.strip():
+        return row.non_coded.strip()
+    return name_of(row.coded, None) or "Unknown allergen"
+
+
+def reactions(row: ClinicalRow, name_of: NameOf) -> list[str]:
+    """Each reaction once: its typed text when it has one (a coded "Other"), else its name."""
+    coded = _int_list(row.extra.get("reaction_concept_ids"))
+    typed = str(row.extra.get("reactions_non_coded") or "").split("\x1f")
+    shown = []
+    for index, concept_id in enumerate(coded):
+        text = typed[index].strip() if index < len(typed) else ""
+        shown.append(text or name_of(concept_id, None) or f"concept {concept_id}")
+    return list(dict.fromkeys(shown))
 
 
 def allergy_text(row: ClinicalRow, name_of: NameOf) -> str:
     """The string kept in ``patients.allergies``: allergen, severity, reactions."""
-    allergen = row.non_coded or name_of(row.coded, None) or "Unknown allergen"
-    text = allergen
+    text = allergen_name(row, name_of)
     severity = name_of(row.extra.get("severity_concept_id"), None)
     if severity:
         text += f" ({severity.lower()})"
-    reactions = [name_of(i, None) or f"concept {i}" for i in _int_list(row.extra.get("reaction_concept_ids"))]
-    reactions += [r for r in str(row.extra.get("reactions_non_coded") or "").split("|") if r.strip()]
-    # A coded "Other" reaction carries its text in reaction_non_coded: show the text only once.
-    reactions = list(dict.fromkeys(r for r in reactions if r))
-    if reactions:
-        text += ": " + ", ".join(reactions)
+    shown = reactions(row, name_of)
+    if shown:
+        text += ": " + ", ".join(shown)
     return text
 
 
@@ -149,25 +169,21 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
         data.update(diagnosis_data(name, extra.get("certainty"), extra.get("diagnosis_rank") == 1, when, ctx))
         openmrs.update(certainty=extra.get("certainty"), rank=extra.get("diagnosis_rank"))
     elif row.source == "condition":
-        status = _title(extra.get("clinical_status"))
-        details = status
-        onset = _when(extra.get("onset_date"), ctx.tz)
-        end = _when(extra.get("end_date"), ctx.tz)
-        if extra.get("verification_status"):
-            details += f", {str(extra['verification_status']).lower()}"
-        data.update(name="Condition", diagnosis=name, details=details, status=status, diagnosedBy=ctx.doctor_name)
-        if onset:
-            data.update(diagnosed=onset, diagnosedDate=onset)
-        if end:
-            data["endDate"] = end
-        if extra.get("additional_detail"):
-            data["notes"] = str(extra["additional_detail"])
+        data.update(_condition_fields(row, ctx, name))
+        if extra.get("onset_date") is None:
+            del data["date"]  # not the day it was typed: the card says the onset is unknown
         openmrs.update(clinicalStatus=extra.get("clinical_status"), verificationStatus=extra.get("verification_status"))
     elif row.source == "allergy":
         text = allergy_text(row, ctx.name_of)
-        data.update(name="Allergy", diagnosis=f"Allergy: {name}", details=text, diagnosedBy=ctx.doctor_name)
-        if extra.get("comments"):
-            data["notes"] = str(extra["comments"])
+        data.update(
+            name="Allergy",
+            diagnosis=f"Allergy: {allergen_name(row, ctx.name_of)}",
+            details=text,
+            diagnosedBy=ctx.doctor_name,
+        )
+        if extra.get("comments") and str(extra["comments"]).strip():
+            # The card shows notes instead of details: the notes repeat what details says.
+            data["notes"] = f"{text}. {str(extra['comments']).strip()}"
         openmrs.update(allergenType=extra.get("allergen_type"), allergyText=text)
     else:
         record_type = "medication"
@@ -182,6 +198,35 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
         openmrs,
         ctx.now,
     )
+
+
+def _condition_fields(row: ClinicalRow, ctx: ClinicalContext, name: str) -> dict[str, str]:
+    """A condition from the conditions table: its status stays visible whatever else is shown."""
+    extra = row.extra
+    status = _title(extra.get("clinical_status"))
+    details = status
+    if extra.get("verification_status"):
+        details += f", {str(extra['verification_status']).lower()}"
+    onset = _when(extra.get("onset_date"), ctx.tz)
+    if not onset:
+        entered = to_utc(row.date_created, ctx.tz).astimezone(ctx.tz).date().isoformat()
+        details += f"; onset date not recorded (entered {entered})"
+    fields = {
+        "name": "Condition",
+        "diagnosis": name,
+        "details": details,
+        "status": status,
+        "diagnosedBy": ctx.doctor_name,
+    }
+    if onset:
+        fields.update(diagnosed=onset, diagnosedDate=onset)
+    end = _when(extra.get("end_date"), ctx.tz)
+    if end:
+        fields["endDate"] = end
+    if extra.get("additional_detail") and str(extra["additional_detail"]).strip():
+        # The card shows notes instead of details: the notes start with the status.
+        fields["notes"] = f"{details}. {str(extra['additional_detail']).strip()}"
+    return fields
 
 
 def diagnosis_data(name: str, certainty: Any, primary: bool, when: str, ctx: ClinicalContext) -> dict[str, str]:
@@ -251,6 +296,24 @@ def diagnosis_group_record(
     return medical_record(_id, ctx.patient_id, "condition", data, ctx.created_by, openmrs, ctx.now)
 
 
+def dosing_text(row: ClinicalRow, name_of: NameOf) -> str | None:
+    """The dosing instructions as OpenMRS reads them (core's SimpleDosingInstructions:
+    "1.0 Tablet Oral Thrice daily 5 Days PRN for pain after meals"); free-text dosing is its text."""
+    extra = row.extra
+    free_text = str(extra.get("dosing_instructions") or "").strip()
+    if "FreeText" in str(extra.get("dosing_type") or "") or extra.get("dose") is None:
+        return free_text or None
+    parts = [str(float(extra["dose"]))]
+    parts += [name_of(extra.get(k), None) or "" for k in ("dose_units", "route", "frequency_concept")]
+    if extra.get("duration") is not None:
+        parts += [str(extra["duration"]), name_of(extra.get("duration_units"), None) or ""]
+    if extra.get("as_needed"):
+        parts.append("PRN")
+        parts.append(str(extra.get("as_needed_condition") or ""))
+    parts.append(free_text)
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
 def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str) -> dict[str, str]:
     extra = row.extra
     name_of = ctx.name_of
@@ -276,22 +339,20 @@ def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str
     ended = stopped is not None or (expires is not None and to_utc(expires, ctx.tz) <= ctx.now)
     fields["medicationStatus"] = "Past" if ended else "Active"
     notes = []
-    route = name_of(extra.get("route"), None)
-    if route:
-        notes.append(route)
-    if extra.get("duration") is not None:
-        notes.append(f"for {extra['duration']} {name_of(extra.get('duration_units'), None) or ''}".strip())
-    if extra.get("as_needed"):
-        notes.append("as needed")
-    instructions = extra.get("dosing_instructions") or extra.get("instructions")
-    if instructions:
-        notes.append(str(instructions))
+    dosing = dosing_text(row, name_of)
+    if dosing:
+        notes.append(dosing)
+    if extra.get("instructions") and str(extra["instructions"]).strip():
+        notes.append(f"Instructions: {str(extra['instructions']).strip()}")
+    if extra.get("quantity") is not None:
+        units = name_of(extra.get("quantity_units"), None) or ""
+        notes.append(f"Quantity: {format_number(float(extra['quantity']), None)} {units}".strip())
     if notes:
         fields["details"] = "; ".join(notes)
     return fields
 
 
-def discontinuation_patch(row: ClinicalRow, ctx_tz: ZoneInfo) -> dict[str, str]:
+def discontinuation_patch(row: ClinicalRow, ctx_tz: tzinfo) -> dict[str, str]:
     """What a DISCONTINUE order changes on the record of the order it stops."""
     stopped = row.extra.get("date_activated") or row.date_created
     return {"data.medicationStatus": "Past", "data.endDate": _when(stopped, ctx_tz) or ""}

@@ -1,10 +1,13 @@
-"""Choosing the display name of a concept from its ``concept_name`` rows."""
+"""Choosing the display name of a concept from its ``concept_name`` rows, as OpenMRS does."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from passport_sync.models import ConceptName
+
+# Never shown: a SHORT name is an abbreviation for forms, an INDEX_TERM a search word.
+_NOT_SHOWN = frozenset({"SHORT", "INDEX_TERM"})
 
 
 def _rank(name: ConceptName) -> tuple[int, int, int]:
@@ -16,30 +19,41 @@ def _rank(name: ConceptName) -> tuple[int, int, int]:
     )
 
 
-def choose_concept_name(names: Iterable[ConceptName], locale: str) -> str | None:
-    """The name to show for ``locale`` (e.g. ``en_GB``): that locale, then its language
-    (``en``), then any fully specified name, then any name at all. None if there is none.
-    """
-    names = list(names)
-    if not names:
+def _language(locale: str) -> str:
+    return locale.replace("-", "_").split("_", 1)[0].lower()
+
+
+def choose_concept_name(names: Iterable[ConceptName], locale: str, default_locale: str | None = None) -> str | None:
+    """The name to show for ``locale`` (e.g. ``en_GB``): that locale, then its language (``en``),
+    then OpenMRS's ``default_locale`` the same way, then the first fully specified name recorded.
+    Never a SHORT name nor an index term. None if there is none."""
+    shown = [n for n in names if n.name_type not in _NOT_SHOWN]
+    if not shown:
         return None
-    language = locale.split("_", 1)[0]
-    for wanted in (locale, language):
-        in_locale = [n for n in names if n.locale == wanted and n.name_type != "INDEX_TERM"]
-        if in_locale:
-            return min(in_locale, key=_rank).name
-    fully_specified = [n for n in names if n.name_type == "FULLY_SPECIFIED"]
-    pool = fully_specified or names
-    return min(pool, key=lambda n: (n.locale, n.concept_name_id)).name
+    for wanted in (locale, default_locale):
+        if not wanted:
+            continue
+        exact = [n for n in shown if n.locale == wanted]
+        same_language = exact or [n for n in shown if _language(n.locale) == _language(wanted)]
+        if same_language:
+            # A name in the exact locale ("en") before a regional one ("en_US") of the language.
+            return min(same_language, key=lambda n: (n.locale != _language(wanted), *_rank(n))).name
+    fully_specified = [n for n in shown if n.name_type == "FULLY_SPECIFIED"] or shown
+    return min(fully_specified, key=lambda n: n.concept_name_id).name
 
 
-def chosen_answer_name(names: Iterable[ConceptName], locale: str, picked_name_id: int | None) -> str | None:
+def chosen_answer_name(
+    names: Iterable[ConceptName], locale: str, picked_name_id: int | None, default_locale: str | None = None
+) -> str | None:
     """The name of a coded answer: the exact name the clinician picked when it is in the
-    configured language, else the usual choice."""
+    configured language (and not a SHORT name), else the usual choice."""
     names = list(names)
-    language = locale.split("_", 1)[0]
     if picked_name_id is not None:
         for name in names:
-            if name.concept_name_id == picked_name_id and name.locale.split("_", 1)[0] == language:
+            if (
+                name.concept_name_id == picked_name_id
+                and _language(name.locale) == _language(locale)
+                and name.name_type not in _NOT_SHOWN
+            ):
                 return name.name
-    return choose_concept_name(names, locale)
+    return choose_concept_name(names, locale, default_locale)

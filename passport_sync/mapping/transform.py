@@ -9,11 +9,10 @@ import base64
 import hashlib
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
@@ -23,22 +22,30 @@ from passport_sync.models import ObsRow
 
 DATE_DATATYPES = frozenset({"Date", "Time", "Datetime"})
 NUMERIC_DATATYPES = frozenset({"Numeric", "Structured Numeric"})
+# Values that mean nothing without their question ("No", "2020-04-15", "Amoxicillin"): wherever
+# they are the headline of a card, the headline is "question: answer".
+NEEDS_QUESTION = frozenset({"coded", "boolean", "drug", "date", "time", "datetime"})
 
-# obs.interpretation (Platform 2.1+) to the app's testStatus enum.
-_INTERPRETATION_STATUS = {
-    "NORMAL": "Normal",
-    "NEGATIVE": "Normal",
-    "ABNORMAL": "Abnormal",
-    "LOW": "Abnormal",
-    "HIGH": "Abnormal",
-    "POSITIVE": "Abnormal",
-    "OFF_SCALE_LOW": "Abnormal",
-    "OFF_SCALE_HIGH": "Abnormal",
-    "SIGNIFICANT_CHANGE_DOWN": "Abnormal",
-    "SIGNIFICANT_CHANGE_UP": "Abnormal",
-    "CRITICALLY_ABNORMAL": "Critical",
-    "CRITICALLY_LOW": "Critical",
-    "CRITICALLY_HIGH": "Critical",
+# obs.interpretation (Platform 2.1+, core's Obs.Interpretation): the app's testStatus enum and the
+# words the result shows, so the direction (high, low) and microbiology readings are not lost.
+_INTERPRETATIONS: dict[str, tuple[str, str]] = {
+    "NORMAL": ("Normal", "Normal"),
+    "ABNORMAL": ("Abnormal", "Abnormal"),
+    "CRITICALLY_ABNORMAL": ("Critical", "Critically abnormal"),
+    "LOW": ("Abnormal", "Low"),
+    "HIGH": ("Abnormal", "High"),
+    "CRITICALLY_LOW": ("Critical", "Critically low"),
+    "CRITICALLY_HIGH": ("Critical", "Critically high"),
+    "OFF_SCALE_LOW": ("Abnormal", "Below the measurable range"),
+    "OFF_SCALE_HIGH": ("Abnormal", "Above the measurable range"),
+    "NEGATIVE": ("Normal", "Negative"),
+    "POSITIVE": ("Abnormal", "Positive"),
+    "SIGNIFICANT_CHANGE_DOWN": ("Abnormal", "Significant change down"),
+    "SIGNIFICANT_CHANGE_UP": ("Abnormal", "Significant change up"),
+    "VERY_SUSCEPTIBLE": ("Normal", "Very susceptible"),
+    "SUSCEPTIBLE": ("Normal", "Susceptible"),
+    "INTERMEDIATE": ("Abnormal", "Intermediate"),
+    "RESISTANT": ("Abnormal", "Resistant"),
 }
 
 
@@ -58,7 +65,7 @@ def placeholder_id(kind: str, *parts: str) -> ObjectId:
     return ObjectId(digest[:12])
 
 
-def to_utc(value: datetime, tz: ZoneInfo) -> datetime:
+def to_utc(value: datetime, tz: tzinfo) -> datetime:
     """OpenMRS DATETIMEs are naive local times of the hospital's server."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
@@ -71,9 +78,19 @@ def iso(value: datetime) -> str:
 
 
 def format_number(value: float, allow_decimal: bool | None) -> str:
-    if allow_decimal is False or float(value).is_integer():
-        return str(int(round(value)))
+    """As OpenMRS shows a number: a concept that allows no decimals shows the whole part
+    (72.6 shows 72, as core's Obs.getValueAsString truncates), others their digits."""
+    if allow_decimal is False:
+        return str(int(value))
+    if float(value).is_integer():
+        return str(int(value))
     return f"{value:.10g}"
+
+
+def format_local(value: datetime) -> str:
+    """A date-time value as the clinician entered it, in the hospital's local time."""
+    text = value.strftime("%Y-%m-%d %H:%M")
+    return text + (f":{value.second:02d}" if value.second else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +106,8 @@ def render_value(
     answer_name: str | None,
     true_concept_id: int,
     false_concept_id: int,
-    tz: ZoneInfo,
 ) -> RenderedValue | None:
-    """The human-readable value of an observation, or None if it carries none."""
+    """The value of an observation as OpenMRS shows it, or None if it carries none."""
     if row.concept_datatype == "Boolean":
         if row.value_coded is not None and row.value_coded in (true_concept_id, false_concept_id):
             return RenderedValue("Yes" if row.value_coded == true_concept_id else "No", "coded", "boolean")
@@ -109,11 +125,12 @@ def render_value(
             text = f"{text} {row.units.strip()}"
         return RenderedValue(text, "numeric", "numeric")
     if row.value_datetime is not None:
+        # Shown as entered: a date is a calendar date, a date-time the hospital's local time.
         if row.concept_datatype == "Date":
             return RenderedValue(row.value_datetime.date().isoformat(), "text", "date")
         if row.concept_datatype == "Time":
-            return RenderedValue(row.value_datetime.time().isoformat(), "text", "time")
-        return RenderedValue(iso(to_utc(row.value_datetime, tz)), "text", "datetime")
+            return RenderedValue(row.value_datetime.strftime("%H:%M"), "text", "time")
+        return RenderedValue(format_local(row.value_datetime), "text", "datetime")
     if row.value_complex is not None:
         title = row.value_complex.split("|", 1)[0].strip()
         return RenderedValue(title or "Attachment", "text", "complex")
@@ -122,22 +139,77 @@ def render_value(
     return None
 
 
+def headline(question: str, value: RenderedValue) -> str:
+    """``question: answer`` for answers that mean nothing alone; the value itself otherwise
+    (a number with its units, a text, an attachment's title)."""
+    return f"{question}: {value.text}" if value.kind in NEEDS_QUESTION else value.text
+
+
 def test_status(row: ObsRow) -> str | None:
     """Normal/Abnormal/Critical from the obs' interpretation, else the concept's ranges."""
-    if row.interpretation and row.interpretation.upper() in _INTERPRETATION_STATUS:
-        return _INTERPRETATION_STATUS[row.interpretation.upper()]
+    return _judgement(row)[0]
+
+
+def _judgement(row: ObsRow) -> tuple[str | None, str | None]:
+    """(testStatus, the words the result shows) from the interpretation, else the ranges."""
+    if row.interpretation and row.interpretation.upper() in _INTERPRETATIONS:
+        return _INTERPRETATIONS[row.interpretation.upper()]
     value = row.value_numeric
     if value is None or row.value_modifier:
-        return None
-    if (row.low_critical is not None and value < row.low_critical) or (
-        row.hi_critical is not None and value > row.hi_critical
-    ):
-        return "Critical"
-    if (row.low_normal is not None and value < row.low_normal) or (row.hi_normal is not None and value > row.hi_normal):
-        return "Abnormal"
+        return None, None
+    if row.low_critical is not None and value < row.low_critical:
+        return "Critical", "Critically low"
+    if row.hi_critical is not None and value > row.hi_critical:
+        return "Critical", "Critically high"
+    if row.low_normal is not None and value < row.low_normal:
+        return "Abnormal", "Low"
+    if row.hi_normal is not None and value > row.hi_normal:
+        return "Abnormal", "High"
     if row.low_normal is not None or row.hi_normal is not None:
-        return "Normal"
-    return None
+        return "Normal", None
+    return None, None
+
+
+def reference_range(row: ObsRow) -> str | None:
+    """The concept's normal range as a reader expects it: "normal 30-150 kg", "normal up to 5"."""
+    low, high = row.low_normal, row.hi_normal
+    if low is None and high is None:
+        return None
+    units = f" {row.units.strip()}" if row.units and row.units.strip() else ""
+    if low is not None and high is not None:
+        return f"normal {format_number(low, None)}-{format_number(high, None)}{units}"
+    if high is not None:
+        return f"normal up to {format_number(high, None)}{units}"
+    return f"normal from {format_number(low or 0.0, None)}{units}"
+
+
+def test_result(row: ObsRow, value: RenderedValue) -> str:
+    """The result a test card shows: the value, its direction and its normal range, then the
+    clinician's comment (the card has no other place for it)."""
+    label = _judgement(row)[1]
+    if label and label.lower() in ("normal", value.text.lower()):
+        label = None  # "Positive (Positive)" says nothing more
+    extras = [e for e in (label, reference_range(row)) if e]
+    text = f"{value.text} ({'; '.join(extras)})" if extras else value.text
+    return with_comment(text, row.comments)
+
+
+def with_comment(text: str, comment: str | None) -> str:
+    comment = (comment or "").strip()
+    return f"{text} - {comment}" if comment else text
+
+
+def _range_fields(row: ObsRow) -> dict[str, Any]:
+    bounds: dict[str, Any] = {
+        "lowNormal": row.low_normal,
+        "hiNormal": row.hi_normal,
+        "lowCritical": row.low_critical,
+        "hiCritical": row.hi_critical,
+    }
+    present = {k: v for k, v in bounds.items() if v is not None}
+    if present and row.units and row.units.strip():
+        present["units"] = row.units.strip()
+    return present
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +227,31 @@ class RecordContext:
     group_concept_name: str | None
     category: RecordType
     now: datetime
-    tz: ZoneInfo
+    tz: tzinfo
     true_concept_id: int = 1
     false_concept_id: int = 2
+
+
+def obs_provenance(row: ObsRow, ctx: RecordContext, uuid: str, value_type: str) -> dict[str, Any]:
+    """The ``openmrsData`` block common to every record made from observations."""
+    assert row.obs_datetime is not None
+    assert row.date_created is not None
+    return {
+        "hospitalId": ctx.hospital_id,
+        "source": "obs",
+        "uuid": uuid,
+        "obsUuid": uuid,
+        "obsId": row.obs_id,
+        "personId": row.person_id,
+        "obsDatetime": to_utc(row.obs_datetime, ctx.tz),
+        "dateCreated": to_utc(row.date_created, ctx.tz),
+        "creatorName": ctx.doctor_name,
+        "locationName": row.location_name,
+        "encounterUuid": row.encounter_uuid,
+        "providerUuid": ctx.provider_uuid,
+        "valueType": value_type,
+        "renderVersion": RENDER_VERSION,
+    }
 
 
 def build_record(row: ObsRow, ctx: RecordContext) -> dict[str, Any] | None:
@@ -167,43 +261,40 @@ def build_record(row: ObsRow, ctx: RecordContext) -> dict[str, Any] | None:
         answer_name=ctx.answer_name,
         true_concept_id=ctx.true_concept_id,
         false_concept_id=ctx.false_concept_id,
-        tz=ctx.tz,
     )
     if value is None or row.obs_datetime is None or row.date_created is None:
         return None  # the pipeline parks rows without valid dates before they get here
     when = iso(to_utc(row.obs_datetime, ctx.tz))
+    question = ctx.concept_name
+    if ctx.group_concept_name:
+        # A member of a panel (vitals, a lab panel) names its panel where the card shows it.
+        question = f"{question} ({ctx.group_concept_name})"
     data: dict[str, str] = {
-        "name": ctx.concept_name,
-        "details": value.text,
+        "name": question,
+        "details": headline(question, value),
         "date": when,
         "doctor": ctx.doctor_name,
         "hospital": ctx.hospital_name,
     }
-    if row.comments:
-        data["notes"] = row.comments
+    if row.comments and row.comments.strip():
+        data["notes"] = row.comments.strip()
     if ctx.group_concept_name:
         data["description"] = ctx.group_concept_name
-    data.update(_type_fields(ctx.category, row, ctx, value, when))
+    data.update(_type_fields(ctx.category, row, ctx, value, question, when))
 
-    openmrs: dict[str, Any] = {
-        "hospitalId": ctx.hospital_id,
-        "source": "obs",
-        "uuid": row.uuid,
-        "obsUuid": row.uuid,
-        "obsId": row.obs_id,
-        "conceptId": row.concept_id,
-        "conceptUuid": row.concept_uuid,
-        "personId": row.person_id,
-        "obsDatetime": to_utc(row.obs_datetime, ctx.tz),
-        "dateCreated": to_utc(row.date_created, ctx.tz),
-        "creatorName": ctx.doctor_name,
-        "locationName": row.location_name,
-        "encounterUuid": row.encounter_uuid,
-        "providerUuid": ctx.provider_uuid,
-        "valueType": value.value_type,
-        "valueKind": value.kind,
-        "status": row.status,
-    }
+    openmrs = obs_provenance(row, ctx, row.uuid, value.value_type)
+    openmrs.update(
+        conceptId=row.concept_id,
+        conceptUuid=row.concept_uuid,
+        conceptClass=row.concept_class,
+        valueKind=value.kind,
+        status=row.status,
+    )
+    if row.interpretation:
+        openmrs["interpretation"] = row.interpretation
+    ranges = _range_fields(row)
+    if ranges:
+        openmrs["referenceRange"] = ranges
     if row.group_uuid:
         openmrs["groupUuid"] = row.group_uuid
     if row.previous_version_uuid:
@@ -224,6 +315,67 @@ def build_record(row: ObsRow, ctx: RecordContext) -> dict[str, Any] | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    row: ObsRow
+    question: str
+    answer_name: str | None
+
+
+def build_group_record(
+    group_uuid: str, group_name: str, members: Sequence[GroupMember], ctx: RecordContext
+) -> dict[str, Any] | None:
+    """One record for an obs group whose members only mean something together (family history:
+    relationship and diagnosis; an allergy captured as observations): "Family history: Mother -
+    Diabetes Mellitus", never a condition of the patient's own."""
+    parts: list[tuple[str, RenderedValue, ObsRow]] = []
+    for member in members:
+        value = render_value(
+            member.row,
+            answer_name=member.answer_name,
+            true_concept_id=ctx.true_concept_id,
+            false_concept_id=ctx.false_concept_id,
+        )
+        if value is not None:
+            parts.append((member.question, value, member.row))
+    first = next((row for _, _, row in parts if row.obs_datetime and row.date_created), None)
+    if first is None or first.obs_datetime is None:
+        return None
+    # Coded answers read on their own inside the group's sentence ("Mother", "Diabetes Mellitus");
+    # anything else keeps its question ("Age at diagnosis: 45").
+    short = [v.text if v.kind in ("coded", "drug") else f"{q}: {v.text}" for q, v, _ in parts]
+    title = f"{group_name}: {' - '.join(short)}"
+    spelled = "; ".join(f"{q}: {v.text}" for q, v, _ in parts)
+    comments = "; ".join(r.comments.strip() for _, _, r in parts if r.comments and r.comments.strip())
+    when = iso(to_utc(first.obs_datetime, ctx.tz))
+    data = {
+        "name": group_name,
+        "details": spelled,
+        "date": when,
+        "doctor": ctx.doctor_name,
+        "hospital": ctx.hospital_name,
+    }
+    if comments:
+        data["notes"] = comments
+    if ctx.category == "condition":
+        data.update(diagnosis=title, diagnosed=when, diagnosedDate=when, diagnosedBy=ctx.doctor_name)
+    elif ctx.category == "medication":
+        data.update(medicationName=title, startDate=when, prescribedBy=ctx.doctor_name, medicationStatus="Active")
+    elif ctx.category == "visit":
+        data.update(visitDate=when, reason=with_comment(title, comments))
+    elif ctx.category == "image":
+        data.update(description=title)
+    else:
+        data.update(testName=title, testDate=when, result=with_comment(spelled, comments))
+    openmrs = obs_provenance(
+        first, ctx, group_uuid, "coded" if any(v.value_type == "coded" for _, v, _ in parts) else "text"
+    )
+    openmrs.update(obsId=first.obs_group_id, conceptId=first.group_concept_id, conceptUuid=first.group_concept_uuid)
+    openmrs.update(groupUnit=True, memberUuids=[r.uuid for _, _, r in parts])
+    _id = record_id(ctx.hospital_id, "obs", group_uuid)
+    return medical_record(_id, ctx.patient_id, ctx.category, data, ctx.created_by, openmrs, ctx.now)
+
+
 def medical_record(
     _id: ObjectId,
     patient_id: str,
@@ -242,11 +394,11 @@ def medical_record(
     app would let any doctor edit the record forever.
 
     ``openmrsData`` also says which ``data`` fields the sync owns (``syncedFields``: any other
-    field is a doctor's addition), the rendering version, and a digest of everything the sync
-    wrote (``contentDigest``: a record whose OpenMRS row and rendering did not change is never
-    rewritten, whatever a doctor edited).
+    field is a doctor's addition), the rendering it was written with (``renderVersion``) and a
+    digest of everything the sync wrote (``contentDigest``: a record whose OpenMRS row did not
+    change is never rewritten, whatever a doctor edited; a new rendering changes the digest).
     """
-    openmrs = {**openmrs, "renderVersion": RENDER_VERSION, "syncedFields": sorted(data)}
+    openmrs = {"renderVersion": RENDER_VERSION, **openmrs, "syncedFields": sorted(data)}
     openmrs["contentDigest"] = content_digest(patient_id, record_type, data, openmrs)
     return {
         "_id": _id,
@@ -271,31 +423,38 @@ def content_digest(patient_id: str, record_type: str, data: Mapping[str, Any], o
 
 
 def _type_fields(
-    category: RecordType, row: ObsRow, ctx: RecordContext, value: RenderedValue, when: str
+    category: RecordType, row: ObsRow, ctx: RecordContext, value: RenderedValue, question: str, when: str
 ) -> dict[str, str]:
     if category == "condition":
+        # The answer alone is the diagnosis only when it names one (a coded diagnosis, free text);
+        # "Fever: No" or "Diagnosis date: 2020-04-15" keep their question.
+        names_diagnosis = value.kind == "text" or (value.kind == "coded" and row.value_coded_class == "Diagnosis")
         return {
-            "diagnosis": value.text,
+            "diagnosis": value.text if names_diagnosis else headline(question, value),
             "diagnosed": when,
             "diagnosedDate": when,
             "diagnosedBy": ctx.doctor_name,
         }
     if category == "medication":
         return {
-            "medicationName": value.text if value.kind in ("drug", "coded", "text") else ctx.concept_name,
+            "medicationName": value.text if value.kind in ("drug", "coded", "text") else f"{question}: {value.text}",
             "startDate": when,
             "prescribedBy": ctx.doctor_name,
             "medicationStatus": "Active",
         }
     if category == "test":
-        fields = {"testName": ctx.concept_name, "testDate": when, "result": value.text}
+        fields = {
+            "testName": headline(question, value) if value.kind in NEEDS_QUESTION else question,
+            "testDate": when,
+            "result": test_result(row, value),
+        }
         status = test_status(row)
         if status:
             fields["testStatus"] = status
             fields["status"] = status.lower()  # what the patient page reads
         return fields
     if category == "visit":
-        return {"visitDate": when, "reason": value.text}
+        return {"visitDate": when, "reason": with_comment(headline(question, value), row.comments)}
     # image
     complex_value = row.value_complex or ""
     title = complex_value.split("|", 1)[0]

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
@@ -54,7 +53,7 @@ class VisitContext:
     doctor_name: str
     provider_uuid: str | None
     now: datetime
-    tz: ZoneInfo
+    tz: tzinfo
 
 
 @dataclass(slots=True)

@@ -128,15 +128,31 @@ class BatchOutcome:
     encounters: set[str] = field(default_factory=set)
 
 
-# What ``unchanged_record`` compares.
-COMPARED_FIELDS = {
+# The ``data`` fields the sync writes (OpenMRS owns them). Anything else in ``data`` (such as the
+# ``medications`` doctors add to a condition in the app) is the app's and is never touched.
+OPENMRS_DATA_FIELDS = frozenset(
+    {
+        "name", "diagnosis", "details", "diagnosed", "diagnosedDate", "date", "doctor", "diagnosedBy", "hospital",
+        "medicationName", "dosage", "frequency", "medicationStatus", "startDate", "endDate", "prescribedBy",
+        "testName", "testDate", "result", "testStatus", "reason", "visitDate", "description", "imageType", "notes",
+        "status",
+    }
+)  # fmt: skip
+
+
+def _render_version(doc: Mapping[str, Any]) -> Any:
+    return (doc.get("openmrsData") or {}).get("renderVersion")
+
+
+# What is read of a record to decide whether to rewrite it.
+RECORD_STATE_FIELDS = {
     "patientId": 1,
     "type": 1,
     "data": 1,
     "syncDate": 1,
+    "openmrsData.contentDigest": 1,
     "openmrsData.renderVersion": 1,
     "openmrsData.syncedFields": 1,
-    "openmrsData.contentDigest": 1,
 }
 
 
@@ -156,8 +172,7 @@ def unchanged_record(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> boo
     return (
         existing.get("patientId") == doc["patientId"]
         and existing.get("type") == doc["type"]
-        and (existing.get("openmrsData") or {}).get("renderVersion")
-        == (doc.get("openmrsData") or {}).get("renderVersion")
+        and _render_version(existing) == _render_version(doc)
         and _naive_utc(existing.get("syncDate")) == _naive_utc(doc.get("syncDate"))
         and all(data.get(k) == v for k, v in doc["data"].items())
         and not any(k in data for k in stale_data_keys(existing, doc))
@@ -199,7 +214,10 @@ def stale_data_keys(existing: Mapping[str, Any], doc: Mapping[str, Any]) -> list
     """``data`` fields the sync wrote into ``existing`` (``openmrsData.syncedFields``) that the new
     version of the record no longer has: an order active again has no end date. Fields a doctor
     added in the app were never the sync's and are never listed."""
-    written = (existing.get("openmrsData") or {}).get("syncedFields") or []
+    written = (existing.get("openmrsData") or {}).get("syncedFields")
+    if written is None:
+        # Written before the sync listed its fields (an older rendering): the fields it writes.
+        written = [k for k in (existing.get("data") or {}) if k in OPENMRS_DATA_FIELDS]
     return sorted(set(written) - set(doc["data"]))
 
 
@@ -585,7 +603,7 @@ class PassportStore:
                 e["_id"]: e
                 for e in self._call(
                     "checking existing records",
-                    lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, COMPARED_FIELDS)),
+                    lambda: list(self.db[RECORDS].find({"_id": {"$in": ids}}, RECORD_STATE_FIELDS)),
                 )
             }
         )
@@ -884,7 +902,7 @@ class PassportStore:
             return {}
         docs = self._call(
             "reading records to compare",
-            lambda: list(self.db[RECORDS].find({"_id": {"$in": wanted}}, COMPARED_FIELDS)),
+            lambda: list(self.db[RECORDS].find({"_id": {"$in": wanted}}, RECORD_STATE_FIELDS)),
         )
         return {d["_id"]: d for d in docs}
 

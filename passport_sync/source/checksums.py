@@ -80,8 +80,11 @@ def _feed_table(feed: str, schema: SchemaInfo, now: datetime) -> tuple[str, str,
         "o.auto_expire_date <= %s", "o.instructions",
         "dor.order_id", "dor.drug_inventory_id", "dor.drug_non_coded", "dor.dose", "dor.dose_units",
         "dor.frequency", "dor.route", "dor.duration", "dor.duration_units", "dor.as_needed",
-        "dor.dosing_instructions",
+        "dor.dosing_instructions", "dor.quantity", "dor.quantity_units",
     ]  # fmt: skip
+    # Shown in the dosing text, as OpenMRS reads it.
+    columns += _optional(schema, "dor", "drug_order", "as_needed_condition")
+    columns += _optional(schema, "dor", "drug_order", "dosing_type")
     return "orders o LEFT JOIN drug_order dor ON dor.order_id = o.order_id", "o.order_id", columns, [now]
 
 

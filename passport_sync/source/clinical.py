@@ -109,8 +109,9 @@ SELECT c.condition_id AS pk, c.uuid, c.patient_id AS person_id, {encounter} AS e
         reactions = (
             "(SELECT GROUP_CONCAT(ar.reaction_concept_id ORDER BY ar.allergy_reaction_id)"
             " FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reaction_concept_ids,"
-            " (SELECT GROUP_CONCAT(ar.reaction_non_coded ORDER BY ar.allergy_reaction_id SEPARATOR '|')"
-            " FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reactions_non_coded"
+            # One entry per reaction, empty when coded only, so the two lists stay aligned.
+            " (SELECT GROUP_CONCAT(COALESCE(ar.reaction_non_coded, '') ORDER BY ar.allergy_reaction_id"
+            " SEPARATOR '\x1f') FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reactions_non_coded"
             if schema.has("allergy_reaction")
             else "NULL AS reaction_concept_ids, NULL AS reactions_non_coded"
         )
@@ -145,6 +146,8 @@ SELECT o.order_id AS pk, o.uuid, o.patient_id AS person_id, o.encounter_id, e.uu
          ORDER BY nx.order_id LIMIT 1) AS discontinued_at,
        d.name AS drug_name, dor.dose, dor.dose_units, {frequency} AS frequency_concept, dor.route,
        dor.duration, dor.duration_units, dor.quantity, dor.quantity_units, dor.as_needed,
+       {_col(schema, "dor", "drug_order", "as_needed_condition", "as_needed_condition")},
+       {_col(schema, "dor", "drug_order", "dosing_type", "dosing_type")},
        dor.dosing_instructions, dor.order_id AS drug_order_id,
        {_col(schema, "o", "orders", "order_reason", "order_reason")}
   FROM orders o

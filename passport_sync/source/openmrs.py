@@ -11,9 +11,10 @@ import logging
 import ssl as ssl_module
 import threading
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import fields
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pymysql
 import pymysql.cursors
@@ -50,6 +51,31 @@ _HINTS = {
 }
 
 Connect = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTimeZone:
+    zone: tzinfo
+    description: str  # for test-connection and logs
+
+
+def server_zone(session_zone: str, system_zone: str, offset_seconds: int) -> ServerTimeZone:
+    """The zone a MySQL/MariaDB server's NOW() is in: a named session zone when it has one (so
+    daylight saving is right for older rows), else the system zone when it is an IANA name, else
+    the offset the server reports now."""
+    for name in (session_zone, system_zone if session_zone.upper() == "SYSTEM" else ""):
+        if "/" in name:
+            try:
+                return ServerTimeZone(ZoneInfo(name), f"{name} (from the database server)")
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+    minutes = round(offset_seconds / 60)
+    offset = timedelta(minutes=minutes)
+    sign = "-" if minutes < 0 else "+"
+    label = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    zone: tzinfo = UTC if minutes == 0 else timezone(offset)
+    shown = system_zone if session_zone.upper() == "SYSTEM" else session_zone
+    return ServerTimeZone(zone, f"UTC{label} (the database server's offset; server zone {shown or 'unknown'})")
 
 
 def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> PassportSyncError:
@@ -157,6 +183,7 @@ class OpenMRSSource:
         self._connect = connect
         self._conn: Any = None
         self._schema: SchemaInfo | None = None
+        self._properties: dict[str, Any] | None = None
         # normalised national ID -> patients, for identifiers not stored as plain digits
         self._written_otherwise: dict[str, set[int]] | None = None
         self._counted: OpenMRSSource = self
@@ -289,11 +316,16 @@ class OpenMRSSource:
             found.update((t.type_id, t) for t in self.identifier_types(pattern))
         return [t for t_id, t in sorted(found.items()) if t_id != chosen.type_id]
 
+    def _global_properties(self) -> dict[str, Any]:
+        """The global properties the sync reads, once per connection's run."""
+        if self._properties is None:
+            rows = self.run(queries.global_properties()) if self.schema().has("global_property") else []
+            self._properties = {r["property"]: r["property_value"] for r in rows}
+        return self._properties
+
     def boolean_concepts(self) -> tuple[int, int]:
         """The concept ids OpenMRS uses for True and False (global properties, default 1 and 2)."""
-        if not self.schema().has("global_property"):
-            return 1, 2
-        props = {r["property"]: r["property_value"] for r in self.run(queries.global_properties())}
+        props = self._global_properties()
         try:
             return int(props.get("concept.true") or 1), int(props.get("concept.false") or 2)
         except ValueError:
@@ -308,6 +340,16 @@ class OpenMRSSource:
         """The database server's clock, on the same basis as the DATETIME columns OpenMRS writes."""
         value = self.run(queries.database_now())[0]["now"]
         return value if isinstance(value, datetime) else None
+
+    def default_locale(self) -> str | None:
+        """OpenMRS's ``default_locale`` global property: the fallback language of concept names."""
+        value = str(self._global_properties().get("default_locale") or "").strip()
+        return value or None
+
+    def server_time_zone(self) -> ServerTimeZone:
+        """The time zone the server writes DATETIMEs in (OpenMRS stores its local time)."""
+        row = self.run(queries.server_time_zone())[0]
+        return server_zone(str(row["tz"] or ""), str(row["sys"] or ""), int(row["offset_seconds"] or 0))
 
     # -- observations ---------------------------------------------------------------------------
     def obs_after(self, after_obs_id: int, limit: int) -> list[ObsRow]:

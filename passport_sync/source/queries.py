@@ -75,8 +75,10 @@ SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
          ORDER BY ep.encounter_provider_id LIMIT 1) AS provider_id,
        COALESCE(ol.name, el.name) AS location_name,
        o.obs_group_id, g.uuid AS group_uuid, g.concept_id AS group_concept_id, gc.uuid AS group_concept_uuid,
+       gcc.name AS group_concept_class,
        o.previous_version, pv.uuid AS previous_version_uuid,
-       o.value_coded, o.value_coded_name_id, vc.uuid AS value_coded_uuid, o.value_drug, d.name AS drug_name,
+       o.value_coded, o.value_coded_name_id, vc.uuid AS value_coded_uuid, vcc.name AS value_coded_class,
+       o.value_drug, d.name AS drug_name,
        o.value_numeric, o.value_modifier, o.value_text, o.value_datetime, o.value_complex,
        o.comments, {_optional(schema, "o", "obs", "status")}, {_optional(schema, "o", "obs", "interpretation")},
        cn.units AS units, {allow_decimal}, cn.hi_normal, cn.low_normal, cn.hi_critical, cn.low_critical,
@@ -91,7 +93,9 @@ SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
   LEFT JOIN location el ON el.location_id = e.location_id
   LEFT JOIN obs g ON g.obs_id = o.obs_group_id
   LEFT JOIN concept gc ON gc.concept_id = g.concept_id
+  LEFT JOIN concept_class gcc ON gcc.concept_class_id = gc.class_id
   LEFT JOIN concept vc ON vc.concept_id = o.value_coded
+  LEFT JOIN concept_class vcc ON vcc.concept_class_id = vc.class_id
   LEFT JOIN obs pv ON pv.obs_id = o.previous_version
   LEFT JOIN drug d ON d.drug_id = o.value_drug
   LEFT JOIN concept_numeric cn ON cn.concept_id = o.concept_id"""
@@ -259,3 +263,12 @@ def first_obs_uuid() -> Query:
 
 def database_now() -> Query:
     return ("SELECT NOW() AS now", ())
+
+
+def server_time_zone() -> Query:
+    """The server's session time zone, its system zone, and its offset from UTC right now."""
+    return (
+        "SELECT @@session.time_zone AS tz, @@system_time_zone AS sys,"
+        " TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS offset_seconds",
+        (),
+    )

@@ -37,8 +37,8 @@ class TestConceptOverrides:
         assert cat("Misc finding", concept_overrides={"Misc finding": "medication"}) == "medication"
 
     def test_name_override_is_exact_not_case_insensitive_nor_substring(self) -> None:
-        assert cat("Misc finding", concept_overrides={"misc finding": "medication"}) == "condition"
-        assert cat("Misc finding", concept_overrides={"Misc": "medication"}) == "condition"
+        assert cat("Misc finding", concept_overrides={"misc finding": "medication"}) == "test"
+        assert cat("Misc finding", concept_overrides={"Misc": "medication"}) == "test"
 
     def test_uuid_override_wins_over_name_override(self) -> None:
         overrides: dict[str, RecordType] = {"Misc finding": "medication", UUID: "image"}
@@ -55,7 +55,7 @@ class TestConceptOverrides:
         assert result == "visit"
 
     def test_override_for_another_concept_does_not_apply(self) -> None:
-        assert cat(concept_overrides={"OTHER-UUID": "visit", "Other name": "visit"}) == "condition"
+        assert cat(concept_overrides={"OTHER-UUID": "visit", "Other name": "visit"}) == "test"
 
 
 class TestClassOverrides:
@@ -69,23 +69,17 @@ class TestClassOverrides:
         )
 
     def test_class_override_for_another_class_does_not_apply(self) -> None:
-        assert cat(concept_class="Finding", class_overrides={"Drug": "visit"}) == "condition"
+        assert cat(concept_class="Finding", class_overrides={"Drug": "visit"}) == "test"
 
 
 class TestBuiltInRules:
-    def test_complex_is_an_image_even_for_a_mapped_class_or_keyword(self) -> None:
+    def test_complex_is_an_image_even_for_a_mapped_class(self) -> None:
         assert cat("X-ray test", concept_class="Test", datatype="Complex") == "image"
         assert cat("Scan", concept_class="Misc", datatype="Complex") == "image"
 
     @pytest.mark.parametrize(
         ("concept_class", "expected"),
-        [
-            ("Diagnosis", "condition"),
-            ("Drug", "medication"),
-            ("MedSet", "medication"),
-            ("Test", "test"),
-            ("LabSet", "test"),
-        ],
+        [("Drug", "medication"), ("MedSet", "medication"), ("Test", "test"), ("LabSet", "test")],
     )
     def test_class_table(self, concept_class: str, expected: RecordType) -> None:
         # A name whose keyword says otherwise: the class wins.
@@ -93,15 +87,38 @@ class TestBuiltInRules:
 
     def test_class_table_is_exactly_the_documented_one(self) -> None:
         assert dict(CLASS_CATEGORIES) == {
-            "Diagnosis": "condition",
             "Drug": "medication",
             "MedSet": "medication",
             "Test": "test",
             "LabSet": "test",
         }
 
+    @pytest.mark.parametrize(
+        ("datatype", "answer_class", "expected"),
+        [
+            ("Coded", "Diagnosis", "condition"),  # "Complication of puerperium: Puerperal sepsis"
+            ("Text", None, "condition"),  # "Diagnosis or problem, non-coded"
+            ("Coded", "Misc", "test"),  # "Fever: No" is a finding, not a condition "No"
+            ("Boolean", None, "test"),  # "Fatigue: Yes"
+            ("Date", None, "test"),
+            ("Numeric", None, "test"),
+        ],
+    )
+    def test_a_diagnosis_question_is_a_condition_only_when_its_answer_names_one(
+        self, datatype: str, answer_class: str | None, expected: RecordType
+    ) -> None:
+        assert cat("Fever", concept_class="Diagnosis", datatype=datatype, answer_class=answer_class) == expected
+
     def test_class_match_is_case_sensitive(self) -> None:
-        assert cat("Something", concept_class="diagnosis", datatype="Numeric") == "test"
+        assert cat("Something", concept_class="diagnosis", datatype="Text") == "test"
+
+    @pytest.mark.parametrize(
+        "concept_name",
+        ["Drug allergies", "Return visit date", "Text of encounter note", "Problem list", "Current medication"],
+    )
+    def test_words_in_the_name_decide_nothing_by_default(self, concept_name: str) -> None:
+        for concept_class in ("Misc", "Question", "Finding", "Symptom"):
+            assert cat(concept_name, concept_class=concept_class) == "test"
 
     @pytest.mark.parametrize(
         ("concept_name", "expected"),
@@ -122,11 +139,11 @@ class TestBuiltInRules:
             ("Admission reason", "visit"),
         ],
     )
-    def test_each_seed_keyword(self, concept_name: str, expected: RecordType) -> None:
+    def test_each_seed_keyword_when_the_operator_opts_in(self, concept_name: str, expected: RecordType) -> None:
         # Text datatype and an unmapped class, so only the keyword can decide.
-        assert cat(concept_name) == expected
-        assert cat(concept_name.lower()) == expected
-        assert cat(concept_name.upper()) == expected
+        assert cat(concept_name, keywords=True) == expected
+        assert cat(concept_name.lower(), keywords=True) == expected
+        assert cat(concept_name.upper(), keywords=True) == expected
 
     def test_keyword_table_is_exactly_the_seeds(self) -> None:
         assert KEYWORD_CATEGORIES == (
@@ -146,23 +163,14 @@ class TestBuiltInRules:
         ],
     )
     def test_keyword_rows_are_tried_in_table_order(self, concept_name: str, expected: RecordType) -> None:
-        assert cat(concept_name) == expected
+        assert cat(concept_name, keywords=True) == expected
 
-    def test_keywords_match_inside_words(self) -> None:
-        # The seed matches substrings: "LAB" in "Labour", "TEST" in "Contest".
-        assert cat("Labour onset") == "test"
-        assert cat("Contested result") == "test"
+    def test_class_rules_come_before_keywords(self) -> None:
+        assert cat("Visit count", concept_class="Test", datatype="Numeric", keywords=True) == "test"
 
-    def test_keyword_beats_numeric_fallback(self) -> None:
-        assert cat("Visit count", datatype="Numeric") == "visit"
-
-    @pytest.mark.parametrize("datatype", ["Numeric", "Structured Numeric"])
-    def test_numeric_without_keyword_is_a_test(self, datatype: str) -> None:
-        assert cat("Weight (kg)", datatype=datatype) == "test"
-
-    @pytest.mark.parametrize("datatype", ["Text", "Coded", "Boolean", "Date", "Datetime", "N/A", "numeric"])
-    def test_anything_else_is_a_condition(self, datatype: str) -> None:
-        assert cat("Weight (kg)", datatype=datatype) == "condition"
+    @pytest.mark.parametrize("datatype", ["Numeric", "Structured Numeric", "Text", "Coded", "Boolean", "Date", "N/A"])
+    def test_anything_else_is_an_observation(self, datatype: str) -> None:
+        assert cat("Weight (kg)", concept_class="Finding", datatype=datatype) == "test"
 
     def test_empty_overrides_are_like_none(self) -> None:
         assert cat("Weight (kg)", datatype="Numeric", concept_overrides={}, class_overrides={}) == "test"

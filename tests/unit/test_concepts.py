@@ -37,14 +37,27 @@ class TestChooseConceptName:
         ]
         assert choose_concept_name(names, "en_GB") == "Hemoglobin"
 
-    def test_other_region_of_the_language_is_not_the_language_step(self) -> None:
-        # en_US is neither the locale en_GB nor the language en: the fully specified fallback
-        # picks by (locale, id), so "de" < "en_US" wins.
+    def test_another_region_of_the_language_beats_another_language(self) -> None:
         names = [
-            name(5, "Blood pressure (US)", "en_US", preferred=True),
             name(9, "Blutdruck", "de"),
+            name(5, "Blood pressure (US)", "en_US", preferred=True),
         ]
-        assert choose_concept_name(names, "en_GB") == "Blutdruck"
+        assert choose_concept_name(names, "en_GB") == "Blood pressure (US)"
+
+    def test_falls_back_to_openmrs_default_locale_not_alphabetically(self) -> None:
+        # The configured language has no name: OpenMRS's default_locale decides, not "de" < "fr".
+        names = [
+            name(1, "Fièvre", "fr"),
+            name(2, "Fieber", "de"),
+            name(3, "Umuriro", "rw"),
+        ]
+        assert choose_concept_name(names, "en", "fr") == "Fièvre"
+        assert choose_concept_name(names, "en", "rw") == "Umuriro"
+        assert choose_concept_name(names, "en_GB", "rw_RW") == "Umuriro"
+
+    def test_default_locale_only_when_the_configured_language_has_no_name(self) -> None:
+        names = [name(1, "Fièvre", "fr"), name(2, "Fever", "en")]
+        assert choose_concept_name(names, "en", "fr") == "Fever"
 
     def test_falls_back_to_any_fully_specified_name(self) -> None:
         names = [
@@ -68,29 +81,29 @@ class TestChooseConceptName:
         ]
         assert choose_concept_name(names, "en_GB") == "Hgb"
 
-    def test_index_term_is_only_a_last_resort(self) -> None:
-        # An INDEX_TERM in the wanted locale is skipped in the locale steps ...
+    def test_index_terms_are_never_shown(self) -> None:
         names = [
             name(1, "hb search term", "en_GB", "INDEX_TERM", preferred=True),
             name(2, "Haemoglobine", "fr", "FULLY_SPECIFIED"),
         ]
         assert choose_concept_name(names, "en_GB") == "Haemoglobine"
-        # ... but is shown when it is the only name there is.
-        assert choose_concept_name(names[:1], "en_GB") == "hb search term"
+        assert choose_concept_name(names[:1], "en_GB") is None
 
-    def test_index_term_skipped_in_locale_falls_through_to_language(self) -> None:
+    def test_short_names_are_never_shown(self) -> None:
         names = [
             name(1, "hb", "en_GB", "INDEX_TERM"),
-            name(2, "Haemoglobin", "en", "SHORT"),
+            name(2, "Hb", "en", "SHORT", preferred=True),
+            name(3, "Hémoglobine", "fr", "FULLY_SPECIFIED"),
         ]
-        assert choose_concept_name(names, "en_GB") == "Haemoglobin"
+        assert choose_concept_name(names, "en_GB") == "Hémoglobine"
 
     def test_locale_preferred_wins_within_a_locale(self) -> None:
         names = [
             name(1, "Haemoglobin", "en", "FULLY_SPECIFIED"),
-            name(2, "Hb", "en", "SHORT", preferred=True),
+            name(2, "Hemoglobin", "en", None, preferred=True),
+            name(3, "Hb", "en", "SHORT", preferred=True),
         ]
-        assert choose_concept_name(names, "en") == "Hb"
+        assert choose_concept_name(names, "en") == "Hemoglobin"
 
     def test_fully_specified_beats_other_types_when_none_is_preferred(self) -> None:
         names = [
@@ -102,8 +115,8 @@ class TestChooseConceptName:
 
     def test_lowest_id_breaks_ties_within_a_locale(self) -> None:
         names = [
-            name(12, "Later", "en", "SHORT"),
-            name(11, "Earlier", "en", "SHORT"),
+            name(12, "Later", "en", None),
+            name(11, "Earlier", "en", None),
         ]
         assert choose_concept_name(names, "en") == "Earlier"
 

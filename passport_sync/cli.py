@@ -11,6 +11,7 @@ code meaning
 3    another run holds the lock of every selected hospital
 4    sync-patient: the national ID matches nobody in OpenMRS nor Patient Passport
 5    sync-patient: found in OpenMRS but not registered in Patient Passport (parked)
+130  interrupted (Ctrl-C, or SIGTERM from systemd): locks released, checkpoints kept
 ==== ===========================================================================
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,11 +57,12 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_NOTHING_MATCHED = 4
 EXIT_NOT_IN_PASSPORT = 5
+EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all synced; 1 a hospital failed (the others still synced); "
     "2 configuration or usage error; 3 another run holds the lock; "
-    "4 national ID matches nobody; 5 patient not registered in Patient Passport (parked)."
+    "4 national ID matches nobody; 5 patient not registered in Patient Passport (parked); 130 interrupted."
 )
 
 app = typer.Typer(
@@ -67,7 +70,8 @@ app = typer.Typer(
     help="Copy OpenMRS observations from hospitals' MySQL databases into the Patient Passport MongoDB.\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    # Plain click help: no "<bool>" type column, docstring paragraphs re-wrapped to the terminal.
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,  # locals hold database credentials
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -80,16 +84,29 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="PATH",
         help="YAML file (default: $PASSPORT_SYNC_CONFIG, ./hospitals.yaml, /etc/passport-sync/hospitals.yaml).",
         show_default=False,
     ),
 ]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs on stderr (ids, never passwords).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Debug logs on stderr: connection details (TLS, server), each batch's obs id range and "
+        "timings, tracebacks of internal errors (ids, never passwords or patient data).",
+    ),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing on a healthy run: only warnings and errors (for cron).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs stay on stderr.")]
 HospitalOption = Annotated[
     list[str] | None,
-    typer.Option("--hospital", "-H", help="Hospital id or name; repeat for several (default: all enabled)."),
+    typer.Option(
+        "--hospital", "-H", metavar="ID", help="Hospital id or name; repeat for several (default: all enabled)."
+    ),
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Read and map everything, write nothing (not even the checkpoint).")
@@ -128,24 +145,47 @@ def fail(message: str, code: int, hint: str = "") -> NoReturn:
     raise typer.Exit(code)
 
 
+def _exit_code_of(exc: PassportSyncError) -> int:
+    if isinstance(exc, ConfigError | UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, NothingMatched):
+        return EXIT_NOTHING_MATCHED
+    if isinstance(exc, LockHeld):
+        return EXIT_LOCKED
+    return EXIT_FAILED
+
+
 @contextmanager
-def errors_to_exit_codes() -> Iterator[None]:
-    """The one place where our exceptions become messages and exit codes."""
+def errors_to_exit_codes(json_command: str | None = None) -> Iterator[None]:
+    """The one place where our exceptions become messages and exit codes.
+
+    ``json_command``: the command runs with --json, so a failure still prints its one JSON
+    document on stdout, the error inside, for the script reading it.
+    """
     try:
         yield
-    except ConfigError as exc:
-        err_console.print("error: invalid configuration", markup=False)
-        for problem in exc.problems:
-            err_console.print(f"  - {problem}", markup=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    except UsageError as exc:
-        fail(str(exc), EXIT_USAGE, exc.hint)
-    except NothingMatched as exc:
-        fail(str(exc), EXIT_NOTHING_MATCHED, exc.hint)
-    except LockHeld as exc:
-        fail(str(exc), EXIT_LOCKED, exc.hint)
     except PassportSyncError as exc:
-        fail(str(exc), EXIT_FAILED, exc.hint)
+        code = _exit_code_of(exc)
+        if json_command:
+            error: dict[str, Any] = {"message": str(exc), "hint": exc.hint}
+            if isinstance(exc, ConfigError):
+                error = {"message": "invalid configuration", "problems": exc.problems, "hint": ""}
+            emit_json({"command": json_command, "exit_code": code, "error": error})
+        if isinstance(exc, ConfigError):
+            err_console.print("error: invalid configuration", markup=False)
+            for problem in exc.problems:
+                err_console.print(f"  - {problem}", markup=False, soft_wrap=True)
+            raise typer.Exit(code) from None
+        fail(str(exc), code, exc.hint)
+    except KeyboardInterrupt:
+        # The hospital being synced has already released its lock and kept its last checkpoint
+        # (the pipeline's finally blocks ran while the interrupt came up).
+        err_console.print(
+            "interrupted: locks released; the next run resumes from the last saved checkpoint", markup=False
+        )
+        if json_command:
+            emit_json({"command": json_command, "exit_code": EXIT_INTERRUPTED, "error": {"message": "interrupted"}})
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def load(config: Path | None, *, verbose: bool, quiet: bool) -> Settings:
@@ -220,7 +260,7 @@ def sync_all(
 
     Example: passport-sync sync-all --config /etc/passport-sync/hospitals.yaml
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("sync-all" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital)
         if metrics_file is not None:
@@ -234,7 +274,7 @@ def sync_all(
                 settings,
                 store,
                 hospitals,
-                observer=progress_observer(err_console),
+                observer=progress_observer(err_console, quiet=quiet),
                 dry_run=dry_run,
                 workers=workers,
                 count_behind=metrics_file is not None,
@@ -258,7 +298,8 @@ def sync_all(
                         "hospitals": [r.as_dict() for r in reports],
                     }
                 )
-            else:
+            elif not quiet or code != EXIT_OK:
+                # --quiet (cron): a healthy run prints nothing, so cron mails only problems.
                 render_sync_summary(reports)
             return code
 
@@ -338,13 +379,18 @@ def sync_patient(
 
     Example: passport-sync sync-patient 1199780012345678
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("sync-patient" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital)
 
         def work(store: PassportStore) -> int:
             result = service.sync_patient(
-                settings, store, hospitals, national_id, observer=progress_observer(err_console), dry_run=dry_run
+                settings,
+                store,
+                hospitals,
+                national_id,
+                observer=progress_observer(err_console, quiet=quiet),
+                dry_run=dry_run,
             )
             code = sync_exit_code(result.reports)
             if code == EXIT_OK and not result.national_id_known_to_passport:
@@ -360,7 +406,7 @@ def sync_patient(
                         "hospitals": [r.as_dict() for r in result.reports],
                     }
                 )
-            else:
+            elif not quiet or code != EXIT_OK:
                 render_sync_summary(result.reports, title="passport-sync: patient sync")
                 if code == EXIT_NOT_IN_PASSPORT:
                     print(
@@ -383,19 +429,26 @@ def status(
 ) -> None:
     """Per hospital: checkpoint, last run, records, parked observations, backlog and lock.
 
+    Exit code 0 when every hospital shown is healthy; 1 when a hospital's last run failed or its
+    OpenMRS database cannot be reached (and when MongoDB cannot); 2 when no hospital is
+    configured.
+
     Example: passport-sync status --json
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("status" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
+        if not hospitals:
+            raise UsageError("no hospital is configured", hint="add hospitals to the YAML file or set HOSPITAL_1_ID, …")
 
         def work(store: PassportStore) -> int:
             statuses = [service.hospital_status(settings, store, h) for h in hospitals]
+            code = EXIT_OK if all(service.status_healthy(s) for s in statuses) else EXIT_FAILED
             if json_output:
-                emit_json({"command": "status", "hospitals": statuses})
+                emit_json({"command": "status", "exit_code": code, "hospitals": statuses})
             else:
                 render_status(statuses)
-            return EXIT_OK
+            return code
 
         code = _with_store(settings, work)
     raise typer.Exit(code)
@@ -471,7 +524,7 @@ def check_connection(
 
     Example: passport-sync test-connection --hospital central
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("test-connection" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
         results: list[dict[str, Any]] = []
@@ -482,7 +535,7 @@ def check_connection(
             results.append(service.check_sink(store))
         code = EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
         if json_output:
-            emit_json({"command": "test-connection", "ok": code == EXIT_OK, "results": results})
+            emit_json({"command": "test-connection", "ok": code == EXIT_OK, "exit_code": code, "results": results})
         else:
             render_checks(results)
     raise typer.Exit(code)
@@ -507,7 +560,7 @@ def reset_checkpoint(
 
     Example: passport-sync reset-checkpoint central --to 2025-11-01 --yes
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("reset-checkpoint" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         (target,) = service.select_hospitals(settings, [hospital])[:1]
         when = None
@@ -526,7 +579,7 @@ def reset_checkpoint(
                     hint="pass --yes to confirm from a script",
                 )
             if not typer.confirm(f"Reset the checkpoint of {target.name}? The next run re-reads {what}."):
-                raise typer.Exit(EXIT_USAGE)
+                raise UsageError(f"{target.name}: checkpoint not reset (declined)")
 
         def work(store: PassportStore) -> int:
             result = service.reset_checkpoint(settings, store, target, to=when)
@@ -624,5 +677,12 @@ def main_callback(
     """Copy OpenMRS observations into the Patient Passport MongoDB, matched by national ID."""
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    # systemd stops a unit with SIGTERM: unwind like Ctrl-C, so locks are released at once
+    # instead of blocking other hosts until their lease expires.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     app()

@@ -230,6 +230,12 @@ class HospitalSync:
             report.outcome = "failed"
             report.errors.append(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))
             log.error("%s: sync failed: %s", self.hospital.name, exc)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: the finally below still releases the lock and records the run.
+            report.outcome = "failed"
+            report.errors.append("interrupted")
+            log.error("%s: interrupted", self.hospital.name)
+            raise
         except Exception as exc:  # noqa: BLE001 - a bug must fail this hospital, not every other one
             report.outcome = "failed"
             # The class only: a driver's or our own message could quote row values.

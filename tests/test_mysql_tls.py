@@ -99,8 +99,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
     _sign("client", "passport-sync", "extendedKeyUsage=clientAuth", "hospital", certs)
     as_root = ["--user=root"] if os.geteuid() == 0 else []
     subprocess.run(
-        ["mariadb-install-db", "--no-defaults", f"--datadir={base / 'data'}", "--auth-root-authentication-method=normal",
-         "--skip-test-db", *as_root],
+        ["mariadb-install-db", "--no-defaults", f"--datadir={base / 'data'}",
+         "--auth-root-authentication-method=normal", "--skip-test-db", *as_root],
         check=True, capture_output=True,
     )  # fmt: skip
     port = _free_port()

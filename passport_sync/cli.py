@@ -198,6 +198,10 @@ def load(config: Path | None, *, verbose: bool, quiet: bool) -> Settings:
     return settings
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str, sort_keys=False) + "\n")
 
@@ -364,7 +368,9 @@ def reconcile(
 
 @app.command("sync-patient")
 def sync_patient(
-    national_id: Annotated[str, typer.Argument(help="The patient's national ID (10-16 digits).")],
+    national_id: Annotated[
+        str, typer.Argument(metavar="NATIONAL_ID", help="The patient's national ID (10-16 digits).")
+    ],
     hospital: HospitalOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
@@ -543,10 +549,14 @@ def check_connection(
 
 @app.command("reset-checkpoint")
 def reset_checkpoint(
-    hospital: Annotated[str, typer.Argument(help="Hospital id or name.")],
+    hospital: Annotated[str, typer.Argument(metavar="HOSPITAL", help="Hospital id or name.")],
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Re-read observations created at or after this date/time (ISO, hospital time)."),
+        typer.Option(
+            "--to",
+            metavar="DATETIME",
+            help="Re-read observations created at or after this date/time (ISO, hospital time).",
+        ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_output: JsonOption = False,
@@ -573,7 +583,7 @@ def reset_checkpoint(
                 ) from None
         what = f"rows created since {to}" if to else "everything"
         if not yes:
-            if not sys.stdin.isatty():
+            if not stdin_is_terminal():
                 raise UsageError(
                     "reset-checkpoint asks for confirmation and stdin is not a terminal",
                     hint="pass --yes to confirm from a script",
@@ -604,6 +614,7 @@ def demo(
         str,
         typer.Option(
             "--mysql-url",
+            metavar="URL",
             help="MySQL/MariaDB server for the demo's OpenMRS databases: mysql://user:password@host:port "
             "(a user that may create and drop databases).",
         ),
@@ -612,16 +623,19 @@ def demo(
         str | None,
         typer.Option(
             "--mongodb-uri",
+            metavar="URI",
             help="MongoDB for the demo's Patient Passport (database patientpassport_demo unless the URI names "
             "one). Default: an embedded MongoDB whose data stays in --demo-dir.",
             show_default=False,
         ),
     ] = None,
     demo_dir: Annotated[
-        Path, typer.Option("--demo-dir", help="Folder for hospitals.yaml and the embedded MongoDB's data.")
+        Path,
+        typer.Option("--demo-dir", metavar="DIR", help="Folder for hospitals.yaml and the embedded MongoDB's data."),
     ] = Path(".passport-sync-demo"),
     prefix: Annotated[
-        str, typer.Option("--prefix", help="Database name prefix: <prefix>_central, _district, _regional.")
+        str,
+        typer.Option("--prefix", metavar="NAME", help="Database name prefix: <prefix>_central, _district, _regional."),
     ] = "passport_demo",
     reset: Annotated[
         bool, typer.Option("--reset", help="Drop what the demo created (only that), instead of running it.")

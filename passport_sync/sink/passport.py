@@ -69,9 +69,11 @@ def _connection_cause(exc: ConnectionFailure) -> tuple[str, bool]:
     text = str(exc)
     if any(marker in text for marker in _NO_DNS):
         return "the host name does not resolve", False
-    tls = re.search(r"(certificate verify failed: [^(\]\n,]*|SSL[^:]*: [A-Z_]+[^(\n,]*|tlsv1 alert [a-z ]+)", text)
+    tls = re.search(r"certificate verify failed: [^(\]\n,]*", text) or re.search(
+        r"(?:SSL|TLS)[^:\n]*: \[?[A-Z_]+\]?[^(\n,]*|tlsv1 alert [a-z ]+", text
+    )
     if tls or "SSL" in text or "TLS" in text:
-        detail = tls.group(1).strip() if tls else "handshake failed"
+        detail = tls.group(0).strip() if tls else "handshake failed"
         return f"TLS failed: {detail}", False
     if "Connection refused" in text:
         return "connection refused (nothing listens on that host and port)", True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +260,9 @@ class TestEnvironment:
 
     def test_invalid_batch_size_names_the_setting(self) -> None:
         exc = config_error(None, environ={"OPENMRS_MAX_RECORDS": "0"})
-        assert problem_matching(exc, "OPENMRS_MAX_RECORDS:").endswith("(environment variable; sync.batch_size in the YAML file)")
+        assert problem_matching(exc, "OPENMRS_MAX_RECORDS:").endswith(
+            "(environment variable; sync.batch_size in the YAML file)"
+        )
 
     @pytest.mark.parametrize(
         ("uri", "database"),

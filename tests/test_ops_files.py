@@ -15,6 +15,8 @@ import secrets
 import shutil
 import stat
 import subprocess
+import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -504,3 +506,22 @@ def test_readonly_user_reads_what_the_sync_reads_and_nothing_else(
     synced = runner.invoke(app, ["sync-all", "--config", str(config), "--json"], env={})
     assert synced.exit_code == 0, synced.stdout + synced.stderr
     assert json.loads(synced.stdout)["hospitals"][0]["read"] == 1
+
+
+# --- (e) the wheel ----------------------------------------------------------------------------------
+
+
+def test_the_wheel_carries_the_script_units_and_example(tmp_path: Path) -> None:
+    """pip install puts what the README and the hints point to under share/passport-sync/, laid
+    out as in the repository, so share/passport-sync/scripts/install-systemd.sh finds the units."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("passport_sync-*.whl")
+    prefix = re.compile(r"^passport_sync-[^/]+\.data/data/share/passport-sync/")
+    shipped = {prefix.sub("", name) for name in zipfile.ZipFile(wheel).namelist() if prefix.match(name)}
+    expected = {"hospitals.example.yaml", "scripts/create-readonly-user.sql", "scripts/install-systemd.sh"}
+    assert shipped == expected | {f"systemd/{unit}" for unit in UNIT_FILES}

@@ -532,7 +532,9 @@ class HospitalSync:
         report.parked += len(batch.parks)
         if self.dry_run:
             report.written += len(batch.records) + len(batch.upserts)
-            report.removed += len(batch.removals)
+            # What the real run would remove: only records that are in Patient Passport (a void of
+            # a row that was parked, or never synced, removes nothing).
+            report.removed += self.store.count_existing([record_id for record_id, _ in batch.removals])
         elif batch:
             outcome = self.store.apply(batch, self.clock())
             report.written += outcome.written

@@ -448,3 +448,26 @@ def test_declining_the_reset_prompt_says_so(
     confirmed = invoke("reset-checkpoint", "Central Hospital", "--config", str(config), input="y\n")
     assert confirmed.exit_code == 0, confirmed.stderr
     assert passport.syncstatus.count_documents({}) == 0
+
+
+# -- --dry-run ------------------------------------------------------------------------------------------------
+def test_dry_run_counts_only_the_removals_the_real_run_makes(
+    clinic: Clinic, synced_patient: int, config: Path, passport: Any, openmrs: Any
+) -> None:
+    stranger = clinic.patient("1000000000000009")  # not registered: parked, never written
+    parked = clinic.visit(stranger)
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    written = openmrs.execute("SELECT obs_id FROM obs WHERE person_id = %s ORDER BY obs_id", (synced_patient,))
+    voided = [written[0][0], parked[0]]
+    openmrs.execute(
+        "UPDATE obs SET voided = 1, voided_by = 1, date_voided = NOW(), void_reason = 'entered in error'"
+        " WHERE obs_id IN (%s, %s)",
+        tuple(voided),
+    )
+    dry = invoke("sync-all", "--config", str(config), "--dry-run", "--json")
+    real = invoke("sync-all", "--config", str(config), "--json")
+    assert real.exit_code == 0 and dry.exit_code == 0
+    (would,) = json.loads(dry.stdout)["hospitals"]
+    (did,) = json.loads(real.stdout)["hospitals"]
+    assert did["removed"] == 1
+    assert would["removed"] == did["removed"]

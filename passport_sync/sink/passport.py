@@ -692,6 +692,12 @@ class PassportStore:
         ]
         self._call("linking records to patients", lambda: self.db["patients"].bulk_write(ops, ordered=False))
 
+    def count_existing(self, record_ids: list[ObjectId]) -> int:
+        """How many of these records exist (what removing them would remove)."""
+        if not record_ids:
+            return 0
+        return self._call("counting records", lambda: self.db[RECORDS].count_documents({"_id": {"$in": record_ids}}))
+
     def _remove_records(
         self, removals: list[tuple[ObjectId, dict[str, Any]]], now: datetime, outcome: BatchOutcome
     ) -> set[str]:

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -185,6 +187,12 @@ def errors_to_exit_codes(json_command: str | None = None) -> Iterator[None]:
         )
         if json_command:
             emit_json({"command": json_command, "exit_code": EXIT_INTERRUPTED, "error": {"message": "interrupted"}})
+        if _hospital_threads_alive():
+            # A worker thread blocked in a driver call would hold the exit until its timeouts pass.
+            # Its lock is released; what it wrote is idempotent and its checkpoint is a saved one.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -228,7 +236,18 @@ def open_store(settings: Settings) -> Iterator[PassportStore]:
 
 def _with_store(settings: Settings, work: Callable[[PassportStore], int]) -> int:
     with open_store(settings) as store:
-        return work(store)
+        try:
+            return work(store)
+        except KeyboardInterrupt:
+            # Hospitals synced on worker threads cannot be interrupted in the middle of a driver
+            # call: let go of their locks now, so other hosts and the next run need not wait.
+            with suppress(PassportSyncError):
+                store.release_locks_of_this_process()
+            raise
+
+
+def _hospital_threads_alive() -> bool:
+    return any(t.name.startswith("hospital") and t.is_alive() for t in threading.enumerate())
 
 
 @app.command("sync-all")

@@ -184,7 +184,7 @@ def test_every_command_line_in_the_readme_parses() -> None:
 def test_help_shows_no_type_placeholders_and_completion_is_offered() -> None:
     main_help = invoke("--help").stdout
     assert "--install-completion" in main_help
-    for command in ("sync-all", "sync-patient", "status", "test-connection", "reset-checkpoint", "demo"):
+    for command in ("sync-all", "sync-patient", "status", "check", "test-connection", "reset-checkpoint", "demo"):
         text = invoke(command, "--help", terminal_width=100).stdout
         assert "<bool>" not in text and "<list[str]>" not in text and "<path>" not in text, command
         assert "--hospital ID" in text or command in ("reset-checkpoint", "demo"), command
@@ -241,13 +241,22 @@ def test_a_server_that_never_answers_fails_within_the_connect_timeout_and_the_ot
 
 
 # -- Ctrl-C and SIGTERM -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_prints_one_line_exits_130_and_releases_the_lock(
-    signum: int, silent_server: SilentServer, passport: Any, tmp_path: Path, mongo_uri: str, mongo_db_name: str
+@pytest.mark.parametrize(("signum", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)])
+def test_an_interrupt_prints_one_line_exits_130_and_releases_the_locks(
+    signum: int,
+    workers: int,
+    silent_server: SilentServer,
+    passport: Any,
+    tmp_path: Path,
+    mongo_uri: str,
+    mongo_db_name: str,
 ) -> None:
-    hung = hospital_entry("openmrs", hospital_id="hung", name="Hung Hospital")
-    hung["db"].update(port=silent_server.port, connect_timeout_seconds=60)
-    config = write_config(tmp_path / "h.yaml", mongo_uri, mongo_db_name, [hung])
+    hung = []
+    for hospital_id in ("hung1", "hung2"):
+        entry = hospital_entry("openmrs", hospital_id=hospital_id, name=f"Hospital {hospital_id}")
+        entry["db"].update(port=silent_server.port, connect_timeout_seconds=60)
+        hung.append(entry)
+    config = write_config(tmp_path / "h.yaml", mongo_uri, mongo_db_name, hung, workers=workers)
     process = subprocess.Popen(
         [sys.executable, "-m", "passport_sync", "sync-all", "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -256,13 +265,14 @@ def test_an_interrupt_prints_one_line_exits_130_and_releases_the_lock(
         env={k: v for k, v in os.environ.items() if not k.startswith(("HOSPITAL_", "MONGODB_", "PASSPORT_SYNC"))},
     )
     try:
+        # Sequentially one hospital is connecting; with two workers both are.
         deadline = time.monotonic() + 30
-        while not silent_server.accepted and time.monotonic() < deadline:
+        while len(silent_server.accepted) < workers and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert silent_server.accepted, "the sync never connected"
-        assert passport.openmrs_sync_locks.count_documents({"_id": "hung"}) == 1  # taken before connecting
+        assert len(silent_server.accepted) == workers, "the sync never connected"
+        assert passport.openmrs_sync_locks.count_documents({}) == workers  # taken before connecting
         process.send_signal(signum)
-        stdout, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=30)  # not the 60 s connect timeout
     finally:
         if process.poll() is None:
             process.kill()
@@ -272,8 +282,9 @@ def test_an_interrupt_prints_one_line_exits_130_and_releases_the_lock(
     assert "Traceback" not in text
     assert text.splitlines()[-1] == "interrupted: locks released; the next run resumes from the last saved checkpoint"
     assert passport.openmrs_sync_locks.count_documents({}) == 0
-    summary = passport.auditlogs.find_one({"action": "openmrs_auto_sync"})
-    assert summary["changes"]["outcome"] == "failed" and summary["changes"]["errors"] == ["interrupted"]
+    if workers == 1:
+        summary = passport.auditlogs.find_one({"action": "openmrs_auto_sync"})
+        assert summary["changes"]["outcome"] == "failed" and summary["changes"]["errors"] == ["interrupted"]
 
 
 # -- MongoDB failures -----------------------------------------------------------------------------------------

@@ -1065,6 +1065,12 @@ class PassportStore:
     def release_lock(self, hospital_id: str, owner: str) -> None:
         self._call("releasing the lock", lambda: self.db[LOCKS].delete_one({"_id": hospital_id, "owner": owner}))
 
+    def release_locks_of_this_process(self) -> int:
+        """Release every lease this process holds, in one attempt (on Ctrl-C, for the hospitals
+        still running on worker threads); returns how many."""
+        mine = {"owner": {"$regex": "^" + re.escape(_process_owner_prefix())}}
+        return self._once("releasing this run's locks", lambda: self.db[LOCKS].delete_many(mine).deleted_count)
+
     def lock_holder(self, hospital_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = self._call(
             "reading the lock", lambda: self.db[LOCKS].find_one({"_id": hospital_id})
@@ -1081,9 +1087,13 @@ def _pid_namespace() -> str:
         return "-"
 
 
+def _process_owner_prefix() -> str:
+    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:"
+
+
 def lock_owner() -> str:
     """Who holds a lease: host, pid namespace, pid and a random suffix (unique per run)."""
-    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{_process_owner_prefix()}{secrets.token_hex(4)}"
 
 
 def _died_on_this_host(owner: str) -> bool:

@@ -260,6 +260,7 @@ def sync_all(
         typer.Option(
             "--workers",
             "-w",
+            metavar="N",
             min=1,
             max=64,
             help="Hospitals synced at once, each on its own connections (default: sync.workers, 4).",
@@ -270,6 +271,7 @@ def sync_all(
         Path | None,
         typer.Option(
             "--metrics-file",
+            metavar="PATH",
             help="Also write Prometheus metrics to this *.prom file for node_exporter's textfile collector "
             "(atomically).",
             show_default=False,
@@ -485,13 +487,16 @@ def check(
         int,
         typer.Option(
             "--max-age",
+            metavar="MINUTES",
             min=1,
             help="CRITICAL when a hospital's last successful run is older than this many minutes.",
         ),
     ] = 30,
     max_behind: Annotated[
         int,
-        typer.Option("--max-behind", min=0, help="WARNING when more rows than this wait in a hospital's OpenMRS."),
+        typer.Option(
+            "--max-behind", metavar="ROWS", min=0, help="WARNING when more rows than this wait in a hospital's OpenMRS."
+        ),
     ] = 1000,
     hospital: HospitalOption = None,
     json_output: JsonOption = False,

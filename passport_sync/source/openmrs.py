@@ -139,12 +139,12 @@ def translate_mysql_error(
     if "timed out" in detail.lower():
         if connecting:
             return SourceUnavailable(
-                f"{where}: no answer within {db.connect_timeout_seconds}s while connecting",
+                f"{where}: no answer within {db.connect_timeout_seconds}s while connecting (timed out)",
                 hint="check db.host, db.port, the firewall and that the server is not hung; "
                 "raise db.connect_timeout_seconds only on slow links",
             )
         return SourceUnavailable(
-            f"{where}: a query got no answer within {db.read_timeout_seconds}s",
+            f"{where}: a query got no answer within {db.read_timeout_seconds}s (timed out)",
             hint="raise db.read_timeout_seconds if the server is slow, or check that it is not hung",
         )
     hint = _HINTS.get(code or 0, "")

@@ -342,17 +342,18 @@ def test_install_usage(install: Any) -> None:
 SOURCE = REPO / "passport_sync" / "source"
 # The source writes SQL keywords in capitals; clinical sources name their table as table="...".
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+`?([a-z_]+)`?|\btable=\"([a-z_]+)\"")
-_NOT_TABLES = {"information_schema"}
+OPENMRS_SCHEMA = REPO / "passport_sync" / "demo" / "openmrs_schema.sql"
 
 
 def tables_the_sync_reads() -> set[str]:
-    """Every table the SQL of passport_sync/source/ reads (after FROM or JOIN, or a clinical
-    source's table): the user the script creates must be able to read each of them."""
-    tables: set[str] = set()
+    """Every OpenMRS table the SQL of passport_sync/source/ names (after FROM or JOIN, or as a
+    clinical source's table): the user the script creates must be able to read each of them."""
+    openmrs_tables = set(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?`?(\w+)`?", OPENMRS_SCHEMA.read_text()))
+    named: set[str] = set()
     for path in SOURCE.glob("*.py"):
         for match in _TABLE.finditer(path.read_text(encoding="utf-8")):
-            tables.add(match.group(1) or match.group(2))
-    return tables - _NOT_TABLES
+            named.add(match.group(1) or match.group(2))
+    return named & openmrs_tables
 
 
 def granted_tables() -> set[str]:

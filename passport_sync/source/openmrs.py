@@ -54,6 +54,10 @@ _HINTS = {
 
 Connect = Callable[..., Any]
 
+# (host, port) of servers that offered no TLS to a tls: preferred connection in this process:
+# their next connections go plaintext at once instead of asking again (one round trip each).
+_SERVERS_WITHOUT_TLS: set[tuple[str, int]] = set()
+
 
 @dataclass(frozen=True, slots=True)
 class ServerTimeZone:
@@ -292,7 +296,7 @@ class OpenMRSSource:
         # normalised national ID -> patients, for identifiers not stored as plain digits
         self._written_otherwise: dict[str, set[int]] | None = None
         self._counted: OpenMRSSource = self
-        self._server_has_no_tls = False
+        self._server_has_no_tls = (hospital.db.host, hospital.db.port) in _SERVERS_WITHOUT_TLS
         self._count_lock = threading.Lock()
         self.statements = 0
 
@@ -309,7 +313,6 @@ class OpenMRSSource:
         reader = OpenMRSSource(self.hospital, self._retry, connect=self._connect)
         reader._schema = self._schema
         reader._counted = self
-        reader._server_has_no_tls = self._server_has_no_tls
         return reader
 
     def close(self) -> None:
@@ -353,6 +356,7 @@ class OpenMRSSource:
                         raise
                     # tls: preferred and a server without TLS: plaintext, said in test-connection.
                     self._server_has_no_tls = True
+                    _SERVERS_WITHOUT_TLS.add((db.host, db.port))
                     log.info("%s: the OpenMRS server offers no TLS; plaintext (tls: preferred)", self.hospital.name)
                     del kwargs["ssl"]
                     conn = self._connect(**kwargs, ssl_disabled=True)

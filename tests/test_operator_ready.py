@@ -240,7 +240,7 @@ def test_an_interrupt_prints_one_line_exits_130_and_releases_the_locks(
 ) -> None:
     hung = []
     for hospital_id in ("hung1", "hung2"):
-        entry = hospital_entry("openmrs", hospital_id=hospital_id, name=f"Hospital {hospital_id}")
+        entry = hospital_entry(f"openmrs_{hospital_id}", hospital_id=hospital_id, name=f"Hospital {hospital_id}")
         entry["db"].update(port=silent_server.port, connect_timeout_seconds=60)
         hung.append(entry)
     config = write_config(tmp_path / "h.yaml", mongo_uri, mongo_db_name, hung, workers=workers)

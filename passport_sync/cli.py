@@ -11,6 +11,7 @@ code meaning
 3    another run holds the lock of every selected hospital
 4    sync-patient: the national ID matches nobody in OpenMRS nor Patient Passport
 5    sync-patient: found in OpenMRS but not registered in Patient Passport (parked)
+130  interrupted (Ctrl-C, or SIGTERM from systemd): locks released, checkpoints kept
 ==== ===========================================================================
 """
 
@@ -18,9 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -55,11 +59,12 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_NOTHING_MATCHED = 4
 EXIT_NOT_IN_PASSPORT = 5
+EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all synced; 1 a hospital failed (the others still synced); "
     "2 configuration or usage error; 3 another run holds the lock; "
-    "4 national ID matches nobody; 5 patient not registered in Patient Passport (parked)."
+    "4 national ID matches nobody; 5 patient not registered in Patient Passport (parked); 130 interrupted."
 )
 
 app = typer.Typer(
@@ -67,7 +72,8 @@ app = typer.Typer(
     help="Copy OpenMRS observations from hospitals' MySQL databases into the Patient Passport MongoDB.\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    # Plain click help: no "<bool>" type column, docstring paragraphs re-wrapped to the terminal.
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,  # locals hold database credentials
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -80,16 +86,29 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="PATH",
         help="YAML file (default: $PASSPORT_SYNC_CONFIG, ./hospitals.yaml, /etc/passport-sync/hospitals.yaml).",
         show_default=False,
     ),
 ]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs on stderr (ids, never passwords).")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Debug logs on stderr: connection details (TLS, server), each batch's obs id range and "
+        "timings, tracebacks of internal errors (ids, never passwords or patient data).",
+    ),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing on a healthy run: only warnings and errors (for cron).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs stay on stderr.")]
 HospitalOption = Annotated[
     list[str] | None,
-    typer.Option("--hospital", "-H", help="Hospital id or name; repeat for several (default: all enabled)."),
+    typer.Option(
+        "--hospital", "-H", metavar="ID", help="Hospital id or name; repeat for several (default: all enabled)."
+    ),
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Read and map everything, write nothing (not even the checkpoint).")
@@ -128,24 +147,53 @@ def fail(message: str, code: int, hint: str = "") -> NoReturn:
     raise typer.Exit(code)
 
 
+def _exit_code_of(exc: PassportSyncError) -> int:
+    if isinstance(exc, ConfigError | UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, NothingMatched):
+        return EXIT_NOTHING_MATCHED
+    if isinstance(exc, LockHeld):
+        return EXIT_LOCKED
+    return EXIT_FAILED
+
+
 @contextmanager
-def errors_to_exit_codes() -> Iterator[None]:
-    """The one place where our exceptions become messages and exit codes."""
+def errors_to_exit_codes(json_command: str | None = None) -> Iterator[None]:
+    """The one place where our exceptions become messages and exit codes.
+
+    ``json_command``: the command runs with --json, so a failure still prints its one JSON
+    document on stdout, the error inside, for the script reading it.
+    """
     try:
         yield
-    except ConfigError as exc:
-        err_console.print("error: invalid configuration", markup=False)
-        for problem in exc.problems:
-            err_console.print(f"  - {problem}", markup=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    except UsageError as exc:
-        fail(str(exc), EXIT_USAGE, exc.hint)
-    except NothingMatched as exc:
-        fail(str(exc), EXIT_NOTHING_MATCHED, exc.hint)
-    except LockHeld as exc:
-        fail(str(exc), EXIT_LOCKED, exc.hint)
     except PassportSyncError as exc:
-        fail(str(exc), EXIT_FAILED, exc.hint)
+        code = _exit_code_of(exc)
+        if json_command:
+            error: dict[str, Any] = {"message": str(exc), "hint": exc.hint}
+            if isinstance(exc, ConfigError):
+                error = {"message": "invalid configuration", "problems": exc.problems, "hint": ""}
+            emit_json({"command": json_command, "exit_code": code, "error": error})
+        if isinstance(exc, ConfigError):
+            err_console.print("error: invalid configuration", markup=False)
+            for problem in exc.problems:
+                err_console.print(f"  - {problem}", markup=False, soft_wrap=True)
+            raise typer.Exit(code) from None
+        fail(str(exc), code, exc.hint)
+    except KeyboardInterrupt:
+        # The hospital being synced has already released its lock and kept its last checkpoint
+        # (the pipeline's finally blocks ran while the interrupt came up).
+        err_console.print(
+            "interrupted: locks released; the next run resumes from the last saved checkpoint", markup=False
+        )
+        if json_command:
+            emit_json({"command": json_command, "exit_code": EXIT_INTERRUPTED, "error": {"message": "interrupted"}})
+        if _hospital_threads_alive():
+            # A worker thread blocked in a driver call would hold the exit until its timeouts pass.
+            # Its lock is released; what it wrote is idempotent and its checkpoint is a saved one.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def load(config: Path | None, *, verbose: bool, quiet: bool) -> Settings:
@@ -156,6 +204,10 @@ def load(config: Path | None, *, verbose: bool, quiet: bool) -> Settings:
     for warning in warnings:
         log.warning("%s", warning)
     return settings
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def emit_json(document: Any) -> None:
@@ -184,7 +236,18 @@ def open_store(settings: Settings) -> Iterator[PassportStore]:
 
 def _with_store(settings: Settings, work: Callable[[PassportStore], int]) -> int:
     with open_store(settings) as store:
-        return work(store)
+        try:
+            return work(store)
+        except KeyboardInterrupt:
+            # Hospitals synced on worker threads cannot be interrupted in the middle of a driver
+            # call: let go of their locks now, so other hosts and the next run need not wait.
+            with suppress(PassportSyncError):
+                store.release_locks_of_this_process()
+            raise
+
+
+def _hospital_threads_alive() -> bool:
+    return any(t.name.startswith("hospital") and t.is_alive() for t in threading.enumerate())
 
 
 @app.command("sync-all")
@@ -197,6 +260,7 @@ def sync_all(
         typer.Option(
             "--workers",
             "-w",
+            metavar="N",
             min=1,
             max=64,
             help="Hospitals synced at once, each on its own connections (default: sync.workers, 4).",
@@ -207,6 +271,7 @@ def sync_all(
         Path | None,
         typer.Option(
             "--metrics-file",
+            metavar="PATH",
             help="Also write Prometheus metrics to this *.prom file for node_exporter's textfile collector "
             "(atomically).",
             show_default=False,
@@ -220,7 +285,7 @@ def sync_all(
 
     Example: passport-sync sync-all --config /etc/passport-sync/hospitals.yaml
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("sync-all" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital)
         if metrics_file is not None:
@@ -234,7 +299,7 @@ def sync_all(
                 settings,
                 store,
                 hospitals,
-                observer=progress_observer(err_console),
+                observer=progress_observer(err_console, quiet=quiet),
                 dry_run=dry_run,
                 workers=workers,
                 count_behind=metrics_file is not None,
@@ -258,7 +323,8 @@ def sync_all(
                         "hospitals": [r.as_dict() for r in reports],
                     }
                 )
-            else:
+            elif not quiet or code != EXIT_OK:
+                # --quiet (cron): a healthy run prints nothing, so cron mails only problems.
                 render_sync_summary(reports)
             return code
 
@@ -323,7 +389,9 @@ def reconcile(
 
 @app.command("sync-patient")
 def sync_patient(
-    national_id: Annotated[str, typer.Argument(help="The patient's national ID (10-16 digits).")],
+    national_id: Annotated[
+        str, typer.Argument(metavar="NATIONAL_ID", help="The patient's national ID (10-16 digits).")
+    ],
     hospital: HospitalOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
@@ -338,13 +406,18 @@ def sync_patient(
 
     Example: passport-sync sync-patient 1199780012345678
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("sync-patient" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital)
 
         def work(store: PassportStore) -> int:
             result = service.sync_patient(
-                settings, store, hospitals, national_id, observer=progress_observer(err_console), dry_run=dry_run
+                settings,
+                store,
+                hospitals,
+                national_id,
+                observer=progress_observer(err_console, quiet=quiet),
+                dry_run=dry_run,
             )
             code = sync_exit_code(result.reports)
             if code == EXIT_OK and not result.national_id_known_to_passport:
@@ -360,7 +433,7 @@ def sync_patient(
                         "hospitals": [r.as_dict() for r in result.reports],
                     }
                 )
-            else:
+            elif not quiet or code != EXIT_OK:
                 render_sync_summary(result.reports, title="passport-sync: patient sync")
                 if code == EXIT_NOT_IN_PASSPORT:
                     print(
@@ -383,19 +456,26 @@ def status(
 ) -> None:
     """Per hospital: checkpoint, last run, records, parked observations, backlog and lock.
 
+    Exit code 0 when every hospital shown is healthy; 1 when a hospital's last run failed or its
+    OpenMRS database cannot be reached (and when MongoDB cannot); 2 when no hospital is
+    configured.
+
     Example: passport-sync status --json
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("status" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
+        if not hospitals:
+            raise UsageError("no hospital is configured", hint="add hospitals to the YAML file or set HOSPITAL_1_ID, …")
 
         def work(store: PassportStore) -> int:
             statuses = [service.hospital_status(settings, store, h) for h in hospitals]
+            code = EXIT_OK if all(service.status_healthy(s) for s in statuses) else EXIT_FAILED
             if json_output:
-                emit_json({"command": "status", "hospitals": statuses})
+                emit_json({"command": "status", "exit_code": code, "hospitals": statuses})
             else:
                 render_status(statuses)
-            return EXIT_OK
+            return code
 
         code = _with_store(settings, work)
     raise typer.Exit(code)
@@ -407,13 +487,16 @@ def check(
         int,
         typer.Option(
             "--max-age",
+            metavar="MINUTES",
             min=1,
             help="CRITICAL when a hospital's last successful run is older than this many minutes.",
         ),
     ] = 30,
     max_behind: Annotated[
         int,
-        typer.Option("--max-behind", min=0, help="WARNING when more rows than this wait in a hospital's OpenMRS."),
+        typer.Option(
+            "--max-behind", metavar="ROWS", min=0, help="WARNING when more rows than this wait in a hospital's OpenMRS."
+        ),
     ] = 1000,
     hospital: HospitalOption = None,
     json_output: JsonOption = False,
@@ -471,7 +554,7 @@ def check_connection(
 
     Example: passport-sync test-connection --hospital central
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("test-connection" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
         results: list[dict[str, Any]] = []
@@ -482,7 +565,7 @@ def check_connection(
             results.append(service.check_sink(store))
         code = EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
         if json_output:
-            emit_json({"command": "test-connection", "ok": code == EXIT_OK, "results": results})
+            emit_json({"command": "test-connection", "ok": code == EXIT_OK, "exit_code": code, "results": results})
         else:
             render_checks(results)
     raise typer.Exit(code)
@@ -490,10 +573,14 @@ def check_connection(
 
 @app.command("reset-checkpoint")
 def reset_checkpoint(
-    hospital: Annotated[str, typer.Argument(help="Hospital id or name.")],
+    hospital: Annotated[str, typer.Argument(metavar="HOSPITAL", help="Hospital id or name.")],
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Re-read observations created at or after this date/time (ISO, hospital time)."),
+        typer.Option(
+            "--to",
+            metavar="DATETIME",
+            help="Re-read observations created at or after this date/time (ISO, hospital time).",
+        ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_output: JsonOption = False,
@@ -507,7 +594,7 @@ def reset_checkpoint(
 
     Example: passport-sync reset-checkpoint central --to 2025-11-01 --yes
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("reset-checkpoint" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         (target,) = service.select_hospitals(settings, [hospital])[:1]
         when = None
@@ -520,13 +607,13 @@ def reset_checkpoint(
                 ) from None
         what = f"rows created since {to}" if to else "everything"
         if not yes:
-            if not sys.stdin.isatty():
+            if not stdin_is_terminal():
                 raise UsageError(
                     "reset-checkpoint asks for confirmation and stdin is not a terminal",
                     hint="pass --yes to confirm from a script",
                 )
             if not typer.confirm(f"Reset the checkpoint of {target.name}? The next run re-reads {what}."):
-                raise typer.Exit(EXIT_USAGE)
+                raise UsageError(f"{target.name}: checkpoint not reset (declined)")
 
         def work(store: PassportStore) -> int:
             result = service.reset_checkpoint(settings, store, target, to=when)
@@ -551,6 +638,7 @@ def demo(
         str,
         typer.Option(
             "--mysql-url",
+            metavar="URL",
             help="MySQL/MariaDB server for the demo's OpenMRS databases: mysql://user:password@host:port "
             "(a user that may create and drop databases).",
         ),
@@ -559,16 +647,19 @@ def demo(
         str | None,
         typer.Option(
             "--mongodb-uri",
+            metavar="URI",
             help="MongoDB for the demo's Patient Passport (database patientpassport_demo unless the URI names "
             "one). Default: an embedded MongoDB whose data stays in --demo-dir.",
             show_default=False,
         ),
     ] = None,
     demo_dir: Annotated[
-        Path, typer.Option("--demo-dir", help="Folder for hospitals.yaml and the embedded MongoDB's data.")
+        Path,
+        typer.Option("--demo-dir", metavar="DIR", help="Folder for hospitals.yaml and the embedded MongoDB's data."),
     ] = Path(".passport-sync-demo"),
     prefix: Annotated[
-        str, typer.Option("--prefix", help="Database name prefix: <prefix>_central, _district, _regional.")
+        str,
+        typer.Option("--prefix", metavar="NAME", help="Database name prefix: <prefix>_central, _district, _regional."),
     ] = "passport_demo",
     reset: Annotated[
         bool, typer.Option("--reset", help="Drop what the demo created (only that), instead of running it.")
@@ -624,5 +715,12 @@ def main_callback(
     """Copy OpenMRS observations into the Patient Passport MongoDB, matched by national ID."""
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    # systemd stops a unit with SIGTERM: unwind like Ctrl-C, so locks are released at once
+    # instead of blocking other hosts until their lease expires.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     app()

@@ -71,13 +71,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TLSOptions(_Strict):
-    """TLS to MySQL. Any key set turns TLS on."""
+TLSMode = Literal["required", "preferred", "disabled"]
 
+
+class TLSOptions(_Strict):
+    """How the MySQL server's certificate is verified, and the client certificate to present."""
+
+    # The CA that signed the server's certificate; without it, the system's trust store.
     ca: Path | None = None
     cert: Path | None = None
     key: Path | None = None
+    # False: the certificate must still chain to the CA, but may name another host. An explicit
+    # escape hatch for servers whose certificate does not name the host we connect to.
     verify_identity: bool = True
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TLSOptions:
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("set both cert and key (the client certificate and its private key), or neither")
+        return self
 
 
 class DatabaseConfig(_Strict):
@@ -92,7 +104,21 @@ class DatabaseConfig(_Strict):
     password_file: Path | None = None
     connect_timeout_seconds: int = Field(default=10, ge=1, le=600)
     read_timeout_seconds: int = Field(default=300, ge=1, le=86400)
+    # required: TLS with a verified certificate, or no connection. preferred (the default without
+    # an ssl block): TLS when the server offers it (verified only when an ssl block is given),
+    # else plaintext; test-connection warns about both. disabled: plaintext.
+    tls: TLSMode | None = None
     ssl: TLSOptions | None = None
+
+    @property
+    def tls_mode(self) -> TLSMode:
+        if self.tls is not None:
+            return self.tls
+        return "required" if self.ssl is not None else "preferred"
+
+    @property
+    def tls_options(self) -> TLSOptions:
+        return self.ssl or TLSOptions()
 
     @model_validator(mode="after")
     def _one_password_source(self) -> DatabaseConfig:
@@ -257,6 +283,19 @@ class MongoConfig(_Strict):
     # (relative to the configuration file) instead of connecting to uri's server.
     embedded_data_dir: Path | None = None
 
+    @field_validator("uri")
+    @classmethod
+    def _uri_is_a_mongodb_uri(cls, uri: SecretStr) -> SecretStr:
+        problem = mongo_uri_problem(uri.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return uri
+
+    @property
+    def hosts(self) -> str:
+        """The URI's host list, without credentials: what messages name."""
+        return mongo_hosts(self.uri.get_secret_value())
+
 
 class Settings(BaseSettings):
     """The whole validated configuration."""
@@ -314,6 +353,36 @@ class Settings(BaseSettings):
 
     def national_id_type_for(self, hospital: HospitalConfig) -> NationalIdType:
         return hospital.national_id_type or self.sync.national_id_type
+
+
+def _mongo_authority(uri: str) -> str:
+    rest = uri.partition("://")[2]
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    # The last "@": a password may hold an unescaped "@".
+    return authority.rsplit("@", 1)[1] if "@" in authority else authority
+
+
+def mongo_hosts(uri: str) -> str:
+    """``host:port[,host:port]`` of a MongoDB URI, never its user or password."""
+    return _mongo_authority(uri) or "<no host>"
+
+
+def mongo_uri_problem(uri: str) -> str | None:
+    """Why ``uri`` is not a MongoDB connection string, or None. The message never quotes it."""
+    scheme, sep, _ = uri.partition("://")
+    if not sep or scheme not in ("mongodb", "mongodb+srv"):
+        return "not a MongoDB URI; write it as mongodb://HOST:PORT/DATABASE (or mongodb+srv://HOST/DATABASE)"
+    hosts = _mongo_authority(uri)
+    if not hosts or any(not h or h.startswith(":") for h in hosts.split(",")):
+        return "the MongoDB URI names no host; write it as mongodb://HOST:PORT/DATABASE"
+    if scheme == "mongodb+srv" and ("," in hosts or ":" in hosts.rsplit("]", 1)[-1]):
+        return "a mongodb+srv:// URI names one host without a port"
+    return None
+
+
+def mongo_uri_has_password(uri: str) -> bool:
+    rest = uri.partition("://")[2].split("/", 1)[0]
+    return "@" in rest and ":" in rest.rsplit("@", 1)[0]
 
 
 def mongo_database_name(uri: str) -> str:
@@ -399,21 +468,44 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def world_readable_secret_warnings(path: Path, raw: Mapping[str, Any]) -> list[str]:
-    """Warnings for inline passwords in a file that other users can read."""
+def _world_readable(path: Path) -> bool:
+    # Group-readable is how the service user reads the installer's root:passport-sync 0640
+    # files; only "other" users are a leak.
     try:
-        mode = path.stat().st_mode
+        return bool(path.stat().st_mode & stat.S_IROTH)
     except OSError:
-        return []
-    if not mode & (stat.S_IRGRP | stat.S_IROTH):
-        return []
-    hospitals = raw.get("hospitals") or []
-    if any(isinstance(h, dict) and isinstance(h.get("db"), dict) and h["db"].get("password") for h in hospitals):
-        return [
-            f"{path} holds an inline database password and is readable by other users; "
-            f"run 'chmod 600 {path}' or use password_file/password_env"
-        ]
-    return []
+        return False
+
+
+def world_readable_secret_warnings(path: Path, raw: Mapping[str, Any]) -> list[str]:
+    """Warnings for secrets that every user of the machine can read: inline passwords in the
+    YAML file (database or MongoDB), and password files."""
+    warnings: list[str] = []
+    fix = "(0640 with the service user's group is fine)"
+    hospitals = [h for h in raw.get("hospitals") or [] if isinstance(h, dict) and isinstance(h.get("db"), dict)]
+    mongodb = raw.get("mongodb") if isinstance(raw.get("mongodb"), dict) else {}
+    uri = mongodb.get("uri") if isinstance(mongodb, dict) else None
+    if _world_readable(path):
+        if any(h["db"].get("password") for h in hospitals):
+            warnings.append(
+                f"{path} holds an inline database password and is readable by every user; "
+                f"run 'chmod o-rwx {path}' {fix} or use password_file/password_env"
+            )
+        if isinstance(uri, str) and mongo_uri_has_password(uri):
+            warnings.append(
+                f"{path} holds the MongoDB password (in mongodb.uri) and is readable by every user; "
+                f"run 'chmod o-rwx {path}' {fix} or set MONGODB_URI in a private environment file"
+            )
+    for h in hospitals:
+        password_file = h["db"].get("password_file")
+        if isinstance(password_file, str):
+            secret = _expand_credentials(Path(password_file))
+            if _world_readable(secret):
+                warnings.append(
+                    f"{secret} (password_file of hospital {h.get('id')}) is readable by every user; "
+                    f"run 'chmod o-rwx {secret}' {fix}"
+                )
+    return warnings
 
 
 def env_overlay(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -457,8 +549,18 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def merge_hospitals(yaml_hospitals: list[Any], env_hospitals: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
-    """Env hospitals override YAML hospitals with the same id and add the others."""
+EnvNames = dict[tuple[Any, ...], str]
+
+
+def merge_hospitals(
+    yaml_hospitals: list[Any], env_hospitals: list[dict[str, Any]], env_names: EnvNames | None = None
+) -> tuple[list[Any], list[str]]:
+    """Env hospitals override YAML hospitals with the same id and add the others.
+
+    ``env_names`` receives, for each key an environment variable set, its place in the merged
+    configuration (``("hospitals", 0, "db", "port")``) and the variable's name, so a problem is
+    reported by the name the operator typed (``HOSPITAL_1_DB_PORT``).
+    """
     merged = list(yaml_hospitals)
     problems: list[str] = []
     by_id = {h.get("id"): i for i, h in enumerate(merged) if isinstance(h, dict)}
@@ -479,13 +581,28 @@ def merge_hospitals(yaml_hospitals: list[Any], env_hospitals: list[dict[str, Any
             index = by_id[entry["id"]]
             merged[index] = _deep_merge(merged[index], entry)
         else:
-            by_id[entry["id"]] = len(merged)
+            index = by_id[entry["id"]] = len(merged)
             merged.append(entry)
+        if env_names is not None:
+            for suffix, path in _ENV_HOSPITAL_KEYS.items():
+                target: Any = entry
+                for part in path:
+                    target = target.get(part) if isinstance(target, dict) else None
+                if target is not None:
+                    env_names[("hospitals", index, *path)] = f"HOSPITAL_{n}_{suffix}"
     return merged, problems
 
 
-def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
-    loc = error.get("loc", ())
+_ENV_SETTINGS = {
+    ("sync", "batch_size"): "OPENMRS_MAX_RECORDS",
+    ("sync", "interval_minutes"): "OPENMRS_SYNC_INTERVAL",
+    ("sync", "detailed_logs"): "OPENMRS_DETAILED_LOGS",
+    ("mongodb", "uri"): "MONGODB_URI",
+}
+
+
+def _describe(error: Mapping[str, Any], env_names: EnvNames) -> str:
+    loc = tuple(error.get("loc", ()))
     key = ""
     for part in loc:
         if isinstance(part, int):
@@ -493,12 +610,16 @@ def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
         else:
             key += f".{part}" if key else str(part)
     kind = error.get("type", "")
+    # Never echo the offending value: it may be a password.
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    variable = env_names.get(loc)
+    if variable:
+        # Named as the operator wrote it: HOSPITAL_1_DB_PORT, not hospitals[0].db.port.
+        return f"{variable}: {message} (environment variable; {key} in the YAML file)"
     if kind == "missing":
         return f"{key}: required; add it to the YAML file or set its environment variable"
     if kind == "extra_forbidden":
         return f"{key}: unknown key; remove it or check its spelling (see hospitals.example.yaml)"
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    # Never echo the offending value: it may be a password.
     return f"{key}: {message}" if key else message
 
 
@@ -524,7 +645,8 @@ def load_settings(
     if not isinstance(yaml_hospitals, list):
         problems.append("hospitals: must be a list of hospitals (each item starting with '- id:')")
         yaml_hospitals = []
-    hospitals, env_problems = merge_hospitals(yaml_hospitals, env_hospitals)
+    env_names: EnvNames = {loc: name for loc, name in _ENV_SETTINGS.items() if environ.get(name)}
+    hospitals, env_problems = merge_hospitals(yaml_hospitals, env_hospitals, env_names)
     problems.extend(env_problems)
     merged["hospitals"] = hospitals
     if overrides:
@@ -535,7 +657,7 @@ def load_settings(
     try:
         settings = Settings(**merged)
     except ValidationError as exc:
-        problems.extend(_describe(e, merged) for e in exc.errors(include_input=False))
+        problems.extend(_describe(e, env_names) for e in exc.errors(include_input=False))
     if problems:
         raise ConfigError(problems)
     return settings

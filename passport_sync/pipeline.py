@@ -235,6 +235,12 @@ class HospitalSync:
             report.outcome = "failed"
             report.errors.append(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))
             log.error("%s: sync failed: %s", self.hospital.name, exc)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: the finally below still releases the lock and records the run.
+            report.outcome = "failed"
+            report.errors.append("interrupted")
+            log.error("%s: interrupted", self.hospital.name)
+            raise
         except Exception as exc:  # noqa: BLE001 - a bug must fail this hospital, not every other one
             report.outcome = "failed"
             # The class only: a driver's or our own message could quote row values.
@@ -582,7 +588,9 @@ class HospitalSync:
         report.parked += len(batch.parks)
         if self.dry_run:
             report.written += len(batch.records) + len(batch.upserts)
-            report.removed += len(batch.removals)
+            # What the real run would remove: only records that are in Patient Passport (a void of
+            # a row that was parked, or never synced, removes nothing).
+            report.removed += self.store.count_existing([record_id for record_id, _ in batch.removals])
         elif batch:
             outcome = self.store.apply(batch, self.clock(), hospital_id=self.hospital.id)
             report.written += outcome.written

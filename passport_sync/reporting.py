@@ -116,9 +116,10 @@ class TerminalProgressObserver(LoggingObserver):
             self._status.update(text)
 
 
-def progress_observer(console: Console) -> LoggingObserver:
-    """Live progress when stderr is a terminal; log lines otherwise (cron mail, journald)."""
-    return TerminalProgressObserver(console) if console.is_terminal else LoggingObserver()
+def progress_observer(console: Console, *, quiet: bool = False) -> LoggingObserver:
+    """Live progress when stderr is a terminal; log lines otherwise (cron mail, journald), which
+    --quiet filters down to warnings and errors."""
+    return TerminalProgressObserver(console) if console.is_terminal and not quiet else LoggingObserver()
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -176,44 +177,43 @@ def render_sync_summary(reports: Sequence[HospitalReport], out: TextIO | None = 
             print(f"{report.hospital_name}: error: {error}", file=out)
 
 
-STATUS_COLUMNS = (
-    ("hospital", "Hospital"),
-    ("last_obs_id", "Checkpoint obs_id"),
-    ("last_run", "Last run"),
-    ("outcome", "Outcome"),
-    ("records", "Records"),
-    ("parked", "Parked"),
-    ("errors", "Errors"),
-    ("behind", "Behind"),
-    ("reconciled", "Last full pass"),
-    ("lock", "Locked by"),
-)
+def _status_lines(s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    last = s.get("last_run")
+    if last:
+        errors = last.get("error_count")
+        ran = f"{last.get('at') or '?'}  {last.get('outcome') or '?'}, written {last.get('written') or 0}"
+        ran += f", errors {errors}" if errors is not None else ""
+    else:
+        ran = "never"
+    checkpoint = s["checkpoint"]
+    behind = str(s["behind"]) if s["behind"] is not None else "unknown (OpenMRS unreachable)"
+    return [
+        ("last run", ran),
+        ("checkpoint", f"obs_id {checkpoint['last_obs_id']}, saved {checkpoint.get('saved_at') or 'never'}"),
+        ("records", str(s["records"])),
+        ("parked", str(s["parked"])),
+        ("behind", behind),
+        ("full pass", _last_pass(s)),
+        ("locked by", s["locked_by"] or "-"),
+    ]
 
 
 def render_status(statuses: Sequence[Mapping[str, Any]], out: TextIO | None = None) -> None:
+    """One block per hospital, one fact per line: readable at 80 columns, in mail and journald."""
     out = out or sys.stdout
-    rows = []
+    print("passport-sync: status", file=out)
     for s in statuses:
-        last = s.get("last_run") or {}
-        rows.append(
-            {
-                "hospital": s["hospital_name"],
-                "last_obs_id": s["checkpoint"]["last_obs_id"],
-                "last_run": last.get("at") or "never",
-                "outcome": last.get("outcome") or "-",
-                "records": s["records"],
-                "parked": s["parked"],
-                "errors": last.get("error_count") if last.get("error_count") is not None else "-",
-                "behind": s["behind"] if s["behind"] is not None else "unknown",
-                "reconciled": _last_pass(s),
-                "lock": s["locked_by"] or "-",
-            }
-        )
-    render_table("passport-sync: status", STATUS_COLUMNS, rows, out)
+        disabled = "" if s.get("enabled", True) else ", disabled"
+        print(f"{s['hospital_name']} ({s['hospital_id']}{disabled})", file=out)
+        for label, value in _status_lines(s):
+            print(f"  {label:<11} {value}", file=out)
     for s in statuses:
         if s.get("parked_by_reason"):
             reasons = ", ".join(f"{reason} {count}" for reason, count in s["parked_by_reason"].items())
             print(f"{s['hospital_name']}: parked: {reasons}", file=out)
+        last = s.get("last_run") or {}
+        for error in last.get("errors") or []:
+            print(f"{s['hospital_name']}: last run: error: {error}", file=out)
         if s.get("behind_error"):
             print(f"{s['hospital_name']}: cannot count what is behind: {s['behind_error']}", file=out)
 

@@ -6,10 +6,10 @@ The CLI is a thin layer over these functions; they raise our exceptions and retu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.pipeline import DATA_PROBLEMS, RETRIED_EVERY_RUN, HospitalSync
 from passport_sync.sink.passport import PassportStore, lock_owner
 from passport_sync.source import clinical, queries
-from passport_sync.source.openmrs import OpenMRSSource
+from passport_sync.source.openmrs import OpenMRSSource, verifies_server
 
 log = logging.getLogger("passport_sync")
 
@@ -387,6 +387,7 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
         check("connect", False, str(exc), exc.hint)
         return result
     check("connect", True, f"{hospital.db.host}:{hospital.db.port}/{hospital.db.name}")
+    _check_tls(hospital, source, check)
     try:
         check("server version", True, source.server_version())
         configured = hospital.zone()
@@ -463,6 +464,23 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
     return result
 
 
+def _check_tls(hospital: HospitalConfig, source: OpenMRSSource, check: Callable[..., None]) -> None:
+    db = hospital.db
+    fix = "set db.tls: required and db.ssl.ca (the CA of the server's certificate); see the README, TLS"
+    if not source.encrypted:
+        why = "tls: disabled" if db.tls_mode == "disabled" else "the server offers no TLS (tls: preferred)"
+        check("TLS", True, f"NOT encrypted: {why}", fix, level="warning")
+        return
+    if not verifies_server(hospital):
+        check("TLS", True, "encrypted, but the server's certificate is NOT verified (tls: preferred)", fix, "warning")
+        return
+    tls = db.tls_options
+    trusted = f"CA {tls.ca}" if tls.ca else "the system's trust store"
+    identity = "host name checked" if tls.verify_identity else "host name NOT checked (verify_identity: false)"
+    client = "; client certificate sent" if tls.cert else ""
+    check("TLS", True, f"encrypted; certificate verified against {trusted}; {identity}{client}")
+
+
 # The indexes the sync's own queries use: voids by date_voided each run, a patient's rows by
 # person_id (sync-patient), identifiers by value. New rows are read by primary key.
 RECOMMENDED_INDEXES = (
@@ -532,4 +550,14 @@ def _reconcile_status(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else None
+    """ISO 8601 in UTC with a ``Z``; MongoDB hands back naive datetimes that are UTC."""
+    if not isinstance(value, datetime):
+        return None
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def status_healthy(status: Mapping[str, Any]) -> bool:
+    """What ``status`` exits 0 for: OpenMRS reachable and the last run (if any) not failed."""
+    last = status.get("last_run") or {}
+    return status.get("behind_error") is None and last.get("outcome") != "failed"

@@ -1,65 +1,88 @@
--- passport-sync: a SELECT-only database user for one hospital's OpenMRS database, and the
--- indexes the sync's queries need.
+-- passport-sync: the database user it reads one hospital's OpenMRS database with: SELECT on the
+-- tables the sync reads and nothing else (not users, whose rows hold password hashes, salts and
+-- secret answers), from the one host that runs passport-sync; and the index its void query needs.
 --
--- Run it as an administrator of the OpenMRS database (a user allowed to CREATE USER and
--- ALTER/INDEX the obs and patient_identifier tables: root, or the OpenMRS application user plus
--- an administrator for the user part), never as the read-only user it creates:
---   mysql -u root -p < scripts/create-readonly-user.sql
+-- 1. Fill in the three values below and the database name in `USE`; the script stops with an
+--    error while a value is left NULL.
+-- 2. Run it as an administrator of the OpenMRS database (allowed to CREATE USER, GRANT and
+--    CREATE INDEX; root, typically), never as the user it creates:
+--      mysql -u root -p < create-readonly-user.sql
+--    (pip installs this file as share/passport-sync/scripts/create-readonly-user.sql in the
+--    environment, e.g. /opt/passport-sync/share/passport-sync/scripts/.)
+-- 3. Give the password to passport-sync: /etc/passport-sync/credentials/ID-db-password (root-only,
+--    0600), read through db.password_file (see the README, Deployment).
 --
--- Before running it, adjust:
---   * the database name: `USE openmrs;` below and `openmrs.*` in the GRANT;
---   * the password 'change-me': a long random one, e.g. from `openssl rand -base64 24`; then give
---     it to passport-sync through db.password_file (see systemd/passport-sync.service);
---   * the host '%' (anywhere): restrict it to the machine that runs passport-sync, e.g.
---     'passport_sync'@'10.0.0.15' (in both statements).
+-- Safe to run again: it creates what is missing and sets the password to the one given.
+-- MariaDB 10.3 or later (FOR loops, EXECUTE IMMEDIATE); on MySQL 8 run the GRANT and
+-- CREATE INDEX statements it would run by hand (the table list is below).
 --
--- Written for MariaDB 10.5+ (CREATE INDEX IF NOT EXISTS). MySQL 8 has no IF NOT EXISTS for
--- indexes: there, drop "IF NOT EXISTS" from the CREATE INDEX statements and skip the ones
--- whose index already exists (the statement fails with error 1061 "Duplicate key name").
--- Safe to run again on MariaDB.
+-- An earlier version of this script granted SELECT on the whole database; remove that with
+--   REVOKE SELECT ON openmrs.* FROM 'passport_sync'@'%';
+
+-- The user name passport-sync connects as (db.user).
+SET @sync_user = 'passport_sync';
+-- The host passport-sync connects from, as MySQL sees it: an address such as '10.0.0.15' or a
+-- name such as 'sync.hospital.example'. Never '%' (anywhere).
+SET @sync_host = NULL;
+-- A long random password, e.g. from `openssl rand -base64 24`.
+SET @sync_password = NULL;
 
 USE openmrs;
 
--- The read-only user --------------------------------------------------------------------------
+DELIMITER //
+BEGIN NOT ATOMIC
+  DECLARE account TEXT;
+  IF @sync_host IS NULL OR @sync_password IS NULL OR @sync_user IS NULL THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'create-readonly-user.sql: set @sync_host and @sync_password at the top of the script first';
+  END IF;
+  IF @sync_host = '%' OR @sync_host = '' THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'create-readonly-user.sql: @sync_host must name the passport-sync host, not anywhere (%)';
+  END IF;
+  IF CHAR_LENGTH(@sync_password) < 16 THEN
+    SIGNAL SQLSTATE '45000'
+      SET MESSAGE_TEXT = 'create-readonly-user.sql: @sync_password is too short; use 16 characters or more';
+  END IF;
+  SET account = CONCAT(QUOTE(@sync_user), '@', QUOTE(@sync_host));
+  EXECUTE IMMEDIATE CONCAT('CREATE USER IF NOT EXISTS ', account, ' IDENTIFIED BY ', QUOTE(@sync_password));
+  EXECUTE IMMEDIATE CONCAT('ALTER USER ', account, ' IDENTIFIED BY ', QUOTE(@sync_password));
 
-CREATE USER IF NOT EXISTS 'passport_sync'@'%' IDENTIFIED BY 'change-me';
-GRANT SELECT ON openmrs.* TO 'passport_sync'@'%';
+  -- The tables the sync reads (passport_sync/source/). Those of a newer OpenMRS than this one
+  -- (conditions, allergy, encounter_diagnosis: Platform 2.2+) are skipped where absent.
+  FOR readable IN (
+    SELECT TABLE_NAME AS name FROM information_schema.TABLES
+     WHERE TABLE_SCHEMA = DATABASE()
+       AND TABLE_NAME IN (
+         -- readable-tables-begin
+         'allergy', 'allergy_reaction', 'concept', 'concept_class', 'concept_datatype',
+         'concept_name', 'concept_numeric', 'conditions', 'drug', 'drug_order', 'encounter',
+         'encounter_diagnosis', 'encounter_provider', 'global_property', 'location', 'obs',
+         'order_frequency', 'orders', 'patient', 'patient_identifier', 'patient_identifier_type',
+         'person', 'person_name', 'provider'
+         -- readable-tables-end
+       )
+  ) DO
+    EXECUTE IMMEDIATE CONCAT('GRANT SELECT ON ', DATABASE(), '.`', readable.name, '` TO ', account);
+  END FOR;
 
--- Indexes -------------------------------------------------------------------------------------
--- Creating an index on a large obs table takes a while; MariaDB builds it online (reads and
--- writes continue), but prefer a quiet hour and check the free disk space first.
+  -- The index the sync needs: voided observations are read by date_voided on every run, and
+  -- stock OpenMRS has no index on it (without it, every run scans the whole obs table).
+  -- MariaDB builds it online; on a large obs table prefer a quiet hour and check the disk.
+  CREATE INDEX IF NOT EXISTS idx_obs_date_voided ON obs (date_voided);
 
--- Voided observations are read by date_voided on every run; stock OpenMRS has no such index,
--- so without it every run scans the whole obs table.
-CREATE INDEX IF NOT EXISTS idx_obs_date_voided ON obs (date_voided);
-
--- Observations by creation date, for checking the sync by hand ("what was entered today?");
--- the sync itself pages by obs_id, the primary key. Not in stock OpenMRS either.
-CREATE INDEX IF NOT EXISTS idx_obs_date_created ON obs (date_created);
-
--- The voided flag (the void scan itself is served by idx_obs_date_voided).
-CREATE INDEX IF NOT EXISTS idx_obs_voided ON obs (voided);
-
--- Observations of a patient (sync-patient) and patients by national ID. Stock OpenMRS already
--- indexes both columns (obs.person_obs, patient_identifier.identifier_name): these two create
--- an index only where no index starts with the column yet, since a second copy would only slow
--- down OpenMRS's writes. (Works on MySQL 8 as well.)
-SET @ddl = IF(
-  EXISTS (SELECT 1 FROM information_schema.STATISTICS
-           WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'obs'
-             AND COLUMN_NAME = 'person_id' AND SEQ_IN_INDEX = 1),
-  'DO 0',
-  'CREATE INDEX idx_obs_person_id ON obs (person_id)');
-PREPARE create_index FROM @ddl;
-EXECUTE create_index;
-DEALLOCATE PREPARE create_index;
-
-SET @ddl = IF(
-  EXISTS (SELECT 1 FROM information_schema.STATISTICS
-           WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'patient_identifier'
-             AND COLUMN_NAME = 'identifier' AND SEQ_IN_INDEX = 1),
-  'DO 0',
-  'CREATE INDEX idx_patient_identifier ON patient_identifier (identifier)');
-PREPARE create_index FROM @ddl;
-EXECUTE create_index;
-DEALLOCATE PREPARE create_index;
+  -- A patient's observations (sync-patient) and patients by national ID: stock OpenMRS indexes
+  -- both already (obs.person_obs, patient_identifier.identifier_name); created only where no
+  -- index starts with the column, since a second copy only slows OpenMRS's writes.
+  IF NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS
+                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'obs'
+                    AND COLUMN_NAME = 'person_id' AND SEQ_IN_INDEX = 1) THEN
+    CREATE INDEX idx_obs_person_id ON obs (person_id);
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS
+                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'patient_identifier'
+                    AND COLUMN_NAME = 'identifier' AND SEQ_IN_INDEX = 1) THEN
+    CREATE INDEX idx_patient_identifier ON patient_identifier (identifier);
+  END IF;
+END //
+DELIMITER ;

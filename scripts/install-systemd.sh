@@ -173,7 +173,7 @@ fi
 mkdir -p "$systemd_dir"
 for unit in $UNITS; do
   src="$repo/systemd/$unit"
-  [ -f "$src" ] || die "missing $src (run this script from a passport-sync checkout)"
+  [ -f "$src" ] || die "missing $src (run this script from a passport-sync checkout, or from share/passport-sync/scripts/ of an installation)"
   dest="$systemd_dir/$unit"
   if [ -f "$dest" ] && cmp -s "$src" "$dest"; then
     say "unchanged $dest"

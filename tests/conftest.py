@@ -112,6 +112,32 @@ def openmrs(make_openmrs: Any) -> OpenMRSDatabase:
     return make_openmrs()
 
 
+@pytest.fixture
+def clinic(openmrs: OpenMRSDatabase) -> Any:
+    """A small OpenMRS clinic (tests.helpers.Clinic) in a fresh database."""
+    from tests.helpers import Clinic  # helpers import this module
+
+    return Clinic(openmrs)
+
+
+@pytest.fixture
+def config(tmp_path: Any, openmrs: OpenMRSDatabase, mongo_uri: str, mongo_db_name: str) -> Any:
+    """A hospitals.yaml (0600) with one hospital on ``openmrs`` and a fresh Patient Passport."""
+    from tests.helpers import write_config
+
+    return write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
+
+
+@pytest.fixture
+def synced_patient(clinic: Any, passport: Any) -> int:
+    """A patient registered in Patient Passport (national ID 1199780012345678) with one visit:
+    three observations, not synced yet."""
+    person: int = clinic.patient("1199780012345678")
+    register_patient(passport, "1199780012345678")
+    clinic.visit(person, weights=2)
+    return person
+
+
 def hospital_entry(
     db_name: str, hospital_id: str = "60a7c2f5e4b0c1a2d3e4f5a6", name: str = "Central Hospital", **extra: Any
 ) -> dict[str, Any]:

@@ -19,26 +19,8 @@ NID = "1199780012345678"
 runner = CliRunner()
 
 
-@pytest.fixture
-def clinic(openmrs: Any) -> Clinic:
-    return Clinic(openmrs)
-
-
-@pytest.fixture
-def config(tmp_path: Path, openmrs: Any, mongo_uri: str, mongo_db_name: str) -> Path:
-    return write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
-
-
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
     return runner.invoke(app, list(args), env=env or {})
-
-
-@pytest.fixture
-def synced_patient(clinic: Clinic, passport: Any) -> int:
-    person = clinic.patient(NID)
-    register_patient(passport, NID)
-    clinic.visit(person, weights=2)
-    return person
 
 
 def test_every_command_has_help_with_an_example() -> None:

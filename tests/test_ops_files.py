@@ -9,21 +9,27 @@ temporary directories. The SQL runs against the test MariaDB in a throwaway data
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import secrets
 import shutil
 import stat
 import subprocess
+import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
+from typer.testing import CliRunner
 
-from passport_sync.demo.builder import load_openmrs_schema, split_sql_statements
+from passport_sync.cli import app
+from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
 from passport_sync.source.queries import SCHEMA_QUERY
-from tests.conftest import MYSQL, mysql_connect
+from tests.conftest import MYSQL, hospital_entry, mysql_connect
+from tests.helpers import write_config
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD = REPO / "systemd"
@@ -36,6 +42,7 @@ BINARY = "/usr/local/bin/passport-sync"
 CONFIG = "/etc/passport-sync/hospitals.yaml"
 
 Unit = dict[str, dict[str, list[str]]]
+runner = CliRunner()
 
 
 def parse_unit(path: Path) -> Unit:
@@ -329,27 +336,37 @@ def test_install_usage(install: Any) -> None:
 
 
 # --- (d) scripts/create-readonly-user.sql -------------------------------------------------------
+# Run the way an operator runs it: through the mysql command-line client (the script uses
+# DELIMITER and a compound statement), with the values at its top filled in.
 
-SCRIPT_INDEXES = {
-    ("obs", "idx_obs_date_created"): "date_created",
-    ("obs", "idx_obs_date_voided"): "date_voided",
-    ("obs", "idx_obs_person_id"): "person_id",
-    ("obs", "idx_obs_voided"): "voided",
-    ("patient_identifier", "idx_patient_identifier"): "identifier",
-}
+SOURCE = REPO / "passport_sync" / "source"
+# The source writes SQL keywords in capitals; clinical sources name their table as table="...".
+_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+`?([a-z_]+)`?|\btable=\"([a-z_]+)\"")
+OPENMRS_SCHEMA = REPO / "passport_sync" / "demo" / "openmrs_schema.sql"
 
-MINIMAL_TABLES = (
-    """CREATE TABLE obs (
-         obs_id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-         person_id INT NOT NULL,
-         date_created DATETIME NOT NULL,
-         voided TINYINT(1) NOT NULL DEFAULT 0,
-         date_voided DATETIME NULL)""",
-    """CREATE TABLE patient_identifier (
-         patient_identifier_id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-         patient_id INT NOT NULL,
-         identifier VARCHAR(50) NOT NULL)""",
-)
+
+def tables_the_sync_reads() -> set[str]:
+    """Every OpenMRS table the SQL of passport_sync/source/ names (after FROM or JOIN, or as a
+    clinical source's table): the user the script creates must be able to read each of them."""
+    openmrs_tables = set(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?`?(\w+)`?", OPENMRS_SCHEMA.read_text()))
+    named: set[str] = set()
+    for path in SOURCE.glob("*.py"):
+        for match in _TABLE.finditer(path.read_text(encoding="utf-8")):
+            named.add(match.group(1) or match.group(2))
+    return named & openmrs_tables
+
+
+def granted_tables() -> set[str]:
+    text = READONLY_SQL.read_text(encoding="utf-8")
+    block = text.split("-- readable-tables-begin", 1)[1].split("-- readable-tables-end", 1)[0]
+    return set(re.findall(r"'([a-z_]+)'", block))
+
+
+def test_the_script_grants_every_table_the_sync_reads_and_no_other() -> None:
+    reads = tables_the_sync_reads()
+    assert {"obs", "patient_identifier", "conditions", "drug_order"} <= reads  # the scan finds the queries
+    assert granted_tables() == reads
+    assert "users" not in granted_tables()
 
 
 class ReadOnlySetup:
@@ -357,31 +374,29 @@ class ReadOnlySetup:
         self.database = f"pstest_ops_{secrets.token_hex(4)}"
         self.user = f"pstest_ro_{secrets.token_hex(4)}"
         self.password = secrets.token_urlsafe(18)
+        self.host = "127.0.0.1"
 
-    def script(self) -> list[str]:
-        """The SQL file aimed at the throwaway database and user, split into statements."""
-        replacements = [
-            (r"^USE openmrs;$", f"USE `{self.database}`;", 1),
-            (r"\bON openmrs\.\*", f"ON `{self.database}`.*", 1),
-            (r"'passport_sync'@'%'", f"'{self.user}'@'%'", 2),
-            (r"'change-me'", f"'{self.password}'", 1),
-        ]
-        counts = [0] * len(replacements)
-        lines = []
-        for line in READONLY_SQL.read_text(encoding="utf-8").splitlines():
-            if not line.lstrip().startswith("--"):  # comments mention the names too
-                for i, (pattern, replacement, _) in enumerate(replacements):
-                    line, count = re.subn(pattern, replacement, line)
-                    counts[i] += count
-            lines.append(line)
-        for (pattern, _, expected), count in zip(replacements, counts, strict=True):
-            assert count == expected, f"{READONLY_SQL.name}: {pattern} matched {count} times, expected {expected}"
-        return split_sql_statements("\n".join(lines))
+    def script(self, **values: str | None) -> str:
+        """The SQL file aimed at the throwaway database and user, with its values filled in."""
+        values = {"sync_user": self.user, "sync_host": self.host, "sync_password": self.password} | values
+        text = READONLY_SQL.read_text(encoding="utf-8")
+        text, count = re.subn(r"^USE openmrs;$", f"USE `{self.database}`;", text, flags=re.MULTILINE)
+        assert count == 1
+        for name, value in values.items():
+            literal = "NULL" if value is None else "'" + value + "'"
+            text, count = re.subn(rf"^SET @{name} = [^;]*;", f"SET @{name} = {literal};", text, flags=re.MULTILINE)
+            assert count == 1, name
+        return text
 
-    def run_script(self, admin: Any) -> None:
-        with admin.cursor() as cursor:
-            for statement in self.script():
-                cursor.execute(statement)
+    def run_script(self, **values: str | None) -> subprocess.CompletedProcess[str]:
+        client = shutil.which("mariadb") or shutil.which("mysql")
+        assert client
+        command = [client, "--no-defaults", "-h", MYSQL["host"], "-P", str(MYSQL["port"]), "-u", MYSQL["user"]]
+        if MYSQL["password"]:
+            command.append(f"-p{MYSQL['password']}")
+        return subprocess.run(
+            command, input=self.script(**values), capture_output=True, text=True, timeout=120, check=False
+        )
 
     def connect_as_user(self) -> Any:
         return pymysql.connect(
@@ -401,86 +416,113 @@ class ReadOnlySetup:
 
 @pytest.fixture
 def readonly() -> Iterator[tuple[ReadOnlySetup, Any]]:
+    if not (shutil.which("mariadb") or shutil.which("mysql")):
+        pytest.skip("the mysql command-line client is not installed")
     admin = mysql_connect()
     with admin.cursor() as cursor:
         cursor.execute("SELECT VERSION()")
         (version,) = cursor.fetchone()
     if "mariadb" not in version.lower():
         admin.close()
-        pytest.skip(f"the script is written for MariaDB (CREATE INDEX IF NOT EXISTS); server is {version}")
+        pytest.skip(f"the script is written for MariaDB (compound statements); server is {version}")
     setup = ReadOnlySetup()
     try:
         yield setup, admin
     finally:
         with admin.cursor() as cursor:
-            cursor.execute(f"DROP USER IF EXISTS '{setup.user}'@'%'")
+            for host in ("127.0.0.1", "%"):
+                cursor.execute(f"DROP USER IF EXISTS '{setup.user}'@'{host}'")
             cursor.execute(f"DROP DATABASE IF EXISTS `{setup.database}`")
         admin.close()
 
 
-def assert_select_only(setup: ReadOnlySetup) -> None:
+def test_the_script_refuses_to_run_with_its_placeholders_or_a_wildcard_host(
+    readonly: tuple[ReadOnlySetup, Any],
+) -> None:
+    setup, admin = readonly
+    load_openmrs_schema(admin, setup.database)
+    for values, message in (
+        ({"sync_host": None}, "set @sync_host and @sync_password at the top of the script first"),
+        ({"sync_password": None}, "set @sync_host and @sync_password at the top of the script first"),
+        ({"sync_host": "%"}, "@sync_host must name the passport-sync host, not anywhere (%)"),
+        ({"sync_password": "short"}, "@sync_password is too short"),
+    ):
+        result = setup.run_script(**values)
+        assert result.returncode != 0 and message in result.stderr, (values, result.stderr)
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s", (setup.user,))
+        assert cursor.fetchone() == (0,)
+    assert "idx_obs_date_voided" not in {index for _, index in setup.indexes(admin)}
+
+
+def test_readonly_user_reads_what_the_sync_reads_and_nothing_else(
+    readonly: tuple[ReadOnlySetup, Any], tmp_path: Path, mongo_uri: str, mongo_db_name: str
+) -> None:
+    setup, admin = readonly
+    load_openmrs_schema(admin, setup.database)
+    before = setup.indexes(admin)
+
+    for _ in range(2):  # safe to run again
+        result = setup.run_script()
+        assert result.returncode == 0, result.stderr
+
+    # Only the void query's index is new: OpenMRS indexes obs.person_id and
+    # patient_identifier.identifier already, and no other index is created.
+    added = {key: column for key, column in setup.indexes(admin).items() if key not in before}
+    assert added == {("obs", "idx_obs_date_voided"): "date_voided"}
+
     conn = setup.connect_as_user()
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM obs")
-            assert cursor.fetchone() == (0,)
-            cursor.execute("SELECT COUNT(*) FROM patient_identifier")
+            for table in sorted(granted_tables()):
+                cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
             for statement in (
-                "INSERT INTO obs (person_id, date_created) VALUES (1, NOW())",
+                "SELECT password, salt, secret_answer FROM users",
+                "INSERT INTO obs (person_id, concept_id, obs_datetime, date_created, creator, uuid)"
+                " VALUES (1, 1, NOW(), NOW(), 1, UUID())",
                 "UPDATE obs SET voided = 1",
                 "DELETE FROM patient_identifier",
             ):
                 with pytest.raises(pymysql.err.OperationalError) as denied:
                     cursor.execute(statement)
-                assert denied.value.args[0] == 1142, statement
-    finally:
-        conn.close()
-
-
-def test_readonly_user_and_indexes_on_minimal_tables(readonly: tuple[ReadOnlySetup, Any]) -> None:
-    setup, admin = readonly
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{setup.database}`")
-        admin.select_db(setup.database)
-        for statement in MINIMAL_TABLES:
-            cursor.execute(statement)
-
-    setup.run_script(admin)
-    setup.run_script(admin)  # safe to run again
-
-    indexes = setup.indexes(admin)
-    for key, column in SCRIPT_INDEXES.items():
-        assert indexes.get(key) == column, f"missing index {key}"
-    assert_select_only(setup)
-
-
-def test_readonly_user_and_indexes_on_the_openmrs_schema(readonly: tuple[ReadOnlySetup, Any]) -> None:
-    setup, admin = readonly
-    load_openmrs_schema(admin, setup.database)
-    before = setup.indexes(admin)
-
-    setup.run_script(admin)
-    setup.run_script(admin)
-
-    indexes = setup.indexes(admin)
-    added = {key: column for key, column in indexes.items() if key not in before}
-    # OpenMRS indexes obs.person_id (person_obs) and patient_identifier.identifier
-    # (identifier_name) already: the script adds no second copy of those.
-    assert added == {
-        ("obs", "idx_obs_date_created"): "date_created",
-        ("obs", "idx_obs_date_voided"): "date_voided",
-        ("obs", "idx_obs_voided"): "voided",
-    }
-    for (table, _), column in SCRIPT_INDEXES.items():
-        assert [k for k, c in indexes.items() if k[0] == table and c == column], f"no index on {table}.{column}"
-    assert_select_only(setup)
-
-    # The read-only user sees the schema the sync reads to adapt to the OpenMRS version.
-    conn = setup.connect_as_user()
-    try:
-        with conn.cursor() as cursor:
+                assert denied.value.args[0] in (1142, 1143), statement
             cursor.execute(*SCHEMA_QUERY)
             columns = set(cursor.fetchall())
     finally:
         conn.close()
     assert {("obs", "date_voided"), ("patient_identifier", "identifier"), ("concept_name", "name")} <= columns
+    assert not {table for table, _ in columns} & {"users", "person_attribute"}
+
+    # The real thing: test-connection and a sync as that user.
+    builder = OpenMRSBuilder(admin)
+    weight = builder.concept("Weight (kg)", datatype="Numeric", concept_class="Test", units="kg")
+    builder.obs(builder.patient(national_id="1199780012345678"), weight, value_numeric=61)
+    entry = hospital_entry(setup.database)
+    entry["db"].update(user=setup.user, password=setup.password)
+    config = write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [entry])
+    checked = runner.invoke(app, ["test-connection", "--config", str(config), "--json"], env={})
+    checks = {c["check"]: c for c in json.loads(checked.stdout)["results"][0]["checks"]}
+    assert checks["read-only user"]["detail"] == "SELECT only"
+    assert all(c["ok"] for c in checks.values()), checks
+    synced = runner.invoke(app, ["sync-all", "--config", str(config), "--json"], env={})
+    assert synced.exit_code == 0, synced.stdout + synced.stderr
+    assert json.loads(synced.stdout)["hospitals"][0]["read"] == 1
+
+
+# --- (e) the wheel ----------------------------------------------------------------------------------
+
+
+def test_the_wheel_carries_the_script_units_and_example(tmp_path: Path) -> None:
+    """pip install puts what the README and the hints point to under share/passport-sync/, laid
+    out as in the repository, so share/passport-sync/scripts/install-systemd.sh finds the units."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("passport_sync-*.whl")
+    prefix = re.compile(r"^passport_sync-[^/]+\.data/data/share/passport-sync/")
+    shipped = {prefix.sub("", name) for name in zipfile.ZipFile(wheel).namelist() if prefix.match(name)}
+    expected = {"hospitals.example.yaml", "scripts/create-readonly-user.sql", "scripts/install-systemd.sh"}
+    assert shipped == expected | {f"systemd/{unit}" for unit in UNIT_FILES}

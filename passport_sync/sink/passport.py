@@ -62,24 +62,56 @@ AUDITLOGS = "auditlogs"
 DUPLICATE_KEY = 11000
 
 
-def translate_mongo_error(exc: BaseException, what: str) -> PassportSyncError:
-    """Our exception for a pymongo error (messages carry no credentials)."""
+_NO_DNS = ("Name or service not known", "nodename nor servname", "No address associated", "getaddrinfo failed",
+           "DNS", "Temporary failure in name resolution")  # fmt: skip
+
+
+def _connection_cause(exc: ConnectionFailure) -> tuple[str, bool]:
+    """What went wrong reaching MongoDB, in words, and whether trying again may help."""
+    text = str(exc)
+    if any(marker in text for marker in _NO_DNS):
+        return "the host name does not resolve", False
+    tls = re.search(r"certificate verify failed: [^(\]\n,]*", text) or re.search(
+        r"(?:SSL|TLS)[^:\n]*: \[?[A-Z_]+\]?[^(\n,]*|tlsv1 alert [a-z ]+", text
+    )
+    if tls or "SSL" in text or "TLS" in text:
+        detail = tls.group(0).strip() if tls else "handshake failed"
+        return f"TLS failed: {detail}", False
+    if "Connection refused" in text:
+        return "connection refused (nothing listens on that host and port)", True
+    if "timed out" in text or "Timeout" in text:
+        return "no answer (timed out)", True
+    return f"unreachable ({exc.__class__.__name__})", True
+
+
+def translate_mongo_error(exc: BaseException, what: str, hosts: str = "") -> PassportSyncError:
+    """Our exception for a pymongo error, naming the host and the cause (never credentials)."""
     if isinstance(exc, PassportSyncError):
         return exc
+    at = f" at {hosts}" if hosts else ""
     if isinstance(exc, ConnectionFailure):
-        return SinkUnavailable(
-            f"MongoDB unreachable during {what}: {exc.__class__.__name__}",
-            hint="check MONGODB_URI (host, port, TLS options) and that MongoDB is running",
+        cause, transient = _connection_cause(exc)
+        hint = (
+            "check MONGODB_URI (mongodb.uri): host, port and TLS options; and that MongoDB is running"
+            if transient
+            else "check MONGODB_URI (mongodb.uri): host name, tls and tlsCAFile options"
         )
+        error = SinkUnavailable if transient else SinkError
+        return error(f"MongoDB unreachable{at} during {what}: {cause}", hint=hint)
     if isinstance(exc, OperationFailure) and exc.code in (13, 18):
+        cause = "authentication failed" if exc.code == 18 else "not authorised"
         return SinkError(
-            f"MongoDB refused {what}: authentication or authorisation failed (code {exc.code})",
-            hint="check the user and password in MONGODB_URI and the user's roles on the database",
+            f"MongoDB{at} refused {what}: {cause} (code {exc.code})",
+            hint="check the user and password in MONGODB_URI, its authSource, and the user's roles on the database",
         )
     if isinstance(exc, ConfigurationError):
-        return SinkError(f"MongoDB configuration error: {exc}", hint="check MONGODB_URI")
+        return SinkError(f"MongoDB configuration error{at}: {exc}", hint="check MONGODB_URI")
     code = getattr(exc, "code", None)
-    return SinkError(f"MongoDB error during {what}: {exc.__class__.__name__} (code {code})")
+    return SinkError(f"MongoDB{at} error during {what}: {exc.__class__.__name__} (code {code})")
+
+
+def _seed_hosts(client: pymongo.MongoClient[Any]) -> str:
+    return ",".join(f"{host}:{port}" for host, port in client.topology_description.server_descriptions())
 
 
 def utcnow() -> datetime:
@@ -231,6 +263,7 @@ class PassportStore:
 
     def __init__(self, db: Database[Any], retry: RetryConfig, *, email_domain: str = "placeholder.example.org"):
         self.db = db
+        self.hosts = _seed_hosts(db.client)
         self._retry = retry
         self._email_domain = email_domain
         self._password_hash: str | None = None
@@ -260,18 +293,19 @@ class PassportStore:
     def close(self) -> None:
         self.db.client.close()
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        def once() -> T:
-            try:
-                return fn()
-            except PyMongoError as exc:
-                raise translate_mongo_error(exc, what) from None
+    def _once(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except PyMongoError as exc:
+            raise translate_mongo_error(exc, what, self.hosts) from None
 
-        return call_with_retry(self._retry, "MongoDB", once)
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        return call_with_retry(self._retry, "MongoDB", lambda: self._once(what, fn))
 
     # -- setup ------------------------------------------------------------------------------------
     def ping(self) -> str:
-        info = self._call("ping", lambda: self.db.client.server_info())
+        """The server's version, in one attempt: a check says at once what is wrong."""
+        info = self._once("ping", lambda: self.db.client.server_info())
         return str(info.get("version", "unknown"))
 
     def _existing_indexes(self) -> dict[str, dict[str, Any]]:
@@ -758,6 +792,12 @@ class PassportStore:
         ]
         self._call("linking records to patients", lambda: self.db["patients"].bulk_write(ops, ordered=False))
 
+    def count_existing(self, record_ids: list[ObjectId]) -> int:
+        """How many of these records exist (what removing them would remove)."""
+        if not record_ids:
+            return 0
+        return self._call("counting records", lambda: self.db[RECORDS].count_documents({"_id": {"$in": record_ids}}))
+
     def _remove_records(
         self, removals: list[tuple[ObjectId, dict[str, Any]]], now: datetime, outcome: BatchOutcome
     ) -> set[str]:
@@ -1132,6 +1172,12 @@ class PassportStore:
     def release_lock(self, hospital_id: str, owner: str) -> None:
         self._call("releasing the lock", lambda: self.db[LOCKS].delete_one({"_id": hospital_id, "owner": owner}))
 
+    def release_locks_of_this_process(self) -> int:
+        """Release every lease this process holds, in one attempt (on Ctrl-C, for the hospitals
+        still running on worker threads); returns how many."""
+        mine = {"owner": {"$regex": "^" + re.escape(_process_owner_prefix())}}
+        return self._once("releasing this run's locks", lambda: self.db[LOCKS].delete_many(mine).deleted_count)
+
     def lock_holder(self, hospital_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = self._call(
             "reading the lock", lambda: self.db[LOCKS].find_one({"_id": hospital_id})
@@ -1148,9 +1194,13 @@ def _pid_namespace() -> str:
         return "-"
 
 
+def _process_owner_prefix() -> str:
+    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:"
+
+
 def lock_owner() -> str:
     """Who holds a lease: host, pid namespace, pid and a random suffix (unique per run)."""
-    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{_process_owner_prefix()}{secrets.token_hex(4)}"
 
 
 def _died_on_this_host(owner: str) -> bool:

@@ -8,8 +8,10 @@ with a hint for the person reading them and never a password.
 from __future__ import annotations
 
 import logging
+import re
 import ssl as ssl_module
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -52,6 +54,10 @@ _HINTS = {
 
 Connect = Callable[..., Any]
 
+# (host, port) of servers that offered no TLS to a tls: preferred connection in this process:
+# their next connections go plaintext at once instead of asking again (one round trip each).
+_SERVERS_WITHOUT_TLS: set[tuple[str, int]] = set()
+
 
 @dataclass(frozen=True, slots=True)
 class ServerTimeZone:
@@ -78,20 +84,72 @@ def server_zone(session_zone: str, system_zone: str, offset_seconds: int) -> Ser
     return ServerTimeZone(zone, f"UTC{label} (the database server's offset; server zone {shown or 'unknown'})")
 
 
-def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> PassportSyncError:
-    """Our exception for a pymysql error; the message names the hospital, never a secret."""
+# pymysql's code when the server offers no TLS and the client asked for it.
+_SSL_CONNECTION_ERROR = 2026
+
+
+def _tls_failure(exc: BaseException) -> ssl_module.SSLError | None:
+    """The TLS error behind a pymysql error (pymysql wraps the socket's OSError), or None."""
+    for candidate in (exc, getattr(exc, "original_exception", None), exc.__cause__, exc.__context__):
+        if isinstance(candidate, ssl_module.SSLError):
+            return candidate
+    return None
+
+
+def _tls_error(where: str, failure: ssl_module.SSLError, hospital: HospitalConfig) -> SourceError:
+    tls = hospital.db.tls_options
+    if isinstance(failure, ssl_module.SSLCertVerificationError):
+        reason = failure.verify_message or failure.reason or "verification failed"
+        if "hostname mismatch" in reason.lower() or "ip address mismatch" in reason.lower():
+            hint = (
+                "connect by a name the server's certificate holds (db.host), or, if you trust the network, "
+                "set db.ssl.verify_identity: false (the certificate is still checked against the CA)"
+            )
+        else:
+            trusted = f"db.ssl.ca ({tls.ca})" if tls.ca else "the system's trust store (no db.ssl.ca set)"
+            hint = f"the server's certificate must be signed by the CA in {trusted}; set db.ssl.ca to that CA"
+        return SourceError(
+            f"{where}: TLS: the server's certificate was refused: {reason} (certificate verify failed)", hint=hint
+        )
+    reason = failure.reason or failure.__class__.__name__
+    return SourceError(
+        f"{where}: TLS handshake failed: {reason}",
+        hint="check db.ssl (ca, cert, key) of this hospital and the server's TLS settings "
+        "(a server that REQUIREs X509 needs db.ssl.cert and db.ssl.key)",
+    )
+
+
+def translate_mysql_error(
+    exc: BaseException, hospital: HospitalConfig, *, connecting: bool = False
+) -> PassportSyncError:
+    """Our exception for a pymysql error; the message names the hospital, never a secret.
+
+    ``connecting``: the error happened while opening the connection (TCP, greeting, TLS, login),
+    which connect_timeout_seconds bounds; later timeouts are read_timeout_seconds'.
+    """
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    detail = str(exc.args[1]) if len(exc.args) > 1 else exc.__class__.__name__
-    where = f"OpenMRS database {hospital.db.host}:{hospital.db.port}/{hospital.db.name}"
-    if isinstance(exc, ssl_module.SSLError) or "SSL" in detail:
+    detail = str(exc.args[1]) if len(exc.args) > 1 else str(exc) or exc.__class__.__name__
+    db = hospital.db
+    where = f"OpenMRS database {db.host}:{db.port}/{db.name}"
+    failure = _tls_failure(exc)
+    if failure is not None:
+        return _tls_error(where, failure, hospital)
+    if code == _SSL_CONNECTION_ERROR or "SSL" in detail:
         return SourceError(
             f"{where}: TLS handshake failed: {detail}",
-            hint="check the ssl options of this hospital (ca, cert, key) and that the server has TLS enabled",
+            hint="check the ssl options of this hospital (ca, cert, key) and db.tls, and that the server has TLS "
+            "enabled (tls: required needs a server with TLS)",
         )
     if "timed out" in detail.lower():
+        if connecting:
+            return SourceUnavailable(
+                f"{where}: no answer within {db.connect_timeout_seconds}s while connecting (timed out)",
+                hint="check db.host, db.port, the firewall and that the server is not hung; "
+                "raise db.connect_timeout_seconds only on slow links",
+            )
         return SourceUnavailable(
-            f"{where}: connection timed out",
-            hint="check db.host, db.port and the firewall; raise db.connect_timeout_seconds on slow links",
+            f"{where}: a query got no answer within {db.read_timeout_seconds}s (timed out)",
+            hint="raise db.read_timeout_seconds if the server is slow, or check that it is not hung",
         )
     hint = _HINTS.get(code or 0, "")
     message = f"{where}: MySQL error {code}: {detail}" if code else f"{where}: {detail}"
@@ -101,6 +159,61 @@ def translate_mysql_error(exc: BaseException, hospital: HospitalConfig) -> Passp
     if isinstance(exc, pymysql.err.InterfaceError) or code in _TRANSIENT:
         return SourceUnavailable(message, hint=hint)
     return SourceError(message, hint=hint)
+
+
+_FROM = re.compile(r"\b(?:FROM|JOIN)\s+`?(\w+)", re.IGNORECASE)
+
+
+def _tables_of(sql: str) -> str:
+    """The tables a statement reads, for --verbose (the SQL's parameters are never logged)."""
+    return ", ".join(dict.fromkeys(_FROM.findall(sql))) or "-"
+
+
+def _transport(conn: Any) -> str:
+    """``TLSv1.3 TLS_AES_256_GCM_SHA384`` or ``plaintext``, for --verbose."""
+    sock = getattr(conn, "_sock", None)
+    if isinstance(sock, ssl_module.SSLSocket):
+        cipher = sock.cipher()
+        return f"{sock.version()} {cipher[0] if cipher else ''}".strip()
+    return "plaintext"
+
+
+def verifies_server(hospital: HospitalConfig) -> bool:
+    """Whether TLS to this hospital checks the server's certificate: always, except with
+    ``tls: preferred`` and no ``ssl`` block."""
+    return hospital.db.tls_mode == "required" or hospital.db.ssl is not None
+
+
+def tls_context(hospital: HospitalConfig) -> ssl_module.SSLContext:
+    """The TLS context for a hospital: the server's certificate verified against db.ssl.ca (else
+    the system's trust store), its host name checked unless verify_identity is false, and the
+    client certificate presented when configured.
+
+    Built here and passed whole as ``ssl=``: given ssl_verify_cert/ssl_verify_identity, pymysql
+    builds its own context and drops the ca, cert and key it was given.
+    """
+    tls = hospital.db.tls_options
+    where = f"hospitals[{hospital.id}].db.ssl"
+    try:
+        context = ssl_module.create_default_context(cafile=str(tls.ca) if tls.ca else None)
+        if verifies_server(hospital):
+            context.check_hostname = tls.verify_identity
+            context.verify_mode = ssl_module.CERT_REQUIRED
+        else:
+            # tls: preferred without a db.ssl block: encrypted against eavesdropping, not against
+            # an impostor (MySQL's own ssl-mode=PREFERRED); test-connection says so.
+            context.check_hostname = False
+            context.verify_mode = ssl_module.CERT_NONE
+        if tls.cert and tls.key:
+            context.load_cert_chain(str(tls.cert), str(tls.key))
+    except FileNotFoundError as exc:
+        raise SourceError(f"{where}: file not found: {exc.filename}", hint="check the ca, cert and key paths") from None
+    except (OSError, ssl_module.SSLError) as exc:
+        raise SourceError(
+            f"{where}: cannot load the CA, certificate or key ({getattr(exc, 'reason', None) or type(exc).__name__})",
+            hint="ca, cert and key must be PEM files readable by the service user; key must match cert",
+        ) from None
+    return context
 
 
 _CLINICAL_COMMON = (
@@ -187,6 +300,7 @@ class OpenMRSSource:
         # normalised national ID -> patients, for identifiers not stored as plain digits
         self._written_otherwise: dict[str, set[int]] | None = None
         self._counted: OpenMRSSource = self
+        self._server_has_no_tls = (hospital.db.host, hospital.db.port) in _SERVERS_WITHOUT_TLS
         self._count_lock = threading.Lock()
         self.statements = 0
 
@@ -225,20 +339,51 @@ class OpenMRSSource:
                 "charset": "utf8mb4",
                 "autocommit": True,
                 "connect_timeout": db.connect_timeout_seconds,
-                "read_timeout": db.read_timeout_seconds,
+                # pymysql's connect_timeout bounds only the TCP connect: the greeting, the TLS
+                # handshake and the login wait for the read timeout. A server that accepts and
+                # never answers must fail within the connect timeout, so the read timeout is
+                # the connect timeout until the connection is up.
+                "read_timeout": db.connect_timeout_seconds,
+                "write_timeout": db.connect_timeout_seconds,
                 "cursorclass": pymysql.cursors.DictCursor,
             }
-            if db.ssl is not None:
-                kwargs["ssl"] = {
-                    k: str(v) for k, v in (("ca", db.ssl.ca), ("cert", db.ssl.cert), ("key", db.ssl.key)) if v
-                } or {"check_hostname": False}
-                kwargs["ssl_verify_identity"] = db.ssl.verify_identity
-                kwargs["ssl_verify_cert"] = bool(db.ssl.ca)
+            mode = db.tls_mode
+            if mode == "disabled" or (mode == "preferred" and self._server_has_no_tls):
+                kwargs["ssl_disabled"] = True
+            else:
+                kwargs["ssl"] = tls_context(self.hospital)
             try:
-                self._conn = self._connect(**kwargs)
+                try:
+                    conn = self._connect(**kwargs)
+                except pymysql.err.OperationalError as exc:
+                    if mode != "preferred" or exc.args[0] != _SSL_CONNECTION_ERROR:
+                        raise
+                    # tls: preferred and a server without TLS: plaintext, said in test-connection.
+                    self._server_has_no_tls = True
+                    _SERVERS_WITHOUT_TLS.add((db.host, db.port))
+                    log.info("%s: the OpenMRS server offers no TLS; plaintext (tls: preferred)", self.hospital.name)
+                    del kwargs["ssl"]
+                    conn = self._connect(**kwargs, ssl_disabled=True)
             except Exception as exc:  # noqa: BLE001 - every driver failure is translated here
-                raise self._translate(exc) from None
+                raise translate_mysql_error(exc, self.hospital, connecting=True) from None
+            # Private attributes, read before every socket operation: pymysql has no public way to
+            # change a connection's timeouts once it is open.
+            conn._read_timeout = db.read_timeout_seconds
+            conn._write_timeout = db.read_timeout_seconds
+            self._conn = conn
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s: connected to %s:%d/%s as %s, %s",
+                    self.hospital.name, db.host, db.port, db.name, db.user, _transport(conn),
+                )  # fmt: skip
         return self._conn
+
+    @property
+    def encrypted(self) -> bool | None:
+        """Whether the open connection is TLS (None before connecting)."""
+        if self._conn is None:
+            return None
+        return not (self.hospital.db.tls_mode == "disabled" or self._server_has_no_tls)
 
     def _translate(self, exc: BaseException) -> PassportSyncError:
         if isinstance(exc, PassportSyncError):
@@ -252,8 +397,15 @@ class OpenMRSSource:
             with conn.cursor() as cursor:
                 with self._counted._count_lock:
                     self._counted.statements += 1
+                started = time.monotonic()
                 cursor.execute(sql, params)
-                return list(cursor.fetchall())
+                rows = list(cursor.fetchall())
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s: %d rows in %.3fs from %s",
+                        self.hospital.name, len(rows), time.monotonic() - started, _tables_of(sql),
+                    )  # fmt: skip
+                return rows
         except (pymysql.err.MySQLError, OSError, ssl_module.SSLError) as exc:
             error = self._translate(exc)
             if isinstance(error, SourceUnavailable):

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import random
+import re
 import socket
 import subprocess
 import threading
@@ -439,7 +440,7 @@ def test_mongodb_unreachable_mid_batch_is_retried_or_reported_and_the_checkpoint
         stdout, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 0, stderr.decode()[-3000:]
         report = json.loads(stdout)["hospitals"][0]
-        retries = stderr.decode().count("MongoDB: MongoDB unreachable during")
+        retries = len(re.findall(r"MongoDB: MongoDB unreachable at \S+ during", stderr.decode()))
         short = tally(passport, set(obs_ids_and_uuids(openmrs).values()))
         figures.record(
             "test_database_faults",
@@ -468,7 +469,9 @@ def test_mongodb_unreachable_mid_batch_is_retried_or_reported_and_the_checkpoint
         mongo.stop()
         stdout, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 1, stderr.decode()[-3000:]
-        assert "Central Hospital: error: MongoDB unreachable during" in stdout.decode()
+        assert (
+            f"Central Hospital: error: MongoDB unreachable at {mongo.uri.split('//', 1)[1]} during" in stdout.decode()
+        )
         mongo.start()
         at = _assert_checkpoint_at_an_acknowledged_batch(passport, ids, previous)
         assert at >= previous + 150

@@ -505,9 +505,10 @@ def test_inline_password_in_a_world_readable_file_warns_and_the_run_goes_on(
     entry["db"]["password"] = "an-inline-password"
     readable = config_file(tmp_path / "readable.yaml", f"{mongo_uri}/{mongo_db_name}", [entry], mode=0o644)
     result = runner.invoke(app, ["status", "--config", str(readable)], env={})
-    assert result.exit_code == 0, result.output
-    assert f"{readable} holds an inline database password and is readable by other users" in result.stderr
-    assert f"run 'chmod 600 {readable}'" in result.stderr
+    assert result.exit_code == 1, result.output  # the run goes on; ps_nobody cannot log in to OpenMRS
+    assert "cannot count what is behind" in result.stdout
+    assert f"{readable} holds an inline database password and is readable by every user" in result.stderr
+    assert f"run 'chmod o-rwx {readable}'" in result.stderr
     assert "an-inline-password" not in result.output + result.stderr
-    private = config_file(tmp_path / "private.yaml", f"{mongo_uri}/{mongo_db_name}", [entry], mode=0o600)
-    assert "readable by other users" not in runner.invoke(app, ["status", "--config", str(private)], env={}).stderr
+    private = config_file(tmp_path / "private.yaml", f"{mongo_uri}/{mongo_db_name}", [entry], mode=0o640)
+    assert "readable by every user" not in runner.invoke(app, ["status", "--config", str(private)], env={}).stderr

@@ -268,8 +268,14 @@ def test_voided_revision_restores_the_previous_order_and_voided_discontinue_reac
 def test_an_order_past_its_auto_expire_date_becomes_past(clinic: Clinic, passport: Any, settings: Settings) -> None:
     person = clinic.patient(NID_A)
     register_patient(passport, NID_A)
+    # The order must still be active through one sync and one reconcile: measure how long those take
+    # on this machine (a shared one can be slow) and let it expire well after.
+    started = time.monotonic()
+    run_sync(settings)
+    reconcile(settings)
+    window = max(8.0, 3 * (time.monotonic() - started))
     # OpenMRS stores the hospital's wall-clock time; this hospital's time zone is UTC.
-    soon = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=8)
+    soon = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=window)
     drug_order(clinic, person, auto_expire_date=soon)
     run_sync(settings)
     record = passport.medicalrecords.find_one({"openmrsData.source": "drug_order"})

@@ -364,7 +364,7 @@ def reconcile(
                 settings,
                 store,
                 hospitals,
-                observer=progress_observer(err_console),
+                observer=progress_observer(err_console, quiet=quiet),
                 dry_run=dry_run,
                 compare_all=full,
             )

@@ -57,9 +57,9 @@ BEGIN NOT ATOMIC
          -- readable-tables-begin
          'allergy', 'allergy_reaction', 'concept', 'concept_class', 'concept_datatype',
          'concept_name', 'concept_numeric', 'conditions', 'drug', 'drug_order', 'encounter',
-         'encounter_diagnosis', 'encounter_provider', 'global_property', 'location', 'obs',
-         'order_frequency', 'orders', 'patient', 'patient_identifier', 'patient_identifier_type',
-         'person', 'person_name', 'provider'
+         'encounter_diagnosis', 'encounter_provider', 'encounter_type', 'global_property',
+         'location', 'obs', 'order_frequency', 'orders', 'patient', 'patient_identifier',
+         'patient_identifier_type', 'person', 'person_name', 'provider'
          -- readable-tables-end
        )
   ) DO

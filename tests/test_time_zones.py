@@ -145,4 +145,4 @@ def test_an_unknown_time_zone_is_a_configuration_error_naming_the_key() -> None:
     environ = {**KIGALI_CENTRAL, "HOSPITAL_1_TIMEZONE": "Africa/Kigalli"}
     with pytest.raises(ConfigError) as caught:
         load_settings(None, environ=environ)
-    assert any(p.startswith("hospitals[0].timezone: unknown time zone 'Africa/Kigalli'") for p in caught.value.problems)
+    assert any(p.startswith("HOSPITAL_1_TIMEZONE: unknown time zone 'Africa/Kigalli'") for p in caught.value.problems)

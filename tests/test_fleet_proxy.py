@@ -3,29 +3,14 @@ figures are only worth something if every statement through it gets the right an
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pymysql
 
 from tests.conftest import MYSQL
-
-BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("passport_sync_bench_proxy", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_bench
 
 
 def test_the_latency_proxy_forwards_whole_results_in_both_directions() -> None:
-    bench = load_bench()
+    bench = load_bench("passport_sync_bench_proxy")
     with bench.LatencyProxies(MYSQL["host"], MYSQL["port"], delay=0.005) as proxies:
         port = proxies.open()
         conns = [

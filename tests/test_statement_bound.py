@@ -8,9 +8,6 @@ Passport), loaded from scripts/bench.py.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,8 +16,8 @@ import pytest
 
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import hospital_entry, make_settings
+from tests.helpers import load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 OBSERVATIONS = 3000
 PATIENTS = 400
 MYSQL_PER_1000 = 5
@@ -32,12 +29,7 @@ MONGO_PER_1000 = 12
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("passport_sync_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    return load_bench()
 
 
 def test_each_1000_observations_cost_at_most_5_statements_and_12_commands(

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from passport_sync import checkpoint as cp_logic
+from passport_sync import tracing
 from passport_sync.checkpoint import Checkpoint
 from passport_sync.config import HospitalConfig, Settings
 from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
@@ -217,6 +218,10 @@ class HospitalSync:
         return self._run(work, summary=False)
 
     def _run(self, work: Callable[[], None], *, summary: bool) -> HospitalReport:
+        with tracing.on_behalf_of(self.hospital.id):
+            return self._run_traced(work, summary=summary)
+
+    def _run_traced(self, work: Callable[[], None], *, summary: bool) -> HospitalReport:
         report = self.report
         report.started_at = self.clock()
         self.observer.hospital_started(self.hospital.id, self.hospital.name)

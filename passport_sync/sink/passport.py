@@ -19,7 +19,8 @@ import secrets
 import socket
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 import bcrypt
 import pymongo
 from bson import ObjectId
-from pymongo import IndexModel, ReturnDocument, UpdateOne
+from pymongo import IndexModel, ReturnDocument, UpdateOne, monitoring
 from pymongo.database import Database
 from pymongo.errors import (
     BulkWriteError,
@@ -38,6 +39,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from passport_sync import tracing
 from passport_sync.config import HospitalConfig, RetryConfig, Settings, redact_uri
 from passport_sync.errors import LockHeld, PassportSyncError, SinkError, SinkUnavailable
 from passport_sync.mapping.transform import placeholder_id, record_id
@@ -112,6 +114,41 @@ def translate_mongo_error(exc: BaseException, what: str, hosts: str = "") -> Pas
 
 def _seed_hosts(client: pymongo.MongoClient[Any]) -> str:
     return ",".join(f"{host}:{port}" for host, port in client.topology_description.server_descriptions())
+
+
+_purpose = threading.local()
+
+
+@contextmanager
+def _commands_for(what: str) -> Iterator[None]:
+    """Name the MongoDB commands sent inside the block after ``what``, for the tracer."""
+    outer = getattr(_purpose, "what", "")
+    _purpose.what = outer or what
+    try:
+        yield
+    finally:
+        _purpose.what = outer
+
+
+class CommandTracer(monitoring.CommandListener):
+    """Reports every MongoDB command to ``tracing``, named after the store call that sent it.
+
+    pymongo calls a listener on the thread that sent the command, so the name is this thread's.
+    """
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._report(event.command_name, event.duration_micros)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._report(event.command_name, event.duration_micros)
+
+    @staticmethod
+    def _report(command: str, micros: int) -> None:
+        what = getattr(_purpose, "what", "")
+        tracing.report(tracing.MONGODB, f"{what}/{command}" if what else command, micros / 1e6)
 
 
 def utcnow() -> datetime:
@@ -280,6 +317,7 @@ class PassportStore:
                 serverSelectionTimeoutMS=settings.mongodb.server_selection_timeout_ms,
                 appname="passport-sync",
                 tz_aware=False,
+                event_listeners=[CommandTracer()],
             )
         except (PyMongoError, ValueError) as exc:
             raise SinkError(
@@ -294,10 +332,11 @@ class PassportStore:
         self.db.client.close()
 
     def _once(self, what: str, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except PyMongoError as exc:
-            raise translate_mongo_error(exc, what, self.hosts) from None
+        with _commands_for(what):
+            try:
+                return fn()
+            except PyMongoError as exc:
+                raise translate_mongo_error(exc, what, self.hosts) from None
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         return call_with_retry(self._retry, "MongoDB", lambda: self._once(what, fn))

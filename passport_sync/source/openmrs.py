@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pymysql
 import pymysql.cursors
 
+from passport_sync import tracing
 from passport_sync.config import HospitalConfig, NationalIdType, RetryConfig
 from passport_sync.errors import PassportSyncError, SourceError, SourceUnavailable
 from passport_sync.mapping.clinical import ClinicalRow, row_identity
@@ -53,6 +54,27 @@ _HINTS = {
 }
 
 Connect = Callable[..., Any]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _traced(method: Callable[Concatenate[OpenMRSSource, P], R]) -> Callable[Concatenate[OpenMRSSource, P], R]:
+    """Name the statements a public read runs after it, for the tracer (the outermost read wins)."""
+    name = method.__name__
+
+    def named(self: OpenMRSSource, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._purpose:
+            return method(self, *args, **kwargs)
+        self._purpose = name
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._purpose = ""
+
+    named.__name__ = name
+    named.__doc__ = method.__doc__
+    return named
+
 
 # (host, port) of servers that offered no TLS to a tls: preferred connection in this process:
 # their next connections go plaintext at once instead of asking again (one round trip each).
@@ -303,6 +325,8 @@ class OpenMRSSource:
         self._server_has_no_tls = (hospital.db.host, hospital.db.port) in _SERVERS_WITHOUT_TLS
         self._count_lock = threading.Lock()
         self.statements = 0
+        # The public method a statement is run for, named in each tracer report.
+        self._purpose = ""
 
     # -- connection -------------------------------------------------------------------------
     def __enter__(self) -> OpenMRSSource:
@@ -398,8 +422,13 @@ class OpenMRSSource:
                 with self._counted._count_lock:
                     self._counted.statements += 1
                 started = time.monotonic()
-                cursor.execute(sql, params)
-                rows = list(cursor.fetchall())
+                try:
+                    cursor.execute(sql, params)
+                    rows = list(cursor.fetchall())
+                finally:
+                    tracing.report(
+                        tracing.MYSQL, self._purpose or _tables_of(sql), time.monotonic() - started, self.hospital.id
+                    )
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "%s: %d rows in %.3fs from %s",
@@ -421,9 +450,11 @@ class OpenMRSSource:
         call_with_retry(self._retry, f"{self.hospital.name}: OpenMRS", self._connection)
 
     # -- facts about the database -----------------------------------------------------------------
+    @_traced
     def server_version(self) -> str:
         return str(self.run(("SELECT VERSION() AS v", ()))[0]["v"])
 
+    @_traced
     def schema(self) -> SchemaInfo:
         if self._schema is None:
             rows = self.run(queries.SCHEMA_QUERY)
@@ -436,10 +467,12 @@ class OpenMRSSource:
                 )
         return self._schema
 
+    @_traced
     def identifier_types(self, name_like: str | None, uuid: str | None = None) -> list[IdentifierType]:
         rows = self.run(queries.identifier_types(name_like, uuid))
         return [IdentifierType(int(r["patient_identifier_type_id"]), str(r["name"]), str(r["uuid"])) for r in rows]
 
+    @_traced
     def national_id_type(self, wanted: NationalIdType) -> IdentifierType:
         """The one identifier type that holds national IDs; SourceError naming the candidates
         when the configuration leaves it unclear."""
@@ -460,6 +493,7 @@ class OpenMRSSource:
             )
         return chosen
 
+    @_traced
     def look_alike_types(self, chosen: IdentifierType, patterns: Collection[str]) -> list[IdentifierType]:
         """Other identifier types whose names look like a national ID's (a parent's, an old
         one): they are not used, and test-connection says so."""
@@ -475,6 +509,7 @@ class OpenMRSSource:
             self._properties = {r["property"]: r["property_value"] for r in rows}
         return self._properties
 
+    @_traced
     def boolean_concepts(self) -> tuple[int, int]:
         """The concept ids OpenMRS uses for True and False (global properties, default 1 and 2)."""
         props = self._global_properties()
@@ -483,66 +518,80 @@ class OpenMRSSource:
         except ValueError:
             return 1, 2
 
+    @_traced
     def fingerprint(self) -> str | None:
         """What identifies this OpenMRS database (None while it has no observation)."""
         rows = self.run(queries.first_obs_uuid())
         return str(rows[0]["uuid"]) if rows else None
 
+    @_traced
     def database_now(self) -> datetime | None:
         """The database server's clock, on the same basis as the DATETIME columns OpenMRS writes."""
         value = self.run(queries.database_now())[0]["now"]
         return value if isinstance(value, datetime) else None
 
+    @_traced
     def default_locale(self) -> str | None:
         """OpenMRS's ``default_locale`` global property: the fallback language of concept names."""
         value = str(self._global_properties().get("default_locale") or "").strip()
         return value or None
 
+    @_traced
     def server_time_zone(self) -> ServerTimeZone:
         """The time zone the server writes DATETIMEs in (OpenMRS stores its local time)."""
         row = self.run(queries.server_time_zone())[0]
         return server_zone(str(row["tz"] or ""), str(row["sys"] or ""), int(row["offset_seconds"] or 0))
 
     # -- observations ---------------------------------------------------------------------------
+    @_traced
     def obs_after(self, after_obs_id: int, limit: int) -> list[ObsRow]:
         return [_obs_row(r) for r in self.run(queries.obs_after(self.schema(), after_obs_id, limit))]
 
+    @_traced
     def obs_in_ranges(self, ranges: Sequence[tuple[int, int]], after_obs_id: int, limit: int) -> list[ObsRow]:
         if not ranges:
             return []
         return [_obs_row(r) for r in self.run(queries.obs_in_ranges(self.schema(), ranges, after_obs_id, limit))]
 
+    @_traced
     def obs_by_ids(self, obs_ids: Collection[int]) -> list[ObsRow]:
         if not obs_ids:
             return []
         return [_obs_row(r) for r in self.run(queries.obs_by_ids(self.schema(), obs_ids))]
 
+    @_traced
     def live_members(self, group_ids: Collection[int]) -> list[ObsRow]:
         if not group_ids:
             return []
         return [_obs_row(r) for r in self.run(queries.live_members(self.schema(), group_ids))]
 
+    @_traced
     def obs_of_persons(self, person_ids: Collection[int], after_obs_id: int, limit: int) -> list[ObsRow]:
         if not person_ids:
             return []
         return [_obs_row(r) for r in self.run(queries.obs_of_persons(self.schema(), person_ids, after_obs_id, limit))]
 
+    @_traced
     def voided_since(self, since: datetime | None, after_obs_id: int, limit: int) -> list[ObsRow]:
         return [_obs_row(r) for r in self.run(queries.voided_since(self.schema(), since, after_obs_id, limit))]
 
+    @_traced
     def max_date_voided(self) -> datetime | None:
         row = self.run(queries.max_date_voided())[0]
         value = next(iter(row.values()))
         return value if isinstance(value, datetime) else None
 
+    @_traced
     def last_obs_id_before(self, moment: datetime) -> int:
         return int(self.run(queries.last_obs_id_before(moment))[0]["m"] or 0)
 
+    @_traced
     def count_obs_after(self, after_obs_id: int) -> int:
         row = self.run(queries.count_obs_after(after_obs_id))[0]
         return int(next(iter(row.values())) or 0)
 
     # -- people and names ------------------------------------------------------------------------
+    @_traced
     def identities(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, PersonIdentity]:
         """Each person's national-ID identifiers, and every patient holding the same national ID
         once normalised (so '3200-0000-001' and '32000000001' are one ID held by two patients)."""
@@ -561,6 +610,7 @@ class OpenMRSSource:
             for pid, raws in found.items()
         }
 
+    @_traced
     def holders(self, national_ids: Collection[str], type_ids: Collection[int]) -> dict[str, set[int]]:
         """The patients holding each (digits-only) national ID, however it is written."""
         result: dict[str, set[int]] = {n: set() for n in national_ids}
@@ -581,10 +631,12 @@ class OpenMRSSource:
             result[digits] |= self._written_otherwise.get(digits, set())
         return result
 
+    @_traced
     def persons_by_national_id(self, digits: str, type_ids: Collection[int]) -> list[int]:
         """OpenMRS patients holding this national ID, however it is written (sync-patient)."""
         return sorted(self.holders([digits], type_ids)[digits])
 
+    @_traced
     def concept_names(self, concept_ids: Collection[int]) -> dict[int, list[ConceptName]]:
         names: dict[int, list[ConceptName]] = {cid: [] for cid in concept_ids}
         if concept_ids:
@@ -600,6 +652,7 @@ class OpenMRSSource:
                 )
         return names
 
+    @_traced
     def encounters(self, uuids: Collection[str]) -> dict[str, EncounterRow]:
         """The encounters with these uuids (voided ones included, marked)."""
         if not uuids:
@@ -619,6 +672,7 @@ class OpenMRSSource:
             for r in self.run(queries.encounters(uuids))
         }
 
+    @_traced
     def providers(self, provider_ids: Collection[int]) -> dict[int, Provider]:
         result: dict[int, Provider] = {}
         if provider_ids:
@@ -630,6 +684,7 @@ class OpenMRSSource:
         return result
 
     # -- diagnoses, conditions, allergies, drug orders -------------------------------------------------
+    @_traced
     def clinical_sources(self) -> list[ClinicalSource]:
         """The clinical sources this database has (Platform 2.2+ for diagnoses and conditions)."""
         schema = self.schema()
@@ -638,9 +693,11 @@ class OpenMRSSource:
     def _clinical(self, source: ClinicalSource, query: Query) -> list[ClinicalRow]:
         return [_clinical_row(source, r) for r in self.run(query)]
 
+    @_traced
     def clinical_after(self, source: ClinicalSource, after: int, limit: int) -> list[ClinicalRow]:
         return self._clinical(source, clinical.after_pk(source, self.schema(), after, limit))
 
+    @_traced
     def clinical_in_ranges(
         self, source: ClinicalSource, ranges: Sequence[tuple[int, int]], after: int, limit: int
     ) -> list[ClinicalRow]:
@@ -648,11 +705,13 @@ class OpenMRSSource:
             return []
         return self._clinical(source, clinical.in_ranges(source, self.schema(), ranges, after, limit))
 
+    @_traced
     def clinical_by_pks(self, source: ClinicalSource, pks: Collection[int]) -> list[ClinicalRow]:
         if not pks:
             return []
         return self._clinical(source, clinical.by_pks(source, self.schema(), pks))
 
+    @_traced
     def clinical_of_persons(
         self, source: ClinicalSource, person_ids: Collection[int], after: int, limit: int
     ) -> list[ClinicalRow]:
@@ -660,26 +719,32 @@ class OpenMRSSource:
             return []
         return self._clinical(source, clinical.of_persons(source, self.schema(), person_ids, after, limit))
 
+    @_traced
     def clinical_changed(
         self, source: ClinicalSource, since: datetime | None, after: int, limit: int
     ) -> list[ClinicalRow]:
         query = clinical.changed_since(source, self.schema(), since or _NO_DATE, after, limit)
         return self._clinical(source, query)
 
+    @_traced
     def clinical_max_changed(self, source: ClinicalSource) -> datetime | None:
         value = self.run(clinical.max_changed(source, self.schema()))[0]["m"]
         return value if isinstance(value, datetime) else None
 
+    @_traced
     def clinical_count_after(self, source: ClinicalSource, after: int) -> int:
         return int(self.run(clinical.count_after(source, after))[0]["n"] or 0)
 
+    @_traced
     def clinical_last_pk_before(self, source: ClinicalSource, moment: datetime) -> int:
         return int(self.run(clinical.last_pk_before(source, moment))[0]["m"] or 0)
 
     # -- reconciliation checksums ------------------------------------------------------------------
+    @_traced
     def max_pk(self, feed: str) -> int:
         return int(self.run(checksums.max_pk(feed))[0]["m"] or 0)
 
+    @_traced
     def range_checksums(
         self, feed: str, range_size: int, first: int, last: int, now: datetime
     ) -> dict[int, tuple[int, str]]:
@@ -687,6 +752,7 @@ class OpenMRSSource:
         query = checksums.range_checksums(feed, self.schema(), range_size, first, last, now)
         return {int(r["r"]): (int(r["n"]), _text(r["crc"])) for r in self.run(query)}
 
+    @_traced
     def row_checksums(self, feed: str, bounds: Sequence[tuple[int, int]], now: datetime) -> dict[int, int]:
         """The checksum of each row within ``bounds`` of one source, by primary key."""
         if not bounds:
@@ -694,12 +760,14 @@ class OpenMRSSource:
         query = checksums.row_checksums(feed, self.schema(), bounds, now)
         return {int(r["k"]): int(r["c"]) for r in self.run(query)}
 
+    @_traced
     def identity_checksums(
         self, type_ids: Collection[int], range_size: int, first: int, last: int
     ) -> dict[int, tuple[int, str]]:
         query = checksums.identity_checksums(type_ids, range_size, first, last)
         return {int(r["r"]): (int(r["n"]), _text(r["crc"])) for r in self.run(query)}
 
+    @_traced
     def person_checksums(self, type_ids: Collection[int], low: int, high: int) -> dict[int, str]:
         return {int(r["p"]): _text(r["crc"]) for r in self.run(checksums.person_checksums(type_ids, low, high))}
 

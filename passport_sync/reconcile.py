@@ -38,11 +38,14 @@ from bson import ObjectId
 
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import record_id
+from passport_sync.matching import PersonMatch
+from passport_sync.parking import RETRIED_EVERY_RUN
 from passport_sync.sink.passport import BatchWrite, unchanged_record
 from passport_sync.source.checksums import IDENTITIES
 
 if TYPE_CHECKING:
-    from passport_sync.pipeline import Feed, HospitalSync, PersonMatch
+    from passport_sync.feeds import Feed
+    from passport_sync.pipeline import HospitalSync
 
 log = logging.getLogger("passport_sync")
 
@@ -142,8 +145,6 @@ def needs_redecision(match: PersonMatch, owners: Collection[str], parked_reasons
     ``owners``: the Passport patients holding the person's records; ``parked_reasons``: why rows
     of the person are parked (data problems, retried every run anyway, do not count).
     """
-    from passport_sync.pipeline import RETRIED_EVERY_RUN
-
     waiting = set(parked_reasons) - set(RETRIED_EVERY_RUN)
     if match.patient_id is not None:
         return bool(set(owners) - {match.patient_id}) or bool(waiting)
@@ -314,7 +315,7 @@ class Reconciler:
         self._keep(IDENTITIES, kept)
 
     def _keep(self, name: str, ranges: Mapping[int, Mapping[str, Any] | None]) -> None:
-        if not self.sync.dry_run and ranges:
+        if ranges:
             self.store.save_checksums(self.hospital_id, name, ranges)
 
     # -- repairs -------------------------------------------------------------------------------------
@@ -361,7 +362,7 @@ class Reconciler:
                 found.updated,
                 found.reparked,
             )
-        if not self.sync.dry_run and repair:
+        if repair:
             self.store.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
         self.sync.renew_lock()
 

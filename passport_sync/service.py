@@ -20,7 +20,8 @@ from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import HospitalReport, IdentifierType
 from passport_sync.observer import NullObserver, SyncObserver
-from passport_sync.pipeline import DATA_PROBLEMS, RETRIED_EVERY_RUN, HospitalSync
+from passport_sync.parking import DATA_PROBLEMS, RETRIED_EVERY_RUN
+from passport_sync.pipeline import HospitalSync
 from passport_sync.sink.passport import PassportStore, lock_owner
 from passport_sync.source import clinical, queries
 from passport_sync.source.openmrs import OpenMRSSource, verifies_server

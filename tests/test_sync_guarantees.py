@@ -16,7 +16,7 @@ from bson import ObjectId
 
 from passport_sync.demo.builder import OpenMRSBuilder
 from passport_sync.errors import SinkUnavailable
-from passport_sync.pipeline import NOT_IN_PASSPORT
+from passport_sync.parking import NOT_IN_PASSPORT
 from passport_sync.sink import passport as sink_module
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient

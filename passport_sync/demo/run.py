@@ -51,7 +51,7 @@ from passport_sync.demo.embedded import embedded_server, using_uri
 from passport_sync.errors import PassportSyncError, SourceError, UsageError
 from passport_sync.mapping.transform import placeholder_id
 from passport_sync.models import HospitalReport
-from passport_sync.pipeline import NOT_IN_PASSPORT
+from passport_sync.parking import NOT_IN_PASSPORT
 from passport_sync.reporting import LoggingObserver, render_status, render_sync_summary, render_table
 from passport_sync.sink.passport import PARKED, RECORDS, PassportStore, translate_mongo_error
 

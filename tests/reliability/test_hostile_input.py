@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from passport_sync import pipeline, service
+from passport_sync import parking, service
 from passport_sync.cli import app
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
@@ -84,18 +84,18 @@ NATIONAL_IDS = [
     ("  4234567890123\t", "4234567890123", ATTACHED),
     ("5234\u00a05678\u20039012", "523456789012", ATTACHED),  # no-break and em spaces are spaces
     ("0062345678901", "0062345678901", ATTACHED),  # leading zeros are part of the ID
-    ("0072345678901", "72345678901", pipeline.NOT_IN_PASSPORT),  # … so without them it is another ID
-    ("8234567890'; DROP TABLE obs; --", "8234567890", pipeline.INVALID_NATIONAL_ID),
-    ('9234567890" OR "1"="1', "9234567890", pipeline.INVALID_NATIONAL_ID),
-    ("10234567%", None, pipeline.INVALID_NATIONAL_ID),
-    ("1123456789_", None, pipeline.INVALID_NATIONAL_ID),
-    ("١٠٢٠٣٠٤٠٥٠٦", "10203040506", pipeline.INVALID_NATIONAL_ID),  # Arabic-Indic digits
-    ("１１２２３３４４５５６", "11223344556", pipeline.INVALID_NATIONAL_ID),  # fullwidth digits
-    ("1324\u20135678\u20139012", "132456789012", pipeline.INVALID_NATIONAL_ID),  # en dashes are not dashes
-    ("14O2345678901", "1402345678901", pipeline.INVALID_NATIONAL_ID),  # a letter O, not a zero
-    ("152345678", "152345678", pipeline.INVALID_NATIONAL_ID),  # 9 digits
-    ("16234567890123456", "16234567890123456", pipeline.INVALID_NATIONAL_ID),  # 17 digits
-    ("", None, pipeline.INVALID_NATIONAL_ID),
+    ("0072345678901", "72345678901", parking.NOT_IN_PASSPORT),  # … so without them it is another ID
+    ("8234567890'; DROP TABLE obs; --", "8234567890", parking.INVALID_NATIONAL_ID),
+    ('9234567890" OR "1"="1', "9234567890", parking.INVALID_NATIONAL_ID),
+    ("10234567%", None, parking.INVALID_NATIONAL_ID),
+    ("1123456789_", None, parking.INVALID_NATIONAL_ID),
+    ("١٠٢٠٣٠٤٠٥٠٦", "10203040506", parking.INVALID_NATIONAL_ID),  # Arabic-Indic digits
+    ("１１２２３３４４５５６", "11223344556", parking.INVALID_NATIONAL_ID),  # fullwidth digits
+    ("1324\u20135678\u20139012", "132456789012", parking.INVALID_NATIONAL_ID),  # en dashes are not dashes
+    ("14O2345678901", "1402345678901", parking.INVALID_NATIONAL_ID),  # a letter O, not a zero
+    ("152345678", "152345678", parking.INVALID_NATIONAL_ID),  # 9 digits
+    ("16234567890123456", "16234567890123456", parking.INVALID_NATIONAL_ID),  # 17 digits
+    ("", None, parking.INVALID_NATIONAL_ID),
 ]
 
 
@@ -122,7 +122,7 @@ def test_national_id_variants_attach_or_park_exactly(
             else:
                 assert records == [], raw
                 assert parked_reason(passport, obs_id) == expected, raw
-    assert parked_reason(passport, no_id_obs) == pipeline.NO_NATIONAL_ID
+    assert parked_reason(passport, no_id_obs) == parking.NO_NATIONAL_ID
     assert openmrs.execute("SELECT COUNT(*) FROM obs")[0][0] == 2 * len(cases) + 1  # the table is still there
     assert_every_record_on_the_right_patient(passport, openmrs, HOSPITAL)
 
@@ -132,9 +132,9 @@ def test_national_id_variants_attach_or_park_exactly(
     finally:
         store.close()
     assert status["parked_by_reason"] == {
-        pipeline.INVALID_NATIONAL_ID: 22,
-        pipeline.NO_NATIONAL_ID: 1,
-        pipeline.NOT_IN_PASSPORT: 2,
+        parking.INVALID_NATIONAL_ID: 22,
+        parking.NO_NATIONAL_ID: 1,
+        parking.NOT_IN_PASSPORT: 2,
     }
     attached = [c for c in cases if c[2] == ATTACHED]
     figures.record(
@@ -198,7 +198,7 @@ def test_identifier_shared_by_two_openmrs_patients_is_parked_for_both(
     assert report.outcome == "ok"
     for obs_id in parked:
         assert records_of(passport, obs_id) == []
-        assert parked_reason(passport, obs_id) == pipeline.SHARED_NATIONAL_ID
+        assert parked_reason(passport, obs_id) == parking.SHARED_NATIONAL_ID
     assert_neighbours_synced(passport, neighbour, neighbour_obs)
 
 
@@ -215,7 +215,7 @@ def test_identifier_shared_after_normalisation_is_parked_for_both(clinic: Clinic
     assert report.outcome == "ok"
     for obs_id in obs:
         assert records_of(passport, obs_id) == [], "given to a patient although two OpenMRS patients hold the ID"
-        assert parked_reason(passport, obs_id) == pipeline.SHARED_NATIONAL_ID
+        assert parked_reason(passport, obs_id) == parking.SHARED_NATIONAL_ID
 
 
 def test_national_id_matching_two_passport_patients_is_parked_as_ambiguous(
@@ -231,7 +231,7 @@ def test_national_id_matching_two_passport_patients_is_parked_as_ambiguous(
     assert report.outcome == "ok"
     for obs_id in obs:
         assert records_of(passport, obs_id) == []
-        assert parked_reason(passport, obs_id) == pipeline.AMBIGUOUS_PASSPORT_PATIENT
+        assert parked_reason(passport, obs_id) == parking.AMBIGUOUS_PASSPORT_PATIENT
     assert_neighbours_synced(passport, neighbour, neighbour_obs)
 
 
@@ -256,7 +256,7 @@ def test_obs_of_a_missing_concept_is_parked_and_named(
         report = run_sync(settings)[0]
     assert report.outcome == "ok"
     assert records_of(passport, broken) == []
-    assert parked_reason(passport, broken) == pipeline.MISSING_CONCEPT
+    assert parked_reason(passport, broken) == parking.MISSING_CONCEPT
     assert problem_messages(caplog, broken) != []
     assert "concept 999999, which does not exist" in problem_messages(caplog, broken)[0]
     assert_neighbours_synced(passport, neighbour, neighbour_obs)
@@ -283,7 +283,7 @@ def test_obs_of_a_missing_person_is_parked_and_written_nowhere(
     report = run_sync(settings)[0]
     assert report.outcome == "ok"
     assert records_of(passport, broken) == []
-    assert parked_reason(passport, broken) == pipeline.NO_NATIONAL_ID
+    assert parked_reason(passport, broken) == parking.NO_NATIONAL_ID
     assert_neighbours_synced(passport, neighbour, neighbour_obs)
 
 

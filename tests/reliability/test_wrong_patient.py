@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from passport_sync import pipeline
+from passport_sync import parking
 from passport_sync.cli import app
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
 from tests.helpers import Clinic, run_sync, synced, write_config
@@ -51,9 +51,9 @@ def test_an_observation_is_never_attached_by_name(
         assert run_sync(settings)[0].outcome == "ok"
 
     expected_park = {
-        "another national ID": pipeline.NOT_IN_PASSPORT,
-        "no national ID": pipeline.NO_NATIONAL_ID,
-        "invalid national ID": pipeline.INVALID_NATIONAL_ID,
+        "another national ID": parking.NOT_IN_PASSPORT,
+        "no national ID": parking.NO_NATIONAL_ID,
+        "invalid national ID": parking.INVALID_NATIONAL_ID,
     }
     for case, person in same_name.items():
         for obs_id in obs[person]:

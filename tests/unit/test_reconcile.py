@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from passport_sync.mapping.transform import record_id
-from passport_sync.pipeline import PersonMatch
+from passport_sync.matching import PersonMatch
 from passport_sync.reconcile import (
     aggregate,
     coalesce,

@@ -1,0 +1,56 @@
+"""Diagnoses, conditions, allergies and drug orders: what a batch of clinical rows becomes.
+
+Each row is one record. Orders have lives of their own: a DISCONTINUE order ends the record of the
+order it stops, and a REVISE or RENEW order's record replaces the one of the order it revises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from passport_sync.mapping.clinical import ClinicalContext, ClinicalRow, build_clinical_record, discontinuation_patch
+from passport_sync.mapping.transform import record_id
+from passport_sync.planning import Plan, PlanContext
+
+
+def concepts_of(rows: Iterable[ClinicalRow]) -> set[int]:
+    """The concepts whose names the records of ``rows`` show."""
+    return {c for r in rows if not r.voided for c in r.concept_ids() if c is not None}
+
+
+def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
+    result = Plan()
+    hid = ctx.hospital_id
+    for row in rows:
+        if row.is_other_order:
+            result.skipped += 1
+            continue
+        if row.voided:
+            result.retire(ctx, row.source, row)
+            continue
+        if row.replaced_by:
+            # Revised or renewed: the newer order carries the record (re-read as a change).
+            removed = {"reason": "replaced", "replacedBy": row.replaced_by}
+            result.batch.removals.append((record_id(hid, row.source, row.uuid), removed))
+            continue
+        if row.is_discontinuation:
+            if row.previous_uuid:
+                patch = discontinuation_patch(row, ctx.tz)
+                result.batch.patches.append((record_id(hid, row.source, row.previous_uuid), patch))
+            result.skipped += 1
+            continue
+        if row.previous_uuid:
+            result.replace(ctx, row.source, row, row.previous_uuid)
+        match = ctx.match(row.person_id)
+        if match.patient_id is None:
+            result.park_unmatched(ctx, row.source, row.uuid, row.pk, row.person_id)
+            continue
+        context = ClinicalContext(**ctx.who_and_when(match.patient_id, row.provider_id), name_of=ctx.facts.answer_name)
+        doc = build_clinical_record(row, context)
+        if doc is None:
+            result.skipped += 1
+            continue
+        result.batch.upserts.append(doc)
+        result.release(ctx, row.source, row.uuid, row.person_id)
+        result.landed += 1
+    return result

@@ -14,6 +14,7 @@ import pymongo
 import pytest
 from bson import ObjectId
 
+from passport_sync import service
 from passport_sync.demo.builder import OpenMRSBuilder
 from passport_sync.errors import SinkUnavailable
 from passport_sync.pipeline import NOT_IN_PASSPORT
@@ -141,8 +142,6 @@ def test_unregistered_patient_is_parked_and_lands_after_registration(
     assert checkpoint["lastObsId"] == max(stranger_obs)  # the checkpoint still advanced
 
     store = PassportStore.connect(settings)
-    from passport_sync import service
-
     assert service.hospital_status(settings, store, settings.hospitals[0])["parked"] == 3
 
     stranger_patient = register_patient(passport, "3333333333002")
@@ -257,9 +256,14 @@ def test_resync_keeps_medications_a_doctor_added(clinic: Clinic, passport: Any, 
     passport.medicalrecords.update_one({"_id": record["_id"]}, {"$push": {"data.medications": added}})
 
     passport.syncstatus.delete_many({})
-    run_sync(settings)
-    sync_patient_run = run_sync(settings)
-    assert sync_patient_run[0].outcome == "ok"
+    run_sync(settings)  # a checkpoint reset: sync-all re-reads everything
+    store = PassportStore.connect(settings)
+    try:
+        patient_run = service.sync_patient(settings, store, settings.enabled_hospitals(), NID)
+    finally:
+        store.close()
+    assert patient_run.reports[0].outcome == "ok"
+    assert patient_run.reports[0].read > 0  # it did re-read the patient's history
     after = passport.medicalrecords.find_one({"_id": record["_id"]})
     assert after["data"]["medications"] == [added]
     assert after["data"]["diagnosis"] == "Diabetes Type 2"

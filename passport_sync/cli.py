@@ -255,7 +255,7 @@ def _with_store(settings: Settings, work: Callable[[PassportStore], int]) -> int
             # Hospitals synced on worker threads cannot be interrupted in the middle of a driver
             # call: let go of their locks now, so other hosts and the next run need not wait.
             with suppress(PassportSyncError):
-                store.release_locks_of_this_process()
+                store.locks.release_of_this_process()
             raise
 
 

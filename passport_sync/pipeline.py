@@ -51,7 +51,9 @@ from passport_sync.mapping.visits import DERIVED_SOURCES, VisitContext, derived_
 from passport_sync.models import ConceptName, HospitalReport, ObsRow, PersonIdentity, Provider
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.reconcile import Reconciler
-from passport_sync.sink.passport import BatchWrite, HospitalRefs, PassportStore, lock_owner
+from passport_sync.sink.locks import lock_owner
+from passport_sync.sink.passport import PassportStore
+from passport_sync.sink.records import BatchWrite, HospitalRefs
 from passport_sync.source.clinical import ClinicalSource
 from passport_sync.source.openmrs import OpenMRSSource
 
@@ -179,8 +181,8 @@ class HospitalSync:
 
         def work() -> None:
             if not self.dry_run:
-                self.store.remember_database(self.hospital.id, *self._database)
-            doc = self.store.load_checkpoint(self.hospital.id) or {}
+                self.store.checkpoints.remember_database(self.hospital.id, *self._database)
+            doc = self.store.checkpoints.load(self.hospital.id) or {}
             for feed in self._feeds():
                 self._run_feed(feed, doc)
             self._land_parked()
@@ -273,11 +275,11 @@ class HospitalSync:
         if self.hospital.zone() is None:
             self.tz = self.source.server_time_zone().zone
         if self.dry_run:
-            oid = self.store.hospital_oid(self.hospital)
+            oid = self.store.placeholders.hospital_oid(self.hospital)
             self._refs = HospitalRefs(oid, "0" * 24, f"{self.hospital.name} (OpenMRS)")
         else:
-            self._refs = self.store.ensure_hospital(self.hospital, self.clock())
-        self.caches.parked_persons = self.store.parked_person_ids(self.hospital.id)
+            self._refs = self.store.placeholders.ensure_hospital(self.hospital, self.clock())
+        self.caches.parked_persons = self.store.parked.person_ids(self.hospital.id)
 
     def _check_database_owner(self) -> None:
         """Refuse to sync an OpenMRS database already synced under another hospital id: the id
@@ -285,7 +287,7 @@ class HospitalSync:
         host, port, name = self.hospital.db.identity()
         database = f"{host}:{port}/{name}"
         fingerprint = self.source.fingerprint()
-        other = self.store.database_synced_as(self.hospital.id, database, fingerprint)
+        other = self.store.checkpoints.database_synced_as(self.hospital.id, database, fingerprint)
         if other is not None:
             if other in {h.id for h in self.settings.hospitals}:
                 problem = (
@@ -306,7 +308,7 @@ class HospitalSync:
         deadline = time.monotonic() + self.lock_wait.total_seconds()
         while True:
             try:
-                self.store.acquire_lock(self.hospital.id, self._owner, self._lock_ttl)
+                self.store.locks.acquire(self.hospital.id, self._owner, self._lock_ttl)
                 break
             except LockHeld:
                 if time.monotonic() >= deadline:
@@ -318,19 +320,19 @@ class HospitalSync:
         if self.dry_run or self._lock_renewed_at is None:
             return
         if self.clock() - self._lock_renewed_at >= self._lock_ttl / 3:
-            self.store.renew_lock(self.hospital.id, self._owner, self._lock_ttl)
+            self.store.locks.renew(self.hospital.id, self._owner, self._lock_ttl)
             self._lock_renewed_at = self.clock()
 
     def _release_lock(self) -> None:
         try:
-            self.store.release_lock(self.hospital.id, self._owner)
+            self.store.locks.release(self.hospital.id, self._owner)
         except PassportSyncError as exc:
             log.warning("%s: could not release the lock (it will expire): %s", self.hospital.name, exc)
 
     def _write_summary(self) -> None:
         assert self._refs is not None or self.report.outcome == "failed"
         try:
-            self.store.write_run_summary(
+            self.store.audit.write_run_summary(
                 self.report.as_dict(), self._refs.user_id if self._refs else None, self.clock()
             )
         except PassportSyncError as exc:
@@ -420,7 +422,7 @@ class HospitalSync:
 
     def _save(self, feed: Feed, state: Checkpoint) -> None:
         if not self.dry_run:
-            self.store.save_checkpoint(self.hospital.id, cp_logic.stored_fields(feed.name, state), self.clock())
+            self.store.checkpoints.save(self.hospital.id, cp_logic.stored_fields(feed.name, state), self.clock())
 
     # -- phases ----------------------------------------------------------------------------------------
     def _recheck_gaps(self, feed: Feed, state: Checkpoint) -> Checkpoint:
@@ -487,11 +489,11 @@ class HospitalSync:
             ready = [pid for pid, match in self._match_persons(chunk, fresh=True).items() if match.patient_id]
             if ready:
                 for feed in feeds:
-                    self._land(feed, self.store.parked_ids(self.hospital.id, feed.name, person_ids=ready))
+                    self._land(feed, self.store.parked.ids(self.hospital.id, feed.name, person_ids=ready))
         # Only observations are parked for their own data (retried every run, in case it is fixed).
         # One equality lookup per reason: an index serves it on every server (SecantusDB scans for $in).
         for reason in RETRIED_EVERY_RUN:
-            self._land(feeds[0], self.store.parked_ids(self.hospital.id, "obs", reason=reason))
+            self._land(feeds[0], self.store.parked.ids(self.hospital.id, "obs", reason=reason))
 
     def _rerender(self, syncstatus: Mapping[str, Any]) -> None:
         """Rewrite, once, the records an older rendering wrote: re-read their rows by primary key
@@ -502,7 +504,7 @@ class HospitalSync:
         feeds = {feed.name: feed for feed in self._feeds()}
         after = syncstatus.get("renderAfter")
         for _ in range(RERENDER_BATCHES_PER_RUN):
-            stale = self.store.stale_records(self.hospital.id, RENDER_VERSION, after, self.settings.sync.batch_size)
+            stale = self.store.records.stale(self.hospital.id, RENDER_VERSION, after, self.settings.sync.batch_size)
             if not stale:
                 self._save_fields({"renderVersion": RENDER_VERSION, "renderAfter": None})
                 return
@@ -521,12 +523,12 @@ class HospitalSync:
             for name, pks in keys.items():
                 self._process(feeds[name], feeds[name].by_pks(pks), phase=RERENDER)
             if encounters:
-                self.store.mark_encounters_due(self.hospital.id, encounters)
+                self.store.encounters.mark_due(self.hospital.id, encounters)
             after = stale[-1]["_id"]
             self._save_fields({"renderAfter": after})
 
     def _save_fields(self, fields: Mapping[str, Any]) -> None:
-        self.store.save_checkpoint(self.hospital.id, fields, self.clock())
+        self.store.checkpoints.save(self.hospital.id, fields, self.clock())
 
     def _rebuild_encounters(self) -> None:
         """Rebuild the visit record and medication lists of every encounter whose records changed.
@@ -537,9 +539,9 @@ class HospitalSync:
         if self.dry_run:
             return
         limit = self.settings.sync.batch_size
-        while uuids := self.store.encounters_due(self.hospital.id, limit):
+        while uuids := self.store.encounters.due(self.hospital.id, limit):
             rows = self.source.encounters(uuids)
-            records = self.store.encounter_records(self.hospital.id, uuids)
+            records = self.store.encounters.records(self.hospital.id, uuids)
             by_encounter: dict[str, list[dict[str, Any]]] = {}
             for record in records:
                 by_encounter.setdefault(str(record["openmrsData"]["encounterUuid"]), []).append(record)
@@ -566,8 +568,8 @@ class HospitalSync:
                     (rid, {"reason": "encounter without synced records"}) for rid in plan.removals if rid in existing
                 ]
             if batch:
-                self.store.apply(batch, self.clock())
-            self.store.encounters_done(self.hospital.id, uuids)
+                self.store.records.apply(batch, self.clock())
+            self.store.encounters.done(self.hospital.id, uuids)
             self._renew_lock()
             if len(uuids) < limit:
                 return
@@ -595,9 +597,9 @@ class HospitalSync:
             report.written += len(batch.records) + len(batch.upserts)
             # What the real run would remove: only records that are in Patient Passport (a void of
             # a row that was parked, or never synced, removes nothing).
-            report.removed += self.store.count_existing([record_id for record_id, _ in batch.removals])
+            report.removed += self.store.records.count_existing([record_id for record_id, _ in batch.removals])
         elif batch:
-            outcome = self.store.apply(batch, self.clock(), hospital_id=self.hospital.id)
+            outcome = self.store.records.apply(batch, self.clock(), hospital_id=self.hospital.id)
             report.written += outcome.written
             report.updated += outcome.updated
             report.already_present += outcome.already_present
@@ -899,7 +901,7 @@ class HospitalSync:
             matches[pid] = match
             if national_id:
                 wanted[pid] = national_id
-        found = self.store.patients_by_national_id(wanted.values())
+        found = self.store.patients.by_national_id(wanted.values())
         for pid, national_id in wanted.items():
             patients = found.get(national_id, [])
             if len(patients) == 1:
@@ -940,7 +942,7 @@ class HospitalSync:
                 self.caches.doctor_users.update({p.uuid: "0" * 24 for p in unknown})
             else:
                 self.caches.doctor_users.update(
-                    self.store.doctor_users(self.hospital, self._refs.hospital_oid, unknown, self.clock())
+                    self.store.placeholders.doctor_users(self.hospital, self._refs.hospital_oid, unknown, self.clock())
                 )
         return self.caches.doctor_users
 

@@ -23,9 +23,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -81,6 +82,8 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False)
 log = logging.getLogger("passport_sync")
 
+# The options several commands share, each declared once here. Not in the app's callback: there
+# they would go before the command name (`passport-sync --json status`) and leave each command's --help.
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
@@ -214,6 +217,16 @@ def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str, sort_keys=False) + "\n")
 
 
+def show(json_output: bool, document: Mapping[str, Any], render: Callable[[], object] | None) -> None:
+    """The one place a command's result reaches stdout: its JSON document with --json, else
+    ``render`` (a Rich table or plain lines, for people). ``render`` None: nothing for people
+    (--quiet on a healthy run, so cron mails only problems)."""
+    if json_output:
+        emit_json(document)
+    elif render is not None:
+        render()
+
+
 def sync_exit_code(reports: Sequence[HospitalReport]) -> int:
     if any(r.outcome == "failed" for r in reports):
         return EXIT_FAILED
@@ -242,7 +255,7 @@ def _with_store(settings: Settings, work: Callable[[PassportStore], int]) -> int
             # Hospitals synced on worker threads cannot be interrupted in the middle of a driver
             # call: let go of their locks now, so other hosts and the next run need not wait.
             with suppress(PassportSyncError):
-                store.release_locks_of_this_process()
+                store.locks.release_of_this_process()
             raise
 
 
@@ -314,18 +327,16 @@ def sync_all(
                 except PassportSyncError as exc:
                     log.error("%s (hint: %s)", exc, exc.hint)
                     code = code or EXIT_FAILED
-            if json_output:
-                emit_json(
-                    {
-                        "command": "sync-all",
-                        "dry_run": dry_run,
-                        "exit_code": code,
-                        "hospitals": [r.as_dict() for r in reports],
-                    }
-                )
-            elif not quiet or code != EXIT_OK:
-                # --quiet (cron): a healthy run prints nothing, so cron mails only problems.
-                render_sync_summary(reports)
+            show(
+                json_output,
+                {
+                    "command": "sync-all",
+                    "dry_run": dry_run,
+                    "exit_code": code,
+                    "hospitals": [r.as_dict() for r in reports],
+                },
+                None if quiet and code == EXIT_OK else partial(render_sync_summary, reports),
+            )
             return code
 
         code = _with_store(settings, work)
@@ -369,18 +380,17 @@ def reconcile(
                 compare_all=full,
             )
             code = sync_exit_code(reports)
-            if json_output:
-                emit_json(
-                    {
-                        "command": "reconcile",
-                        "dry_run": dry_run,
-                        "full": full,
-                        "exit_code": code,
-                        "hospitals": [r.as_dict() for r in reports],
-                    }
-                )
-            else:
-                render_reconcile(reports)
+            show(
+                json_output,
+                {
+                    "command": "reconcile",
+                    "dry_run": dry_run,
+                    "full": full,
+                    "exit_code": code,
+                    "hospitals": [r.as_dict() for r in reports],
+                },
+                partial(render_reconcile, reports),
+            )
             return code
 
         code = _with_store(settings, work)
@@ -422,24 +432,27 @@ def sync_patient(
             code = sync_exit_code(result.reports)
             if code == EXIT_OK and not result.national_id_known_to_passport:
                 code = EXIT_NOT_IN_PASSPORT
-            if json_output:
-                emit_json(
-                    {
-                        "command": "sync-patient",
-                        "dry_run": dry_run,
-                        "exit_code": code,
-                        "registered_in_passport": result.national_id_known_to_passport,
-                        "openmrs_patients_matched": result.persons_matched,
-                        "hospitals": [r.as_dict() for r in result.reports],
-                    }
-                )
-            elif not quiet or code != EXIT_OK:
+
+            def render() -> None:
                 render_sync_summary(result.reports, title="passport-sync: patient sync")
                 if code == EXIT_NOT_IN_PASSPORT:
                     print(
                         "The patient is not registered in Patient Passport: their observations are parked "
                         "and land on the first run after they register."
                     )
+
+            show(
+                json_output,
+                {
+                    "command": "sync-patient",
+                    "dry_run": dry_run,
+                    "exit_code": code,
+                    "registered_in_passport": result.national_id_known_to_passport,
+                    "openmrs_patients_matched": result.persons_matched,
+                    "hospitals": [r.as_dict() for r in result.reports],
+                },
+                None if quiet and code == EXIT_OK else render,
+            )
             return code
 
         code = _with_store(settings, work)
@@ -471,10 +484,11 @@ def status(
         def work(store: PassportStore) -> int:
             statuses = [service.hospital_status(settings, store, h) for h in hospitals]
             code = EXIT_OK if all(service.status_healthy(s) for s in statuses) else EXIT_FAILED
-            if json_output:
-                emit_json({"command": "status", "exit_code": code, "hospitals": statuses})
-            else:
-                render_status(statuses)
+            show(
+                json_output,
+                {"command": "status", "exit_code": code, "hospitals": statuses},
+                partial(render_status, statuses),
+            )
             return code
 
         code = _with_store(settings, work)
@@ -531,11 +545,7 @@ def check(
         verdict = health.unknown("invalid configuration: " + "; ".join(exc.problems))
     except PassportSyncError as exc:
         verdict = health.unknown(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))
-    if json_output:
-        emit_json({"command": "check", **verdict.as_dict()})
-    else:
-        for line in verdict.lines():
-            print(line)
+    show(json_output, {"command": "check", **verdict.as_dict()}, partial(print, "\n".join(verdict.lines())))
     raise typer.Exit(verdict.state)
 
 
@@ -564,10 +574,11 @@ def check_connection(
         with open_store(settings) as store:
             results.append(service.check_sink(store))
         code = EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
-        if json_output:
-            emit_json({"command": "test-connection", "ok": code == EXIT_OK, "exit_code": code, "results": results})
-        else:
-            render_checks(results)
+        show(
+            json_output,
+            {"command": "test-connection", "ok": code == EXIT_OK, "exit_code": code, "results": results},
+            partial(render_checks, results),
+        )
     raise typer.Exit(code)
 
 
@@ -617,15 +628,14 @@ def reset_checkpoint(
 
         def work(store: PassportStore) -> int:
             result = service.reset_checkpoint(settings, store, target, to=when)
-            if json_output:
-                emit_json({"command": "reset-checkpoint", **result})
-            elif result["moved"]:
-                print(f"{target.name}: checkpoint reset; the next run re-reads {result['rereads']}.")
+            if result["moved"]:
+                said = f"{target.name}: checkpoint reset; the next run re-reads {result['rereads']}."
             else:
-                print(
+                said = (
                     f"{target.name}: the checkpoint is already before {to}; nothing moved"
                     " (a checkpoint only moves back, so no row is skipped)."
                 )
+            show(json_output, {"command": "reset-checkpoint", **result}, partial(print, said))
             return EXIT_OK
 
         code = _with_store(settings, work)
@@ -686,17 +696,19 @@ def demo(
         if reset:
             outcome = demo_run.reset_demo(options)
             code = EXIT_OK
-            if json_output:
-                emit_json({"command": "demo", "reset": True, "exit_code": code, **outcome.as_dict()})
-            else:
-                demo_run.render_reset(outcome, sys.stdout)
+            show(
+                json_output,
+                {"command": "demo", "reset": True, "exit_code": code, **outcome.as_dict()},
+                partial(demo_run.render_reset, outcome, sys.stdout),
+            )
         else:
             result = demo_run.run_demo(options)
             code = sync_exit_code(result.reports)
-            if json_output:
-                emit_json({"command": "demo", "reset": False, "exit_code": code, **result.as_dict()})
-            else:
-                demo_run.render_demo(result, sys.stdout)
+            show(
+                json_output,
+                {"command": "demo", "reset": False, "exit_code": code, **result.as_dict()},
+                partial(demo_run.render_demo, result, sys.stdout),
+            )
     raise typer.Exit(code)
 
 

@@ -15,9 +15,9 @@ log = logging.getLogger("passport_sync")
 
 
 class LockStore(Protocol):
-    def acquire_lock(self, hospital_id: str, owner: str, ttl: timedelta) -> None: ...
-    def renew_lock(self, hospital_id: str, owner: str, ttl: timedelta) -> None: ...
-    def release_lock(self, hospital_id: str, owner: str) -> None: ...
+    def acquire(self, hospital_id: str, owner: str, ttl: timedelta) -> None: ...
+    def renew(self, hospital_id: str, owner: str, ttl: timedelta) -> None: ...
+    def release(self, hospital_id: str, owner: str) -> None: ...
 
 
 class Lease:
@@ -42,7 +42,7 @@ class Lease:
         deadline = time.monotonic() + wait.total_seconds()
         while True:
             try:
-                self._locks.acquire_lock(self._hospital_id, self._owner, self._ttl)
+                self._locks.acquire(self._hospital_id, self._owner, self._ttl)
                 break
             except LockHeld:
                 if time.monotonic() >= deadline:
@@ -55,7 +55,7 @@ class Lease:
         if self._renewed_at is None:
             return
         if self._clock() - self._renewed_at >= self._ttl / 3:
-            self._locks.renew_lock(self._hospital_id, self._owner, self._ttl)
+            self._locks.renew(self._hospital_id, self._owner, self._ttl)
             self._renewed_at = self._clock()
 
     def release(self, hospital_name: str) -> None:
@@ -63,6 +63,6 @@ class Lease:
             return
         self._renewed_at = None
         try:
-            self._locks.release_lock(self._hospital_id, self._owner)
+            self._locks.release(self._hospital_id, self._owner)
         except PassportSyncError as exc:
             log.warning("%s: could not release the lock (it will expire): %s", hospital_name, exc)

@@ -72,7 +72,7 @@ class IdentityReader(Protocol):
 
 
 class PatientDirectory(Protocol):
-    def patients_by_national_id(self, national_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    def by_national_id(self, national_ids: Iterable[str]) -> dict[str, list[str]]: ...
 
 
 class PatientMatcher:
@@ -90,7 +90,7 @@ class PatientMatcher:
         if unknown:
             identities = self._reader.identities(unknown, self.type_ids)
             national_ids = {n for n, _ in (national_id_of(i) for i in identities.values()) if n}
-            found = self._patients.patients_by_national_id(national_ids)
+            found = self._patients.by_national_id(national_ids)
             self._known.update(decide(identities, found, unknown))
         return {pid: self._known[pid] for pid in wanted}
 

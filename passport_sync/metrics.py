@@ -29,7 +29,6 @@ ROW_KINDS = (
     "rerendered",
     "parked",
     "unparked",
-    "rejected",
 )
 
 
@@ -95,6 +94,8 @@ def build_registry(
             outcome.labels(hospital, name).set(1 if report.outcome == name else 0)
         for kind in ROW_KINDS:
             rows.labels(hospital, kind).set(getattr(report, kind))
+        # No run ever counted rejections: the series stays, always 0, for the dashboards that select it.
+        rows.labels(hospital, "rejected").set(0)
         errors.labels(hospital).set(report.error_count)
         if report.behind is not None:
             behind.labels(hospital).set(report.behind)

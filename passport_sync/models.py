@@ -145,7 +145,6 @@ class HospitalReport:
     unparked: int = 0
     skipped: int = 0
     reassigned: int = 0
-    rejected: int = 0
     # Records written by an earlier rendering version, re-read from OpenMRS and rewritten.
     rerendered: int = 0
     batches: int = 0
@@ -161,7 +160,7 @@ class HospitalReport:
 
     @property
     def error_count(self) -> int:
-        return len(self.errors) + self.rejected
+        return len(self.errors)
 
     @property
     def duration_seconds(self) -> float:
@@ -183,7 +182,8 @@ class HospitalReport:
             "unparked": self.unparked,
             "skipped": self.skipped,
             "reassigned": self.reassigned,
-            "rejected": self.rejected,
+            # No run ever counted rejections: the key stays, always 0, for the scripts that read it.
+            "rejected": 0,
             "rerendered": self.rerendered,
             "error_count": self.error_count,
             "errors": list(self.errors),

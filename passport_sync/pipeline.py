@@ -41,11 +41,12 @@ from passport_sync.planning import Plan, PlanContext, RunFacts
 from passport_sync.planning import clinical as clinical_planner
 from passport_sync.planning import observations as obs_planner
 from passport_sync.planning import visits as visits_planner
-from passport_sync.ports import OpenMRSReader
+from passport_sync.ports import OpenMRSReader, PassportSink
 from passport_sync.reconcile import Reconciler
 from passport_sync.sink.dry_run import DryRunPassport
-from passport_sync.sink.passport import BatchWrite, HospitalRefs, PassportStore, lock_owner
-from passport_sync.source.openmrs import OpenMRSSource
+from passport_sync.sink.locks import lock_owner
+from passport_sync.sink.passport import PassportStore
+from passport_sync.writes import BatchWrite, HospitalRefs
 
 log = logging.getLogger("passport_sync")
 
@@ -69,7 +70,7 @@ class HospitalSync:
         self,
         hospital: HospitalConfig,
         settings: Settings,
-        source: OpenMRSSource,
+        source: OpenMRSReader,
         store: PassportStore,
         *,
         observer: SyncObserver | None = None,
@@ -80,15 +81,15 @@ class HospitalSync:
         self.hospital = hospital
         self.settings = settings
         self.source = source
-        self.store: Any = DryRunPassport(store) if dry_run else store
+        self.store: PassportSink = DryRunPassport(store) if dry_run else store
         self.observer = observer or NullObserver()
         self.dry_run = dry_run
         self.clock = clock
         self.lock_wait = lock_wait
         self.report = HospitalReport(hospital.id, hospital.name, dry_run=dry_run)
         ttl = timedelta(seconds=settings.sync.lock_ttl_seconds)
-        self.lease = Lease(self.store, hospital.id, lock_owner(), ttl, clock)
-        self.matcher = PatientMatcher(source, self.store, [])
+        self.lease = Lease(self.store.locks, hospital.id, lock_owner(), ttl, clock)
+        self.matcher = PatientMatcher(source, self.store.patients, [])
         self.facts = RunFacts("", "", locale=settings.sync.locale)
         self.persons_matched = 0
         # Persons with parked rows: only their rows can need unparking.
@@ -109,8 +110,8 @@ class HospitalSync:
         patient is now known, re-rendering, the due reconciliation slice and visit records."""
 
         def work() -> None:
-            self.store.remember_database(self.hospital.id, *self._database)
-            doc = self.store.load_checkpoint(self.hospital.id) or {}
+            self.store.checkpoints.remember_database(self.hospital.id, *self._database)
+            doc = self.store.checkpoints.load(self.hospital.id) or {}
             for feed in self.feeds():
                 self._run_feed(feed, doc)
             self._land_parked()
@@ -190,7 +191,7 @@ class HospitalSync:
         source.connect()
         source.schema()
         type_id = source.national_id_type(self.settings.national_id_type_for(self.hospital)).type_id
-        self.matcher = PatientMatcher(source, self.store, [type_id])
+        self.matcher = PatientMatcher(source, self.store.patients, [type_id])
         self._booleans = source.boolean_concepts()
         self._check_database_owner()
         # Read before any change: no watermark moves past the database's clock of this moment.
@@ -198,10 +199,10 @@ class HospitalSync:
         self.facts.default_locale = source.default_locale()
         if self.hospital.zone() is None:
             self.tz = source.server_time_zone().zone
-        self._refs = self.store.ensure_hospital(self.hospital, self.clock())
+        self._refs = self.store.placeholders.ensure_hospital(self.hospital, self.clock())
         self.facts.fallback_user_id = self._refs.fallback_user_id
         self.facts.fallback_doctor_name = self._refs.fallback_doctor_name
-        self.parked_persons = self.store.parked_person_ids(self.hospital.id)
+        self.parked_persons = self.store.parked.person_ids(self.hospital.id)
 
     def _check_database_owner(self) -> None:
         """Refuse to sync an OpenMRS database already synced under another hospital id: the id
@@ -209,7 +210,7 @@ class HospitalSync:
         host, port, name = self.hospital.db.identity()
         database = f"{host}:{port}/{name}"
         fingerprint = self.source.fingerprint()
-        other = self.store.database_synced_as(self.hospital.id, database, fingerprint)
+        other = self.store.checkpoints.database_synced_as(self.hospital.id, database, fingerprint)
         if other is not None:
             if other in {h.id for h in self.settings.hospitals}:
                 problem = (
@@ -228,7 +229,7 @@ class HospitalSync:
     def _write_summary(self) -> None:
         try:
             user_id = self._refs.user_id if self._refs else None
-            self.store.write_run_summary(self.report.as_dict(), user_id, self.clock())
+            self.store.audit.write_run_summary(self.report.as_dict(), user_id, self.clock())
         except PassportSyncError as exc:
             log.warning("%s: could not write the run summary: %s", self.hospital.name, exc)
 
@@ -276,7 +277,7 @@ class HospitalSync:
         return state
 
     def _save(self, feed: Feed, state: Checkpoint) -> None:
-        self.store.save_checkpoint(self.hospital.id, cp_logic.stored_fields(feed.name, state), self.clock())
+        self.store.checkpoints.save(self.hospital.id, cp_logic.stored_fields(feed.name, state), self.clock())
 
     def _recheck_gaps(self, feed: Feed, state: Checkpoint) -> Checkpoint:
         if not state.gaps:
@@ -343,11 +344,11 @@ class HospitalSync:
             ready = [pid for pid, match in self.matcher.match(chunk, fresh=True).items() if match.patient_id]
             if ready:
                 for feed in feeds:
-                    self._land(feed, self.store.parked_ids(self.hospital.id, feed.name, person_ids=ready))
+                    self._land(feed, self.store.parked.ids(self.hospital.id, feed.name, person_ids=ready))
         # Only observations are parked for their own data (retried every run, in case it is fixed).
         # One equality lookup per reason: an index serves it on every server (SecantusDB scans for $in).
         for reason in RETRIED_EVERY_RUN:
-            self._land(feeds[0], self.store.parked_ids(self.hospital.id, "obs", reason=reason))
+            self._land(feeds[0], self.store.parked.ids(self.hospital.id, "obs", reason=reason))
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
         fresh = {pk for pk in pks if (feed.name, pk) not in self._parked_now}
@@ -363,7 +364,7 @@ class HospitalSync:
         feeds = {feed.name: feed for feed in self.feeds()}
         after = syncstatus.get("renderAfter")
         for _ in range(RERENDER_BATCHES_PER_RUN):
-            stale = self.store.stale_records(self.hospital.id, RENDER_VERSION, after, self.settings.sync.batch_size)
+            stale = self.store.records.stale(self.hospital.id, RENDER_VERSION, after, self.settings.sync.batch_size)
             if not stale:
                 self._save_fields({"renderVersion": RENDER_VERSION, "renderAfter": None})
                 return
@@ -382,12 +383,12 @@ class HospitalSync:
             for name, pks in keys.items():
                 self._process(feeds[name], feeds[name].by_pks(pks), phase=RERENDER)
             if encounters:
-                self.store.mark_encounters_due(self.hospital.id, encounters)
+                self.store.encounters.mark_due(self.hospital.id, encounters)
             after = stale[-1]["_id"]
             self._save_fields({"renderAfter": after})
 
     def _save_fields(self, fields: Mapping[str, Any]) -> None:
-        self.store.save_checkpoint(self.hospital.id, fields, self.clock())
+        self.store.checkpoints.save(self.hospital.id, fields, self.clock())
 
     def _rebuild_encounters(self) -> None:
         """Rebuild the visit record and medication lists of every encounter whose records changed.
@@ -396,14 +397,14 @@ class HospitalSync:
         between a batch and this step is repaired by the next run.
         """
         limit = self.settings.sync.batch_size
-        while uuids := self.store.encounters_due(self.hospital.id, limit):
+        while uuids := self.store.encounters.due(self.hospital.id, limit):
             encounters = self.source.encounters(uuids)
-            records = self.store.encounter_records(self.hospital.id, uuids)
+            records = self.store.encounters.records(self.hospital.id, uuids)
             self._load_doctors(list(encounters.values()))
             batch = visits_planner.plan(uuids, encounters, records, self._context({}, reconciling=False))
             if batch:
-                self.store.apply(batch, self.clock())
-            self.store.encounters_done(self.hospital.id, uuids)
+                self.store.records.apply(batch, self.clock())
+            self.store.encounters.done(self.hospital.id, uuids)
             self.lease.renew()
             if len(uuids) < limit:
                 return
@@ -424,7 +425,7 @@ class HospitalSync:
         report.skipped += plan.skipped
         report.parked += len(batch.parks)
         if batch:
-            outcome = self.store.apply(batch, self.clock(), hospital_id=self.hospital.id)
+            outcome = self.store.records.apply(batch, self.clock(), hospital_id=self.hospital.id)
             report.written += outcome.written
             report.updated += outcome.updated
             report.already_present += outcome.already_present
@@ -495,7 +496,7 @@ class HospitalSync:
         ]
         if unknown and self._refs is not None:
             facts.doctor_users.update(
-                self.store.doctor_users(self.hospital, self._refs.hospital_oid, unknown, self.clock())
+                self.store.placeholders.doctor_users(self.hospital, self._refs.hospital_oid, unknown, self.clock())
             )
 
 

@@ -40,8 +40,9 @@ from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import record_id
 from passport_sync.matching import PersonMatch
 from passport_sync.parking import RETRIED_EVERY_RUN
-from passport_sync.sink.passport import BatchWrite, unchanged_record
+from passport_sync.sink.records import unchanged_record
 from passport_sync.source.checksums import IDENTITIES
+from passport_sync.writes import BatchWrite
 
 if TYPE_CHECKING:
     from passport_sync.feeds import Feed
@@ -203,7 +204,7 @@ class Reconciler:
     def slice(self) -> Findings:
         """The part of the current pass due by now (``sync-all``); starts a new pass when one ends."""
         now = self.sync.clock()
-        state = self.store.reconcile_state(self.hospital_id)
+        state = self.store.checkpoints.reconcile_state(self.hospital_id)
         current = state.get("pass")
         starting = not current
         if not current:
@@ -224,12 +225,12 @@ class Reconciler:
         elif starting or due > cursor:
             # An idle run with nothing due writes nothing: its cost stays one read.
             current.update(cursor=max(due, cursor), findings=findings.as_dict())
-            self.store.save_reconcile_state(self.hospital_id, {"pass": current})
+            self.store.checkpoints.save_reconcile_state(self.hospital_id, {"pass": current})
         return self.found
 
     def _pass_ended(self, started: datetime, by: str) -> None:
         summary = {"startedAt": started, "endedAt": self.sync.clock(), "by": by, "findings": self.found.as_dict()}
-        self.store.save_reconcile_state(self.hospital_id, {"pass": None, "lastFullPass": summary})
+        self.store.checkpoints.save_reconcile_state(self.hospital_id, {"pass": None, "lastFullPass": summary})
         log.info(
             "%s: reconciliation pass ended: %d range(s) differed, %d record(s) repaired",
             self.sync.hospital.name,
@@ -260,7 +261,7 @@ class Reconciler:
     def _differing(
         self, name: str, current: Mapping[int, tuple[int, str]], first: int, last: int, compare_all: bool
     ) -> tuple[list[int], dict[int, dict[str, Any]]]:
-        stored = {} if compare_all else self.store.stored_checksums(self.hospital_id, name, first, last)
+        stored = {} if compare_all else self.store.checkpoints.stored_checksums(self.hospital_id, name, first, last)
         indexes = set(current) | set(stored)
         differing = sorted(
             i for i in indexes if i not in stored or current.get(i) != (stored[i].get("n"), stored[i].get("crc"))
@@ -316,7 +317,7 @@ class Reconciler:
 
     def _keep(self, name: str, ranges: Mapping[int, Mapping[str, Any] | None]) -> None:
         if ranges:
-            self.store.save_checksums(self.hospital_id, name, ranges)
+            self.store.checkpoints.save_checksums(self.hospital_id, name, ranges)
 
     # -- repairs -------------------------------------------------------------------------------------
     def _redecide(self, persons: set[int]) -> None:
@@ -330,8 +331,8 @@ class Reconciler:
         for holders in self.source.holders(numbers, type_ids).values():
             persons |= holders
         matches = self.sync.match_persons(persons, fresh=True)
-        owners = self.store.record_owners(self.hospital_id, persons)
-        parked = self.store.parked_reasons(self.hospital_id, persons)
+        owners = self.store.records.owners(self.hospital_id, persons)
+        parked = self.store.parked.reasons(self.hospital_id, persons)
         wrong = sorted(p for p in persons if needs_redecision(matches[p], owners.get(p, ()), parked.get(p, ())))
         self.found.persons_checked += len(persons)
         self.found.persons_redecided += len(wrong)
@@ -347,7 +348,7 @@ class Reconciler:
     def _repair(self, feed: Feed, rows: Sequence[Any]) -> None:
         """Map rows as a fresh sync would, compare with the Passport, write only what drifted."""
         planned = self.sync.plan_for_reconcile(feed, rows)
-        existing = self.store.record_states(planned_ids(self.hospital_id, planned))
+        existing = self.store.records.states(planned_ids(self.hospital_id, planned))
         repair, found = drift(self.hospital_id, planned, existing)
         found.rows_read = len(rows)
         self.found.add(found)
@@ -363,7 +364,7 @@ class Reconciler:
                 found.reparked,
             )
         if repair:
-            self.store.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
+            self.store.records.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
         self.sync.renew_lock()
 
 

@@ -22,7 +22,8 @@ from passport_sync.models import HospitalReport, IdentifierType
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.parking import DATA_PROBLEMS, RETRIED_EVERY_RUN
 from passport_sync.pipeline import HospitalSync
-from passport_sync.sink.passport import PassportStore, lock_owner
+from passport_sync.sink.locks import lock_owner
+from passport_sync.sink.passport import PassportStore
 from passport_sync.source import clinical, queries
 from passport_sync.source.openmrs import OpenMRSSource, verifies_server
 
@@ -85,7 +86,7 @@ def sync_all(
     (``HospitalReport.behind``) on the hospital's own connection; the metrics file shows it.
     """
     if not dry_run:
-        store.ensure_indexes()
+        store.indexes.ensure()
 
     def sync_one(hospital: HospitalConfig) -> HospitalReport:
         with source_factory(hospital, settings) as source:
@@ -93,7 +94,7 @@ def sync_all(
             report = sync.run_incremental()
             if count_behind and report.outcome == "ok":
                 try:
-                    report.behind, _ = count_behind_rows(source, store.load_checkpoint(hospital.id))
+                    report.behind, _ = count_behind_rows(source, store.checkpoints.load(hospital.id))
                 except PassportSyncError as exc:
                     log.warning("%s: cannot count the rows still behind: %s", hospital.name, exc)
             return report
@@ -135,7 +136,7 @@ def last_successes(store: PassportStore, reports: Sequence[HospitalReport]) -> d
             found[report.hospital_id] = report.finished_at
             continue
         try:
-            found[report.hospital_id] = store.last_successful_run_at(report.hospital_id)
+            found[report.hospital_id] = store.audit.last_successful_run_at(report.hospital_id)
         except PassportSyncError as exc:
             log.warning("%s: cannot read the last successful run: %s", report.hospital_name, exc)
             found[report.hospital_id] = None
@@ -159,7 +160,7 @@ def health_facts(
         last_run_outcome=last.get("outcome"),
         last_run_errors=tuple(last.get("errors") or ()),
         last_run_error_count=int(last.get("error_count") or 0),
-        last_success_at=store.last_successful_run_at(hospital.id),
+        last_success_at=store.audit.last_successful_run_at(hospital.id),
         behind=status["behind"],
         behind_error=status["behind_error"],
         data_problems={
@@ -184,7 +185,7 @@ def reconcile(
 ) -> list[HospitalReport]:
     """A full reconciliation pass of each hospital now, under its lock (see ``reconcile``)."""
     if not dry_run:
-        store.ensure_indexes()
+        store.indexes.ensure()
     reports = []
     for hospital in hospitals:
         with source_factory(hospital, settings) as source:
@@ -216,8 +217,8 @@ def sync_patient(
             "the national ID must be 10 to 16 digits (spaces, dashes, dots and slashes are ignored)",
         )
     if not dry_run:
-        store.ensure_indexes()
-    result = PatientSyncResult(national_id_known_to_passport=bool(store.patients_by_national_id([digits])))
+        store.indexes.ensure()
+    result = PatientSyncResult(national_id_known_to_passport=bool(store.patients.by_national_id([digits])))
     for hospital in hospitals:
         with source_factory(hospital, settings) as source:
             sync = HospitalSync(
@@ -249,10 +250,10 @@ def hospital_status(
     source_factory: SourceFactory = default_source,
 ) -> dict[str, Any]:
     """What support staff need to see about one hospital, as plain data (JSON-ready)."""
-    doc = store.load_checkpoint(hospital.id)
+    doc = store.checkpoints.load(hospital.id)
     state = cp_logic.from_document(doc)
-    last = store.last_run_summary(hospital.id)
-    holder = store.lock_holder(hospital.id)
+    last = store.audit.last_run_summary(hospital.id)
+    holder = store.locks.holder(hospital.id)
     changes = (last or {}).get("changes", {})
     status: dict[str, Any] = {
         "hospital_id": hospital.id,
@@ -274,14 +275,14 @@ def hospital_status(
         }
         if last
         else None,
-        "records": store.record_count(hospital.id),
-        "parked": store.parked_count(hospital.id),
-        "parked_by_reason": store.parked_by_reason(hospital.id),
+        "records": store.records.count(hospital.id),
+        "parked": store.parked.count(hospital.id),
+        "parked_by_reason": store.parked.by_reason(hospital.id),
         "behind": None,
         "behind_error": None,
         "sources": {},
         "locked_by": holder.get("owner") if holder else None,
-        "reconcile": _reconcile_status(store.reconcile_state(hospital.id)),
+        "reconcile": _reconcile_status(store.checkpoints.reconcile_state(hospital.id)),
     }
     try:
         with source_factory(hospital, settings) as source:
@@ -321,20 +322,20 @@ def reset_checkpoint(
     hospital's lock, so a running sync cannot write its checkpoint over the reset one.
     """
     owner = lock_owner()
-    store.acquire_lock(hospital.id, owner, timedelta(seconds=settings.sync.lock_ttl_seconds))
+    store.locks.acquire(hospital.id, owner, timedelta(seconds=settings.sync.lock_ttl_seconds))
     try:
         if to is None:
-            store.delete_checkpoint(hospital.id)
+            store.checkpoints.delete(hospital.id)
             return {"hospital_id": hospital.id, "rereads": "everything", "last_obs_id": 0, "moved": True}
         return _reset_to(settings, store, hospital, to, source_factory)
     finally:
-        store.release_lock(hospital.id, owner)
+        store.locks.release(hospital.id, owner)
 
 
 def _reset_to(
     settings: Settings, store: PassportStore, hospital: HospitalConfig, to: datetime, source_factory: SourceFactory
 ) -> dict[str, Any]:
-    doc = store.load_checkpoint(hospital.id)
+    doc = store.checkpoints.load(hospital.id)
     fields: dict[str, Any] = {}
     unmoved: list[str] = []
     with source_factory(hospital, settings) as source:
@@ -359,7 +360,7 @@ def _reset_to(
             fields.update(cp_logic.stored_fields(name, state))
             remaining += count_after(state.last_obs_id) + state.gap_ids
     if fields:
-        store.save_checkpoint(hospital.id, fields, datetime.now().astimezone())
+        store.checkpoints.save(hospital.id, fields, datetime.now().astimezone())
     obs_state = cp_logic.stored_checkpoint("obs", {**(doc or {}), **fields})
     return {
         "hospital_id": hospital.id,
@@ -510,7 +511,7 @@ def check_sink(store: PassportStore) -> dict[str, Any]:
                     "hint": "" if ok else "check the database name at the end of MONGODB_URI",
                 }
             )
-        for finding in store.index_findings():
+        for finding in store.indexes.findings():
             checks.append(
                 {
                     "check": f"index {finding.subject}",

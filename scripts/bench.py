@@ -83,7 +83,8 @@ try:
     from passport_sync import service
     from passport_sync.config import HospitalConfig, Settings, load_settings
     from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
-    from passport_sync.sink.passport import RECORDS, PassportStore
+    from passport_sync.sink.gateway import RECORDS
+    from passport_sync.sink.passport import PassportStore
     from passport_sync.source import queries
     from passport_sync.source.openmrs import OpenMRSSource
 except ModuleNotFoundError:  # a fresh machine: make .venv, install, and start again inside it
@@ -794,7 +795,7 @@ class CountedSync:
     mysql_by_hospital: dict[str, int]
     mysql_by_method: dict[str, int]
     reports: list[dict[str, Any]]
-    # Wall seconds spent inside OpenMRSSource.run (per source method) and PassportStore._call (per
+    # Wall seconds spent inside OpenMRSSource.run (per source method) and MongoGateway.call (per
     # operation): driver encode/decode + network + server. The rest of the run is the sync's own
     # CPU (mapping, planning).
     mysql_seconds: dict[str, float] = field(default_factory=dict)
@@ -814,7 +815,7 @@ def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -
     mysql_seconds: Counter[str] = Counter()
     mongo_seconds: Counter[str] = Counter()
     lock = threading.Lock()
-    call = store._call
+    call = store.gateway.call
     original_run = OpenMRSSource.run
 
     def timed_call(what: str, fn: Any) -> Any:
@@ -845,7 +846,7 @@ def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -
         return source
 
     hospitals = service.select_hospitals(settings, None)
-    store._call = timed_call  # type: ignore[method-assign]
+    store.gateway.call = timed_call  # type: ignore[method-assign]
     OpenMRSSource.run = labelled_run  # type: ignore[method-assign]
     try:
         started = time.perf_counter()
@@ -856,7 +857,7 @@ def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -
         seconds = time.perf_counter() - started
     finally:
         OpenMRSSource.run = original_run  # type: ignore[method-assign]
-        store._call = call  # type: ignore[method-assign]
+        store.gateway.call = call  # type: ignore[method-assign]
     by_hospital: Counter[str] = Counter()
     for hospital_id, source in sources:
         by_hospital[hospital_id] += source.statements

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_sync_all_succeeds_on_a_database_the_app_started_on_and_leaves_its_index
 
     store = PassportStore.connect(settings)
     try:
-        findings = store.index_findings()
+        findings = store.indexes.findings()
     finally:
         store.close()
     assert [f for f in findings if f.level != "ok"] == []
@@ -152,8 +153,8 @@ def test_indexes_from_earlier_versions_are_reused_not_duplicated(passport: Any, 
     passport.syncstatus.create_index([("hospitalId", 1)])
     store = PassportStore.connect(settings)
     try:
-        store.ensure_indexes()
-        store.ensure_indexes()
+        store.indexes.ensure()
+        store.indexes.ensure()
         checks = service.check_sink(store)["checks"]
     finally:
         store.close()
@@ -166,3 +167,36 @@ def test_indexes_from_earlier_versions_are_reused_not_duplicated(passport: Any, 
     assert by_name["index patients nationalId"]["level"] == "warning"
     assert "Patient Passport backend" in by_name["index patients nationalId"]["hint"]
     assert "nationalId_1" not in passport.patients.index_information()
+
+
+def test_a_hospitals_last_run_summaries_are_read_through_an_index_of_ours(passport: Any, settings: Any) -> None:
+    """Issue #12: status, health and metrics read each hospital's newest run summary from
+    ``auditlogs`` (hundreds of hospitals, a run every few minutes, beside the app's own entries)."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    passport.auditlogs.insert_many([{"action": "login", "createdAt": start} for _ in range(30)])  # the app's
+    with PassportStore.connect(settings) as store:
+        store.indexes.ensure()
+        for minute in range(30):
+            hospital = f"h-{minute % 3}"
+            summary = {"hospital_id": hospital, "hospital_name": hospital, "outcome": "ok" if minute < 24 else "failed"}
+            store.audit.write_run_summary(summary, None, start + timedelta(minutes=minute))
+        last = store.audit.last_run_summary("h-1")
+        assert last is not None and last["createdAt"] == datetime(2026, 1, 1, 0, 28)
+        assert store.audit.last_successful_run_at("h-1") == start + timedelta(minutes=22)
+        checks = {c["check"]: c for c in service.check_sink(store)["checks"]}
+
+    key = [("changes.hospital_id", 1), ("action", 1), ("createdAt", -1), ("changes.outcome", 1)]
+    assert passport.auditlogs.index_information()["passport_sync_run_summary"]["key"] == key
+    check = checks["index auditlogs changes.hospital_id, action, createdAt, changes.outcome"]
+    assert check["level"] == "ok" and check["detail"].endswith("passport_sync_run_summary")
+    # The last run's query is answered from the index. (SecantusDB uses an index only when the
+    # query's equality fields are a prefix of its key, so it scans for the last successful run;
+    # mongod serves that one from the same index, bounds on changes.outcome included.)
+    plan = (
+        passport.auditlogs.find({"action": "openmrs_auto_sync", "changes.hospital_id": "h-1"})
+        .sort("createdAt", -1)
+        .limit(1)
+        .explain()
+    )
+    winning = json.dumps(plan["queryPlanner"]["winningPlan"], default=str)
+    assert "passport_sync_run_summary" in winning and "COLLSCAN" not in winning

@@ -168,6 +168,8 @@ def test_metrics_file_holds_each_hospitals_run(two_hospitals: Path, tmp_path: Pa
     assert central["written"] == 3
     for kind in ("read", "written", "removed", "parked", "already_present"):
         assert value("passport_sync_last_run_rows", hospital=CENTRAL, kind=kind) == central[kind]
+    # Never counted, still published: the JSON key and the series that scripts and dashboards read.
+    assert central["rejected"] == 0 == value("passport_sync_last_run_rows", hospital=CENTRAL, kind="rejected")
     assert value("passport_sync_last_run_outcome", hospital=CENTRAL, outcome="ok") == 1
     assert value("passport_sync_last_run_outcome", hospital=BROKEN, outcome="failed") == 1
     assert value("passport_sync_last_run_outcome", hospital=BROKEN, outcome="ok") == 0

@@ -28,7 +28,7 @@ from passport_sync import cli
 from passport_sync.cli import app
 from passport_sync.config import check_passwords, load_settings
 from passport_sync.errors import SinkError
-from passport_sync.sink.passport import translate_mongo_error
+from passport_sync.sink.gateway import translate_mongo_error
 from tests.conftest import hospital_entry
 from tests.helpers import Clinic, write_config
 

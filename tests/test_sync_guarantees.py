@@ -14,10 +14,11 @@ import pymongo
 import pytest
 from bson import ObjectId
 
+from passport_sync import service
 from passport_sync.demo.builder import OpenMRSBuilder
 from passport_sync.errors import SinkUnavailable
 from passport_sync.parking import NOT_IN_PASSPORT
-from passport_sync.sink import passport as sink_module
+from passport_sync.sink import records as sink_module
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
 from tests.helpers import Clinic, live_obs_uuids, obs_uuids, run_sync, synced, write_config
@@ -141,8 +142,6 @@ def test_unregistered_patient_is_parked_and_lands_after_registration(
     assert checkpoint["lastObsId"] == max(stranger_obs)  # the checkpoint still advanced
 
     store = PassportStore.connect(settings)
-    from passport_sync import service
-
     assert service.hospital_status(settings, store, settings.hospitals[0])["parked"] == 3
 
     stranger_patient = register_patient(passport, "3333333333002")
@@ -190,23 +189,23 @@ def test_checkpoint_stays_at_the_last_acknowledged_batch_when_mongodb_fails(
     person = clinic.patient(NID)
     register_patient(passport, NID)
     clinic.many([person], 200)  # four batches of 50
-    real_apply = PassportStore.apply
+    real_apply = sink_module.Records.apply
     calls = {"n": 0}
 
-    def failing_apply(self: PassportStore, batch: Any, now: datetime, **kwargs: Any) -> Any:
+    def failing_apply(self: sink_module.Records, batch: Any, now: datetime, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             raise SinkUnavailable("MongoDB went away")
         return real_apply(self, batch, now, **kwargs)
 
-    monkeypatch.setattr(sink_module.PassportStore, "apply", failing_apply)
+    monkeypatch.setattr(sink_module.Records, "apply", failing_apply)
     report = run_sync(settings)[0]
     assert report.outcome == "failed"
     ids = sorted(int(r[0]) for r in clinic.db.execute("SELECT obs_id FROM obs ORDER BY obs_id"))
     assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})["lastObsId"] == ids[99]
     assert passport.medicalrecords.count_documents(synced({})) == 100
 
-    monkeypatch.setattr(sink_module.PassportStore, "apply", real_apply)
+    monkeypatch.setattr(sink_module.Records, "apply", real_apply)
     assert run_sync(settings)[0].outcome == "ok"
     assert len(obs_uuids(passport)) == 200
 
@@ -257,9 +256,14 @@ def test_resync_keeps_medications_a_doctor_added(clinic: Clinic, passport: Any, 
     passport.medicalrecords.update_one({"_id": record["_id"]}, {"$push": {"data.medications": added}})
 
     passport.syncstatus.delete_many({})
-    run_sync(settings)
-    sync_patient_run = run_sync(settings)
-    assert sync_patient_run[0].outcome == "ok"
+    run_sync(settings)  # a checkpoint reset: sync-all re-reads everything
+    store = PassportStore.connect(settings)
+    try:
+        patient_run = service.sync_patient(settings, store, settings.enabled_hospitals(), NID)
+    finally:
+        store.close()
+    assert patient_run.reports[0].outcome == "ok"
+    assert patient_run.reports[0].read > 0  # it did re-read the patient's history
     after = passport.medicalrecords.find_one({"_id": record["_id"]})
     assert after["data"]["medications"] == [added]
     assert after["data"]["diagnosis"] == "Diabetes Type 2"

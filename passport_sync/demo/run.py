@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-import bcrypt
 import pymongo
 import pymysql
 import yaml
@@ -53,7 +52,9 @@ from passport_sync.mapping.transform import placeholder_id
 from passport_sync.models import HospitalReport
 from passport_sync.parking import NOT_IN_PASSPORT
 from passport_sync.reporting import LoggingObserver, render_status, render_sync_summary, render_table
-from passport_sync.sink.passport import PARKED, RECORDS, PassportStore, translate_mongo_error
+from passport_sync.sink.gateway import PARKED, RECORDS, translate_mongo_error
+from passport_sync.sink.passport import PassportStore
+from passport_sync.sink.placeholders import app_user, unusable_password
 
 log = logging.getLogger("passport_sync")
 
@@ -899,32 +900,17 @@ _REGISTRATION_DEFAULTS: dict[str, Any] = {
 def _register_patients(db: Any, patients: Sequence[DemoPatient]) -> dict[int, str]:
     """Register the demo patients the way the app stores them; returns number -> patients._id."""
     now = datetime.now(UTC)
-    # A hash of a secret nobody keeps: the demo patients cannot log in.
-    password = bcrypt.hashpw(os.urandom(24), bcrypt.gensalt(rounds=12)).decode()  # the app's cost
+    # The demo patients cannot log in.
+    password = unusable_password()
     ids: dict[int, str] = {}
     for p in patients:
         if not p.registered:
             continue
         user_id = placeholder_id("demo-patient-user", p.national_id)
-        db["users"].update_one(
-            {"_id": user_id},
-            {
-                "$setOnInsert": {
-                    "name": f"{p.given} {p.family}",
-                    "email": f"demo.patient{p.number}@example.org",
-                    "password": password,
-                    "role": "patient",
-                    "isActive": True,
-                    "isEmailVerified": False,
-                    "avatar": None,
-                    "lastLogin": None,
-                    "createdAt": now,
-                    "updatedAt": now,
-                    "__v": 0,
-                }
-            },
-            upsert=True,
+        user = app_user(
+            user_id, f"{p.given} {p.family}", f"demo.patient{p.number}@example.org", "patient", password, now
         )
+        db["users"].update_one({"_id": user_id}, {"$setOnInsert": user}, upsert=True)
         db["patients"].update_one(
             {"nationalId": p.national_id},
             {

@@ -18,7 +18,7 @@ from passport_sync.mapping.transform import record_id
 from passport_sync.matching import UNKNOWN_PERSON, PersonMatch
 from passport_sync.models import ConceptName, ObsRow, Provider
 from passport_sync.parking import DATA_PROBLEMS, NO_NATIONAL_ID, park_key, parked_row
-from passport_sync.sink.passport import BatchWrite
+from passport_sync.writes import BatchWrite
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 from passport_sync.mapping.visits import DERIVED_SOURCES, VisitContext, derived_ids, plan_encounter
 from passport_sync.models import EncounterRow
 from passport_sync.planning import PlanContext
-from passport_sync.sink.passport import BatchWrite
+from passport_sync.writes import BatchWrite
 
 
 def plan(

@@ -1,1 +1,2 @@
-"""Writing Patient Passport: the one module that talks to pymongo (passport)."""
+"""Writing Patient Passport: the only package that talks to pymongo (``passport.PassportStore``
+over ``gateway.MongoGateway``, one module per concern)."""

@@ -132,6 +132,16 @@ NEEDS = (
     ),
     # The app's SyncStatus model declares no index: this key is ours.
     Need("syncstatus", (("hospitalId", 1),), "a hospital's checkpoint", name="passport_sync_hospital"),
+    # A key the app never uses (only the sync writes ``changes.hospital_id``): equality on the
+    # hospital and action, then newest first, so a hospital's last run is the first key. The
+    # outcome comes last: the last successful run is found on the index keys alone, however long
+    # the streak of failed runs before it (no document is read for them).
+    Need(
+        "auditlogs",
+        (("changes.hospital_id", 1), ("action", 1), ("createdAt", -1), ("changes.outcome", 1)),
+        "a hospital's last run summaries",
+        name="passport_sync_run_summary",
+    ),
     # Keys the app owns: reused when the app has built them, never created here.
     Need("patients", (("nationalId", 1),), "patients by national ID"),
     Need("doctors", (("openmrsProviderUuid", 1),), "doctors by OpenMRS provider"),

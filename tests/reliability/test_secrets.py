@@ -209,7 +209,7 @@ def test_the_password_appears_in_no_output_exception_or_document(
         },
     )
     with pytest.raises(PassportSyncError) as raised:
-        PassportStore.connect(wrong).ensure_indexes()
+        PassportStore.connect(wrong).indexes.ensure()
     texts += _exception_texts(raised.value)
     # Configuration errors: what a traceback or the CLI would show (the hidden context: see below).
     for error in _config_errors(tmp_path, bad_port_config, mongo["reachable"][0]):

@@ -58,7 +58,7 @@ class _Patients:
     def __init__(self) -> None:
         self.known: dict[str, list[str]] = {}
 
-    def patients_by_national_id(self, national_ids: Iterable[str]) -> dict[str, list[str]]:
+    def by_national_id(self, national_ids: Iterable[str]) -> dict[str, list[str]]:
         return {n: self.known[n] for n in national_ids if n in self.known}
 
 

@@ -16,7 +16,7 @@ from passport_sync.reconcile import (
     ranges_of,
     unpack_rows,
 )
-from passport_sync.sink.passport import BatchWrite
+from passport_sync.writes import BatchWrite
 
 H = "central"
 

@@ -36,9 +36,6 @@ class ObservationFeed:
     def changed(self, since: datetime | None, after: int, limit: int) -> list[ObsRow]:
         return self.source.voided_since(since, after, limit)
 
-    def max_changed(self) -> datetime | None:
-        return self.source.max_date_voided()
-
     def by_pks(self, pks: Collection[int]) -> list[ObsRow]:
         return self.source.obs_by_ids(pks)
 
@@ -71,9 +68,6 @@ class ClinicalFeed:
 
     def changed(self, since: datetime | None, after: int, limit: int) -> list[ClinicalRow]:
         return self.source.clinical_changed(self.table, since, after, limit)
-
-    def max_changed(self) -> datetime | None:
-        return self.source.clinical_max_changed(self.table)
 
     def by_pks(self, pks: Collection[int]) -> list[ClinicalRow]:
         return self.source.clinical_by_pks(self.table, pks)

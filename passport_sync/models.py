@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Literal
 
 
@@ -191,3 +191,27 @@ class HospitalReport:
             "dry_run": self.dry_run,
             "reconcile": self.reconcile,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTimeZone:
+    zone: tzinfo
+    description: str  # for test-connection and logs
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHead:
+    """A feed's highest primary key and latest change (void, edit, stop) now; None: none yet."""
+
+    max_pk: int | None
+    max_changed: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseProbe:
+    """What a run asks of the database before it reads rows, answered by one statement."""
+
+    now: datetime | None
+    zone: ServerTimeZone
+    fingerprint: str | None
+    heads: dict[str, FeedHead]

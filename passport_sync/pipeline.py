@@ -34,7 +34,7 @@ from passport_sync.lease import Lease
 from passport_sync.mapping import RENDER_VERSION
 from passport_sync.mapping.visits import DERIVED_SOURCES
 from passport_sync.matching import PatientMatcher, PersonMatch
-from passport_sync.models import HospitalReport
+from passport_sync.models import FeedHead, HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.parking import RETRIED_EVERY_RUN
 from passport_sync.planning import Plan, PlanContext, RunFacts
@@ -99,6 +99,8 @@ class HospitalSync:
         self._refs: HospitalRefs | None = None
         self._booleans = (1, 2)
         self._source_now: datetime | None = None
+        # Each feed's highest primary key and latest change when the run started.
+        self._heads: dict[str, FeedHead] = {}
         # (server:port/database, fingerprint) of the OpenMRS database, kept with the checkpoint.
         self._database: tuple[str, str | None] = ("", None)
         # The configured zone, else the database server's (read in _prepare): never silently UTC.
@@ -192,24 +194,26 @@ class HospitalSync:
         source.schema()
         type_id = source.national_id_type(self.settings.national_id_type_for(self.hospital)).type_id
         self.matcher = PatientMatcher(source, self.store.patients, [type_id])
+        # One statement: the clock (read before any change, so no watermark moves past it), the
+        # zone, the fingerprint, the global properties, and where each feed's rows end now.
+        probe = source.probe([feed.table for feed in self.feeds() if isinstance(feed, ClinicalFeed)])
+        self._heads = probe.heads
+        self._source_now = probe.now
         self._booleans = source.boolean_concepts()
-        self._check_database_owner()
-        # Read before any change: no watermark moves past the database's clock of this moment.
-        self._source_now = source.database_now()
         self.facts.default_locale = source.default_locale()
+        self._check_database_owner(probe.fingerprint)
         if self.hospital.zone() is None:
-            self.tz = source.server_time_zone().zone
+            self.tz = probe.zone.zone
         self._refs = self.store.placeholders.ensure_hospital(self.hospital, self.clock())
         self.facts.fallback_user_id = self._refs.fallback_user_id
         self.facts.fallback_doctor_name = self._refs.fallback_doctor_name
         self.parked_persons = self.store.parked.person_ids(self.hospital.id)
 
-    def _check_database_owner(self) -> None:
+    def _check_database_owner(self, fingerprint: str | None) -> None:
         """Refuse to sync an OpenMRS database already synced under another hospital id: the id
         is the key of every record, so a second id would copy each record a second time."""
         host, port, name = self.hospital.db.identity()
         database = f"{host}:{port}/{name}"
-        fingerprint = self.source.fingerprint()
         other = self.store.checkpoints.database_synced_as(self.hospital.id, database, fingerprint)
         if other is not None:
             if other in {h.id for h in self.settings.hospitals}:
@@ -264,13 +268,16 @@ class HospitalSync:
     def _run_feed(self, feed: Feed, syncstatus: Mapping[str, Any]) -> Checkpoint:
         state = cp_logic.stored_checkpoint(feed.name, syncstatus)
         first_run = not cp_logic.is_stored(feed.name, syncstatus)
-        change_start = feed.max_changed() if first_run else None
+        head = self._heads.get(feed.name) or FeedHead(None, None)
         state = self._recheck_gaps(feed, state)
-        state = self._read_new(feed, state)
+        if head.max_pk is not None and head.max_pk > state.last_obs_id:
+            state = self._read_new(feed, state)
         if first_run:
             # Changes before this moment were seen, already changed, by the first full read.
-            state = cp_logic.advance_voids(state, change_start, not_after=self._source_now)
-        state = self._read_changes(feed, state)
+            state = cp_logic.advance_voids(state, head.max_changed, not_after=self._source_now)
+        since = cp_logic.void_read_from(state, timedelta(minutes=self.settings.sync.void_lookback_minutes))
+        if head.max_changed is not None and (since is None or head.max_changed >= since):
+            state = self._read_changes(feed, state, since)
         if first_run:
             # Stored even when the source is empty: the next run is not a first run.
             self._save(feed, state)
@@ -311,12 +318,11 @@ class HospitalSync:
                 self._save(feed, state)
         return state
 
-    def _read_changes(self, feed: Feed, state: Checkpoint) -> Checkpoint:
+    def _read_changes(self, feed: Feed, state: Checkpoint, since: datetime | None) -> Checkpoint:
         """Rows changed (voided, edited in place, stopped) since the watermark minus a look-back.
 
         The watermark moves once every page is written: rows come in id order, not time order.
         """
-        since = cp_logic.void_read_from(state, timedelta(minutes=self.settings.sync.void_lookback_minutes))
         latest: datetime | None = None
         after = 0
         while rows := feed.changed(since, after, self.settings.sync.batch_size):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from bson import ObjectId
 
@@ -15,13 +15,18 @@ from passport_sync.config import HospitalConfig, NationalIdType
 from passport_sync.lease import LockStore
 from passport_sync.mapping.clinical import ClinicalRow
 from passport_sync.matching import PatientDirectory
-from passport_sync.models import ConceptName, EncounterRow, IdentifierType, ObsRow, PersonIdentity, Provider
+from passport_sync.models import (
+    ConceptName,
+    DatabaseProbe,
+    EncounterRow,
+    IdentifierType,
+    ObsRow,
+    PersonIdentity,
+    Provider,
+)
 from passport_sync.source.clinical import ClinicalSource
 from passport_sync.source.queries import SchemaInfo
 from passport_sync.writes import BatchOutcome, BatchWrite, HospitalRefs
-
-if TYPE_CHECKING:
-    from passport_sync.source.openmrs import ServerTimeZone
 
 Ranges = Sequence[tuple[int, int]]
 
@@ -37,11 +42,9 @@ class OpenMRSReader(Protocol):
     def connect(self) -> None: ...
     def schema(self) -> SchemaInfo: ...
     def national_id_type(self, wanted: NationalIdType) -> IdentifierType: ...
+    def probe(self, clinical_sources: Sequence[ClinicalSource]) -> DatabaseProbe: ...
     def boolean_concepts(self) -> tuple[int, int]: ...
-    def fingerprint(self) -> str | None: ...
-    def database_now(self) -> datetime | None: ...
     def default_locale(self) -> str | None: ...
-    def server_time_zone(self) -> ServerTimeZone: ...
 
     # observations
     def obs_after(self, after_obs_id: int, limit: int) -> list[ObsRow]: ...
@@ -49,7 +52,6 @@ class OpenMRSReader(Protocol):
     def obs_by_ids(self, obs_ids: Collection[int]) -> list[ObsRow]: ...
     def obs_of_persons(self, person_ids: Collection[int], after_obs_id: int, limit: int) -> list[ObsRow]: ...
     def voided_since(self, since: datetime | None, after_obs_id: int, limit: int) -> list[ObsRow]: ...
-    def max_date_voided(self) -> datetime | None: ...
     def live_members(self, group_ids: Collection[int]) -> list[ObsRow]: ...
 
     # clinical tables
@@ -61,7 +63,6 @@ class OpenMRSReader(Protocol):
     def clinical_changed(
         self, source: ClinicalSource, since: datetime | None, after: int, limit: int
     ) -> list[ClinicalRow]: ...
-    def clinical_max_changed(self, source: ClinicalSource) -> datetime | None: ...
     def clinical_by_pks(self, source: ClinicalSource, pks: Collection[int]) -> list[ClinicalRow]: ...
     def clinical_of_persons(
         self, source: ClinicalSource, person_ids: Collection[int], after: int, limit: int

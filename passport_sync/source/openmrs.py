@@ -13,7 +13,7 @@ import ssl as ssl_module
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,7 +26,17 @@ from passport_sync.config import HospitalConfig, NationalIdType, RetryConfig
 from passport_sync.errors import PassportSyncError, SourceError, SourceUnavailable
 from passport_sync.mapping.clinical import ClinicalRow, row_identity
 from passport_sync.mapping.national_id import choose_identifier_type, normalise_national_id
-from passport_sync.models import ConceptName, EncounterRow, IdentifierType, ObsRow, PersonIdentity, Provider
+from passport_sync.models import (
+    ConceptName,
+    DatabaseProbe,
+    EncounterRow,
+    FeedHead,
+    IdentifierType,
+    ObsRow,
+    PersonIdentity,
+    Provider,
+    ServerTimeZone,
+)
 from passport_sync.retry import call_with_retry
 from passport_sync.source import checksums, clinical, queries
 from passport_sync.source.clinical import ClinicalSource
@@ -79,12 +89,6 @@ def _traced(method: Callable[Concatenate[OpenMRSSource, P], R]) -> Callable[Conc
 # (host, port) of servers that offered no TLS to a tls: preferred connection in this process:
 # their next connections go plaintext at once instead of asking again (one round trip each).
 _SERVERS_WITHOUT_TLS: set[tuple[str, int]] = set()
-
-
-@dataclass(frozen=True, slots=True)
-class ServerTimeZone:
-    zone: tzinfo
-    description: str  # for test-connection and logs
 
 
 def server_zone(session_zone: str, system_zone: str, offset_seconds: int) -> ServerTimeZone:
@@ -510,6 +514,29 @@ class OpenMRSSource:
         return self._properties
 
     @_traced
+    def probe(self, clinical_sources: Sequence[ClinicalSource]) -> DatabaseProbe:
+        """The clock, time zone, fingerprint, global properties and every feed's head, in one
+        statement (each part as its own method would read it)."""
+        schema = self.schema()
+        latest: list[tuple[str, Query, Query]] = [("obs", checksums.max_pk("obs"), queries.max_date_voided())]
+        latest += [(c.name, checksums.max_pk(c.name), clinical.max_changed(c, schema)) for c in clinical_sources]
+        row = self.run(queries.probe(schema, latest))[0]
+        self._properties = {name: row[name] for name in queries.PROBED_PROPERTIES if row[name] is not None}
+        heads = {
+            name: FeedHead(
+                None if row[f"pk_{i}"] is None else int(row[f"pk_{i}"]),
+                _datetime_or_none(row[f"changed_{i}"]),
+            )
+            for i, (name, _, _) in enumerate(latest)
+        }
+        return DatabaseProbe(
+            now=_datetime_or_none(row["now"]),
+            zone=server_zone(str(row["tz"] or ""), str(row["sys"] or ""), int(row["offset_seconds"] or 0)),
+            fingerprint=None if row["fingerprint"] is None else str(row["fingerprint"]),
+            heads=heads,
+        )
+
+    @_traced
     def boolean_concepts(self) -> tuple[int, int]:
         """The concept ids OpenMRS uses for True and False (global properties, default 1 and 2)."""
         props = self._global_properties()
@@ -517,18 +544,6 @@ class OpenMRSSource:
             return int(props.get("concept.true") or 1), int(props.get("concept.false") or 2)
         except ValueError:
             return 1, 2
-
-    @_traced
-    def fingerprint(self) -> str | None:
-        """What identifies this OpenMRS database (None while it has no observation)."""
-        rows = self.run(queries.first_obs_uuid())
-        return str(rows[0]["uuid"]) if rows else None
-
-    @_traced
-    def database_now(self) -> datetime | None:
-        """The database server's clock, on the same basis as the DATETIME columns OpenMRS writes."""
-        value = self.run(queries.database_now())[0]["now"]
-        return value if isinstance(value, datetime) else None
 
     @_traced
     def default_locale(self) -> str | None:
@@ -574,12 +589,6 @@ class OpenMRSSource:
     @_traced
     def voided_since(self, since: datetime | None, after_obs_id: int, limit: int) -> list[ObsRow]:
         return [_obs_row(r) for r in self.run(queries.voided_since(self.schema(), since, after_obs_id, limit))]
-
-    @_traced
-    def max_date_voided(self) -> datetime | None:
-        row = self.run(queries.max_date_voided())[0]
-        value = next(iter(row.values()))
-        return value if isinstance(value, datetime) else None
 
     @_traced
     def last_obs_id_before(self, moment: datetime) -> int:
@@ -725,11 +734,6 @@ class OpenMRSSource:
     ) -> list[ClinicalRow]:
         query = clinical.changed_since(source, self.schema(), since or _NO_DATE, after, limit)
         return self._clinical(source, query)
-
-    @_traced
-    def clinical_max_changed(self, source: ClinicalSource) -> datetime | None:
-        value = self.run(clinical.max_changed(source, self.schema()))[0]["m"]
-        return value if isinstance(value, datetime) else None
 
     @_traced
     def clinical_count_after(self, source: ClinicalSource, after: int) -> int:

@@ -248,11 +248,8 @@ SELECT e.encounter_id, e.uuid, e.patient_id AS person_id, e.encounter_datetime, 
 
 
 def global_properties() -> Query:
-    return (
-        "SELECT property, property_value FROM global_property"
-        " WHERE property IN ('concept.true', 'concept.false', 'default_locale')",
-        (),
-    )
+    names = ", ".join(f"'{name}'" for name in PROBED_PROPERTIES)
+    return (f"SELECT property, property_value FROM global_property WHERE property IN ({names})", ())
 
 
 def first_obs_uuid() -> Query:
@@ -272,3 +269,34 @@ def server_time_zone() -> Query:
         " TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS offset_seconds",
         (),
     )
+
+
+def probe(schema: SchemaInfo, latest: Sequence[tuple[str, Query, Query]]) -> Query:
+    """One statement for what a run asks before it reads: the clock, time zone, the database's
+    fingerprint, the global properties it reads, and per feed its highest primary key and latest
+    change (``latest``: feed name, MAX(pk) query, MAX(changed) query), so that a feed with nothing
+    new costs no statement of its own. Each part is the single-row query it replaces."""
+
+    def scalar(query: Query) -> str:
+        assert not query[1], "probe parts take no parameters"
+        return f"({query[0]})"
+
+    def prop(name: str) -> str:
+        if not schema.has("global_property"):
+            return "NULL"
+        return f"(SELECT property_value FROM global_property WHERE property = '{name}')"
+
+    columns = [
+        "NOW() AS now",
+        "@@session.time_zone AS tz",
+        "@@system_time_zone AS sys",
+        "TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS offset_seconds",
+        f"{scalar(first_obs_uuid())} AS fingerprint",
+        *(f"{prop(name)} AS `{name}`" for name in PROBED_PROPERTIES),
+    ]
+    for index, (_, max_pk, max_changed) in enumerate(latest):
+        columns += [f"{scalar(max_pk)} AS pk_{index}", f"{scalar(max_changed)} AS changed_{index}"]
+    return ("SELECT " + ",\n       ".join(columns), ())
+
+
+PROBED_PROPERTIES = ("concept.true", "concept.false", "default_locale")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from passport_sync.mapping.national_id import normalise_national_id
@@ -73,6 +74,7 @@ class IdentityReader(Protocol):
 
 class PatientDirectory(Protocol):
     def by_national_id(self, national_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    def registered_since(self, moment: datetime) -> list[str]: ...
 
 
 class PatientMatcher:

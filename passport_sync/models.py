@@ -215,3 +215,5 @@ class DatabaseProbe:
     zone: ServerTimeZone
     fingerprint: str | None
     heads: dict[str, FeedHead]
+    # The newest patient_identifier_id: a person may have just been given a national ID.
+    identifier_max: int = 0

@@ -32,12 +32,13 @@ from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
 from passport_sync.feeds import ClinicalFeed, Feed, ObservationFeed
 from passport_sync.lease import Lease
 from passport_sync.mapping import RENDER_VERSION
+from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.visits import DERIVED_SOURCES
 from passport_sync.matching import PatientMatcher, PersonMatch
 from passport_sync.models import FeedHead, HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.parking import RETRIED_EVERY_RUN
-from passport_sync.planning import Plan, PlanContext, RunFacts
+from passport_sync.planning import Plan, PlanContext, RunFacts, fallback_doctor
 from passport_sync.planning import clinical as clinical_planner
 from passport_sync.planning import observations as obs_planner
 from passport_sync.planning import visits as visits_planner
@@ -56,6 +57,8 @@ Clock = Callable[[], datetime]
 # stays bounded; the next runs continue where it stopped.
 RERENDER_BATCHES_PER_RUN = 50
 RERENDER = "re-render"
+# How far back each run looks for patients registered in Patient Passport since the last one.
+NEW_PATIENT_LOOKBACK = timedelta(minutes=10)
 
 
 def utcnow() -> datetime:
@@ -92,7 +95,7 @@ class HospitalSync:
         self.matcher = PatientMatcher(source, self.store.patients, [])
         self.facts = RunFacts("", "", locale=settings.sync.locale)
         self.persons_matched = 0
-        # Persons with parked rows: only their rows can need unparking.
+        # Persons whose rows this run parked: a row of theirs that lands later releases its copy.
         self.parked_persons: set[int] = set()
         # (source, primary key) parked during this run: not landed again by the same run.
         self._parked_now: set[tuple[str, int]] = set()
@@ -103,6 +106,10 @@ class HospitalSync:
         self._heads: dict[str, FeedHead] = {}
         # (server:port/database, fingerprint) of the OpenMRS database, kept with the checkpoint.
         self._database: tuple[str, str | None] = ("", None)
+        self._syncstatus: dict[str, Any] = {}
+        self._identifier_max = 0
+        # Whether the hospital had parked rows when the run began (None: not asked yet).
+        self._parked_before: bool | None = None
         # The configured zone, else the database server's (read in _prepare): never silently UTC.
         self.tz: tzinfo = hospital.zone() or UTC
 
@@ -112,11 +119,12 @@ class HospitalSync:
         patient is now known, re-rendering, the due reconciliation slice and visit records."""
 
         def work() -> None:
-            self.store.checkpoints.remember_database(self.hospital.id, *self._database)
-            doc = self.store.checkpoints.load(self.hospital.id) or {}
+            doc = self._syncstatus
+            if (doc.get("sourceDatabase"), doc.get("sourceFingerprint")) != self._database:
+                self.store.checkpoints.remember_database(self.hospital.id, *self._database)
             for feed in self.feeds():
                 self._run_feed(feed, doc)
-            self._land_parked()
+            self._land_parked(doc)
             self._rerender(doc)
             if not self.dry_run:
                 self.report.reconcile = Reconciler(self).slice().as_dict()
@@ -199,22 +207,21 @@ class HospitalSync:
         probe = source.probe([feed.table for feed in self.feeds() if isinstance(feed, ClinicalFeed)])
         self._heads = probe.heads
         self._source_now = probe.now
+        self._identifier_max = probe.identifier_max
         self._booleans = source.boolean_concepts()
         self.facts.default_locale = source.default_locale()
         self._check_database_owner(probe.fingerprint)
         if self.hospital.zone() is None:
             self.tz = probe.zone.zone
         self._refs = self.store.placeholders.ensure_hospital(self.hospital, self.clock())
-        self.facts.fallback_user_id = self._refs.fallback_user_id
-        self.facts.fallback_doctor_name = self._refs.fallback_doctor_name
-        self.parked_persons = self.store.parked.person_ids(self.hospital.id)
 
     def _check_database_owner(self, fingerprint: str | None) -> None:
-        """Refuse to sync an OpenMRS database already synced under another hospital id: the id
-        is the key of every record, so a second id would copy each record a second time."""
+        """Load the checkpoint, and refuse to sync an OpenMRS database already synced under another
+        hospital id: the id is the key of every record, so a second id would copy each record a
+        second time."""
         host, port, name = self.hospital.db.identity()
         database = f"{host}:{port}/{name}"
-        other = self.store.checkpoints.database_synced_as(self.hospital.id, database, fingerprint)
+        doc, other = self.store.checkpoints.load_with_owner(self.hospital.id, database, fingerprint)
         if other is not None:
             if other in {h.id for h in self.settings.hospitals}:
                 problem = (
@@ -228,6 +235,7 @@ class HospitalSync:
                     f" record a second time. Set this hospital's id back to {other!r} (its name may change freely)"
                 )
             raise ConfigError([problem])
+        self._syncstatus = doc or {}
         self._database = (database, fingerprint)
 
     def _write_summary(self) -> None:
@@ -337,24 +345,52 @@ class HospitalSync:
                 self._save(feed, state)
         return state
 
-    def _land_parked(self) -> None:
-        """Re-decide the persons with parked rows; land those whose patient is now known.
-
-        Memory stays bounded: persons are decided in chunks, and only the parked rows of persons
-        now ready are read (they leave the parked collection as they land).
+    def _land_parked(self, syncstatus: Mapping[str, Any]) -> None:
+        """Re-decide the persons whose parked rows may land now, and land those whose patient is
+        known: persons given a national ID in OpenMRS since the last run, and holders of the
+        national IDs of patients registered in Patient Passport since then. Every parked person,
+        and the rows parked for their own data, once per ``reconcile.full_pass_hours`` (a national
+        ID corrected in place, a duplicate patient removed). So a run costs what changed, not what
+        is parked.
         """
-        batch = self.settings.sync.batch_size
+        check = dict(syncstatus.get("parkedCheck") or {})
+        now = self.clock()
+        full_at = check.get("fullAt")
+        full = full_at is None or now - _aware(full_at) >= timedelta(hours=self.settings.reconcile.full_pass_hours)
+        if full:
+            persons = self.store.parked.person_ids(self.hospital.id)
+            check.update(fullAt=now, patientsSince=now)
+        else:
+            persons = self._persons_to_redecide(check, now)
+        check["identifierMax"] = self._identifier_max
         feeds = self.feeds()
-        persons = sorted(self.parked_persons)
-        for chunk in _chunks(persons, batch):
+        for chunk in _chunks(sorted(persons), self.settings.sync.batch_size):
             ready = [pid for pid, match in self.matcher.match(chunk, fresh=True).items() if match.patient_id]
             if ready:
                 for feed in feeds:
                     self._land(feed, self.store.parked.ids(self.hospital.id, feed.name, person_ids=ready))
-        # Only observations are parked for their own data (retried every run, in case it is fixed).
-        # One equality lookup per reason: an index serves it on every server (SecantusDB scans for $in).
-        for reason in RETRIED_EVERY_RUN:
-            self._land(feeds[0], self.store.parked.ids(self.hospital.id, "obs", reason=reason))
+        if full:
+            # Rows parked for their own data (a missing concept, an invalid value), in case it was fixed.
+            # One equality lookup per reason: an index serves it on every server (SecantusDB scans $in).
+            for reason in RETRIED_EVERY_RUN:
+                self._land(feeds[0], self.store.parked.ids(self.hospital.id, "obs", reason=reason))
+        if check != syncstatus.get("parkedCheck"):
+            self._save_fields({"parkedCheck": check})
+
+    def _persons_to_redecide(self, check: dict[str, Any], now: datetime) -> set[int]:
+        """Parked persons whose national ID, or whose Passport patient, appeared since the last run."""
+        persons: set[int] = set()
+        identifier_max = int(check.get("identifierMax") or 0)
+        if self._identifier_max > identifier_max:
+            persons |= self.source.persons_with_identifiers_after(identifier_max, self.type_ids)
+        # A look-back: the seconds in the app's ObjectIds come from its servers' clocks, not ours.
+        since = _aware(check.get("patientsSince") or now) - NEW_PATIENT_LOOKBACK
+        national_ids = {n for n in map(normalise_national_id, self.store.patients.registered_since(since)) if n}
+        if national_ids:
+            for holders in self.source.holders(national_ids, self.type_ids).values():
+                persons |= holders
+            check["patientsSince"] = now
+        return self.store.parked.persons_among(self.hospital.id, persons) if persons else set()
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
         fresh = {pk for pk in pks if (feed.name, pk) not in self._parked_now}
@@ -445,17 +481,18 @@ class HospitalSync:
     def _plan(self, feed: Feed, rows: Sequence[Any], *, reconciling: bool = False) -> Plan:
         """Look up what the planner needs for ``rows``, then plan them."""
         live = [r for r in rows if not r.voided]
+        parked = set() if reconciling else self._parked_among({r.person_id for r in rows})
         if isinstance(feed, ObservationFeed):
             self._load_concepts(obs_planner.concepts_of(rows))
-            groups = obs_planner.groups_touched(rows, self._context({}, reconciling))
+            groups = obs_planner.groups_touched(rows, self._context({}, reconciling, parked))
             members = self.source.live_members(groups.keys()) if groups else []
             self._load_concepts(obs_planner.concepts_of(members))
             matches = self._load_people([*live, *members])
-            plan = obs_planner.plan(rows, groups, members, self._context(matches, reconciling))
+            plan = obs_planner.plan(rows, groups, members, self._context(matches, reconciling, parked))
         else:
             self._load_concepts(clinical_planner.concepts_of(rows))
             matches = self._load_people(live)
-            plan = clinical_planner.plan(rows, self._context(matches, reconciling))
+            plan = clinical_planner.plan(rows, self._context(matches, reconciling, parked))
         for problem in plan.problems:
             log.warning(
                 "%s: %s %d %s; not synced, parked (%s)",
@@ -464,7 +501,9 @@ class HospitalSync:
         self._parked_now |= plan.parked
         return plan
 
-    def _context(self, matches: Mapping[int, PersonMatch], reconciling: bool) -> PlanContext:
+    def _context(
+        self, matches: Mapping[int, PersonMatch], reconciling: bool, parked: set[int] | None = None
+    ) -> PlanContext:
         return PlanContext(
             hospital_id=self.hospital.id,
             hospital_name=self.hospital.name,
@@ -473,12 +512,21 @@ class HospitalSync:
             options=self.settings.sync,
             facts=self.facts,
             matches=matches,
-            parked_persons=self.parked_persons,
+            parked_persons=self.parked_persons | (parked or set()),
             reconciling=reconciling,
             booleans=self._booleans,
         )
 
     # -- lookups, cached for the run -------------------------------------------------------------------
+    def _parked_among(self, person_ids: set[int]) -> set[int]:
+        """Which of these persons had rows parked before this run (one indexed lookup per batch,
+        and none at all for a hospital with nothing parked)."""
+        if self._parked_before is None:
+            self._parked_before = self.store.parked.any(self.hospital.id)
+        if not self._parked_before:
+            return set()
+        return self.store.parked.persons_among(self.hospital.id, person_ids)
+
     def _load_concepts(self, concept_ids: set[int]) -> None:
         missing = concept_ids - self.facts.concept_names.keys()
         if missing:
@@ -491,6 +539,13 @@ class HospitalSync:
 
     def _load_doctors(self, rows: Sequence[Any]) -> None:
         facts = self.facts
+        if not facts.fallback_user_id and self._refs is not None:
+            # The hospital's placeholder doctor, for rows without a provider: asked once, when needed.
+            fallback = fallback_doctor(self.hospital.name)
+            users = self.store.placeholders.doctor_users(
+                self.hospital, self._refs.hospital_oid, [fallback], self.clock()
+            )
+            facts.fallback_user_id, facts.fallback_doctor_name = users[fallback.uuid], fallback.display_name
         provider_ids = {r.provider_id for r in rows if r.provider_id is not None}
         missing = provider_ids - facts.providers.keys()
         if missing:
@@ -504,6 +559,11 @@ class HospitalSync:
             facts.doctor_users.update(
                 self.store.placeholders.doctor_users(self.hospital, self._refs.hospital_oid, unknown, self.clock())
             )
+
+
+def _aware(value: datetime) -> datetime:
+    """MongoDB hands datetimes back naive (UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterable[list[int]]:

@@ -17,8 +17,6 @@ class HospitalRefs:
     """The Patient Passport documents a hospital's records point at."""
 
     hospital_oid: ObjectId
-    fallback_user_id: str  # the placeholder doctor's user, for obs without a provider
-    fallback_doctor_name: str
     # The hospital's own ``users._id``: who the run summaries in ``auditlogs`` name.
     user_id: ObjectId | None = None
 

@@ -1,26 +1,115 @@
-"""Round trips of an idle run of one hospital (nothing new in OpenMRS), counted by the tracer."""
+"""Round trips per hospital run, counted by the tracer hook in the adapters (issue: national scale).
+
+An idle run (nothing new in OpenMRS) must cost at most 8 MySQL statements and 8 MongoDB commands
+whatever the history, and what a run reads must not grow with the rows parked in earlier runs.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
+
 from passport_sync import tracing
+from passport_sync.config import Settings
+from passport_sync.models import HospitalReport
 from tests.conftest import hospital_entry, make_settings, register_patient
-from tests.helpers import run_sync
+from tests.helpers import Clinic, run_sync
+
+HOSPITAL = "h-round-trips"
+IDLE_MYSQL = 8
+IDLE_MONGODB = 8
 
 
-def test_idle_run_round_trips(clinic: Any, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str) -> None:
-    person = clinic.patient("1199780012345678")
-    register_patient(passport, "1199780012345678")
-    clinic.visit(person, weights=3)
-    clinic.patient("1199780012345679")  # a patient not in the Passport: parked rows
-    settings = make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name, hospital_id="h-idle")])
-    [first] = run_sync(settings)
-    assert first.outcome == "ok"
+def _registered_an_hour_ago(passport: Any, national_id: str) -> None:
+    """A Passport patient registered well before the run (outside its look-back for new patients)."""
+    patient_id = ObjectId(register_patient(passport, national_id))
+    doc = passport.patients.find_one({"_id": patient_id})
+    passport.patients.delete_one({"_id": patient_id})
+    doc["_id"] = ObjectId.from_datetime(datetime.now(UTC) - timedelta(hours=1))
+    passport.patients.insert_one(doc)
+
+
+def _traced_run(settings: Settings) -> tuple[HospitalReport, tracing.CallCounter]:
     counter = tracing.CallCounter()
     with tracing.traced(counter):
-        [idle] = run_sync(settings)
-    assert idle.outcome == "ok"
-    print("MYSQL", counter.of_hospital(tracing.MYSQL, "h-idle"), counter.purposes(tracing.MYSQL))
-    print("MONGO", counter.of_hospital(tracing.MONGODB, "h-idle"), counter.purposes(tracing.MONGODB))
-    assert False
+        [report] = run_sync(settings)
+    assert report.outcome == "ok", report.errors
+    return report, counter
+
+
+def _settings(openmrs: Any, mongo_uri: str, mongo_db_name: str) -> Settings:
+    return make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name, hospital_id=HOSPITAL)])
+
+
+def test_an_idle_run_costs_at_most_8_statements_and_8_commands(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    known = clinic.patient("1199780012345678")
+    _registered_an_hour_ago(passport, "1199780012345678")
+    clinic.visit(known, weights=3)
+    unknown = clinic.patient("1199780012345679")  # not in the Passport: its rows are parked
+    clinic.visit(unknown, weights=2)
+    clinic.b.condition(known, condition_non_coded="Asthma")  # a clinical feed with a row too
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    first, _ = _traced_run(settings)
+    assert first.written >= 3 and first.parked >= 2
+
+    idle, counter = _traced_run(settings)
+    assert (idle.read, idle.written, idle.parked) == (0, 0, 0)
+    mysql = counter.of_hospital(tracing.MYSQL, HOSPITAL)
+    mongodb = counter.of_hospital(tracing.MONGODB, HOSPITAL)
+    assert mysql <= IDLE_MYSQL, counter.purposes(tracing.MYSQL)
+    assert mongodb <= IDLE_MONGODB, counter.purposes(tracing.MONGODB)
+    # No feed is read, and no read-ahead connection opened, when its head has not moved.
+    assert not {"obs_after", "voided_since", "clinical_after", "clinical_changed"} & set(
+        counter.purposes(tracing.MYSQL)
+    )
+
+
+def test_parked_history_is_not_read_again_by_each_run_but_new_patients_still_land(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    waiting = [clinic.patient(f"12000000000{i:02d}") for i in range(30)]
+    for person in waiting:
+        clinic.visit(person, weights=2)
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    first, _ = _traced_run(settings)
+    parked = passport.openmrs_sync_parked.count_documents({})
+    assert first.parked == parked >= 60
+    person_7 = passport.openmrs_sync_parked.count_documents({"personId": waiting[7]})
+
+    _, idle = _traced_run(settings)
+    purposes = set(idle.purposes(tracing.MYSQL)) | set(idle.purposes(tracing.MONGODB))
+    assert "identities" not in purposes  # no parked person re-decided
+    assert not {p for p in purposes if "parked" in p}, purposes
+
+    # A patient registers in Patient Passport: the next run lands exactly that patient's rows.
+    register_patient(passport, "1200000000007")
+    landed, counter = _traced_run(settings)
+    assert landed.unparked == landed.written == person_7 >= 2
+    assert landed.read == person_7  # the rows of the one person re-decided, not the thirty parked
+    assert passport.openmrs_sync_parked.count_documents({}) == parked - person_7
+
+
+def test_a_national_id_given_in_openmrs_lands_the_persons_parked_rows_at_the_next_run(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    national_id_type = clinic.b.national_id_type_id
+    nameless = clinic.patient(None)
+    clinic.visit(nameless, weights=2)
+    _registered_an_hour_ago(passport, "130000000001")  # not a new patient: only OpenMRS changes
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    first, _ = _traced_run(settings)
+    assert first.parked >= 2
+
+    openmrs.execute(
+        "INSERT INTO patient_identifier (patient_id, identifier, identifier_type, preferred, location_id, creator,"
+        " date_created, voided, uuid) VALUES (%s, %s, %s, 1, NULL, 1, NOW(), 0, UUID())",
+        (nameless, "1300-0000-0001", national_id_type),
+    )
+    landed, counter = _traced_run(settings)
+    assert landed.unparked == landed.written == first.parked
+    assert passport.openmrs_sync_parked.count_documents({}) == 0
+    assert counter.purposes(tracing.MYSQL).get("persons_with_identifiers_after") == 1

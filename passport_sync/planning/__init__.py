@@ -21,6 +21,11 @@ from passport_sync.parking import DATA_PROBLEMS, NO_NATIONAL_ID, park_key, parke
 from passport_sync.writes import BatchWrite
 
 
+def fallback_doctor(hospital_name: str) -> Provider:
+    """The doctor shown on rows without a provider: the hospital's placeholder (uuid "")."""
+    return Provider(provider_id=0, uuid="", display_name=f"{hospital_name} (OpenMRS)")
+
+
 @dataclass(slots=True)
 class RunFacts:
     """Facts looked up once per run, not once per batch: concept names, providers, and the

@@ -37,28 +37,18 @@ class Checkpoints(Concern):
         )
         return result.deleted_count
 
-    def database_synced_as(self, hospital_id: str, database: str, fingerprint: str | None) -> str | None:
-        """Another hospital id whose checkpoint was kept for this OpenMRS database: the same
-        fingerprint, or the same server and database when a fingerprint is missing."""
-        either: list[dict[str, Any]] = [{"sourceDatabase": database}]
+    def load_with_owner(
+        self, hospital_id: str, database: str, fingerprint: str | None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """This hospital's checkpoint, and another hospital id whose checkpoint was kept for this
+        OpenMRS database (the same fingerprint, or the same server and database when a fingerprint
+        is missing), in one query."""
+        either: list[dict[str, Any]] = [{"hospitalId": hospital_id}, {"sourceDatabase": database}]
         if fingerprint:
             either.append({"sourceFingerprint": fingerprint})
-        docs = self._gw.call(
-            "reading other hospitals' checkpoints",
-            lambda: list(
-                self._db[SYNCSTATUS].find(
-                    {"hospitalId": {"$ne": hospital_id}, "$or": either},
-                    {"hospitalId": 1, "sourceDatabase": 1, "sourceFingerprint": 1},
-                )
-            ),
-        )
-        for doc in sorted(docs, key=lambda d: str(d.get("hospitalId"))):
-            theirs = doc.get("sourceFingerprint")
-            if (fingerprint and theirs == fingerprint) or (
-                doc.get("sourceDatabase") == database and not (fingerprint and theirs)
-            ):
-                return str(doc["hospitalId"])
-        return None
+        docs = self._gw.call("reading the checkpoint", lambda: list(self._db[SYNCSTATUS].find({"$or": either})))
+        own = next((d for d in docs if d.get("hospitalId") == hospital_id), None)
+        return own, _other_owner(docs, hospital_id, database, fingerprint)
 
     def remember_database(self, hospital_id: str, database: str, fingerprint: str | None) -> None:
         fields: dict[str, Any] = {"sourceDatabase": database}
@@ -101,3 +91,15 @@ class Checkpoints(Concern):
                 ops.append(pymongo.ReplaceOne({"_id": key}, doc, upsert=True))
         if ops:
             self._gw.call("saving checksums", lambda: self._db[CHECKSUMS].bulk_write(ops, ordered=False))
+
+
+def _other_owner(docs: list[dict[str, Any]], hospital_id: str, database: str, fingerprint: str | None) -> str | None:
+    for doc in sorted(docs, key=lambda d: str(d.get("hospitalId"))):
+        if doc.get("hospitalId") == hospital_id:
+            continue
+        theirs = doc.get("sourceFingerprint")
+        if (fingerprint and theirs == fingerprint) or (
+            doc.get("sourceDatabase") == database and not (fingerprint and theirs)
+        ):
+            return str(doc["hospitalId"])
+    return None

@@ -40,7 +40,7 @@ class _CountedRecords(Records):
 
 class _UncreatedPlaceholders(Placeholders):
     def ensure_hospital(self, hospital: HospitalConfig, now: datetime) -> HospitalRefs:
-        return HospitalRefs(self.hospital_oid(hospital), NOT_CREATED, f"{hospital.name} (OpenMRS)")
+        return HospitalRefs(self.hospital_oid(hospital))
 
     def doctor_users(
         self, hospital: HospitalConfig, hospital_oid: ObjectId, providers: Iterable[Provider], now: datetime

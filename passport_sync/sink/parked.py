@@ -58,6 +58,23 @@ class Parked(Concern):
         )
         return {int(i) for i in ids}
 
+    def any(self, hospital_id: str) -> bool:
+        found = self._gw.call(
+            "reading parked rows", lambda: self._db[PARKED].find_one({"hospitalId": hospital_id}, {"_id": 1})
+        )
+        return found is not None
+
+    def persons_among(self, hospital_id: str, person_ids: Iterable[int]) -> set[int]:
+        """Which of these persons have parked rows: one index lookup, whatever the parked history."""
+        wanted = sorted(set(person_ids))
+        if not wanted:
+            return set()
+        ids = self._gw.call(
+            "reading parked persons",
+            lambda: self._db[PARKED].distinct("personId", {"hospitalId": hospital_id, "personId": {"$in": wanted}}),
+        )
+        return {int(i) for i in ids}
+
     def by_reason(self, hospital_id: str) -> dict[str, int]:
         pipeline: list[dict[str, Any]] = [
             {"$match": {"hospitalId": hospital_id}},

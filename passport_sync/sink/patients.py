@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -35,6 +36,16 @@ class Patients(Concern):
         for doc in docs:
             found[str(doc["nationalId"])].append(str(doc["_id"]))
         return dict(found)
+
+    def registered_since(self, moment: datetime) -> list[str]:
+        """The national IDs of patients registered at or after ``moment`` (by their ``_id``'s
+        creation second, so the lookup is on the ``_id`` index whatever the number of patients)."""
+        first = ObjectId.from_datetime(moment)
+        docs = self._gw.call(
+            "reading new patients",
+            lambda: list(self._db[PATIENTS].find({"_id": {"$gte": first}}, {"nationalId": 1, "_id": 0})),
+        )
+        return [str(d["nationalId"]) for d in docs if d.get("nationalId")]
 
     def link(self, records: list[dict[str, Any]], fresh: set[ObjectId] | None = None) -> None:
         """``patients.medicalHistory`` gets each record id, as the original design did.

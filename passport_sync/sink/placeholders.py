@@ -73,7 +73,7 @@ class Placeholders(Concern):
         return placeholder_id("hospital", hospital.id)
 
     def ensure_hospital(self, hospital: HospitalConfig, now: datetime) -> HospitalRefs:
-        """The hospital document (created app-valid if missing) and its no-provider doctor."""
+        """The hospital document, created app-valid if missing."""
         oid = self.hospital_oid(hospital)
         found = self._gw.call("hospital lookup", lambda: self._db[HOSPITALS].find_one({"_id": oid}, {"user": 1}))
         user_id = placeholder_id("hospital-user", hospital.id)
@@ -104,9 +104,7 @@ class Placeholders(Concern):
             }
             self._upsert_new(USERS, user)
             self._upsert_new(HOSPITALS, doc)
-        fallback = Provider(provider_id=0, uuid="", display_name=f"{hospital.name} (OpenMRS)")
-        users = self.doctor_users(hospital, oid, [fallback], now)
-        return HospitalRefs(oid, users[""], fallback.display_name, user_id)
+        return HospitalRefs(oid, user_id)
 
     def _upsert_new(self, collection: str, doc: Mapping[str, Any]) -> None:
 

@@ -534,6 +534,7 @@ class OpenMRSSource:
             zone=server_zone(str(row["tz"] or ""), str(row["sys"] or ""), int(row["offset_seconds"] or 0)),
             fingerprint=None if row["fingerprint"] is None else str(row["fingerprint"]),
             heads=heads,
+            identifier_max=int(row["identifier_max"] or 0),
         )
 
     @_traced
@@ -639,6 +640,11 @@ class OpenMRSSource:
         for digits in result:
             result[digits] |= self._written_otherwise.get(digits, set())
         return result
+
+    @_traced
+    def persons_with_identifiers_after(self, after_id: int, type_ids: Collection[int]) -> set[int]:
+        """Patients given a national-ID identifier after ``after_id`` (patient_identifier_id)."""
+        return {int(r["patient_id"]) for r in self.run(queries.identifiers_after(after_id, type_ids))}
 
     @_traced
     def persons_by_national_id(self, digits: str, type_ids: Collection[int]) -> list[int]:

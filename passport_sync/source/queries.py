@@ -202,6 +202,11 @@ def identifiers_equal_to(values: Collection[str], type_ids: Collection[int]) -> 
     return _national_ids(type_ids, f"pi.identifier IN ({_placeholders(ordered)})", ordered)
 
 
+def identifiers_after(after_id: int, type_ids: Collection[int]) -> Query:
+    """National-ID identifiers added after ``after_id`` (keyset on the primary key)."""
+    return _national_ids(type_ids, "pi.patient_identifier_id > %s", (after_id,))
+
+
 def identifiers_not_plain_digits(type_ids: Collection[int]) -> Query:
     """Identifiers written with anything but ASCII digits (separators, other scripts): these are
     the only ones whose normalised form can differ from the stored text. Read once per run."""
@@ -292,6 +297,7 @@ def probe(schema: SchemaInfo, latest: Sequence[tuple[str, Query, Query]]) -> Que
         "@@system_time_zone AS sys",
         "TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS offset_seconds",
         f"{scalar(first_obs_uuid())} AS fingerprint",
+        "(SELECT MAX(patient_identifier_id) FROM patient_identifier) AS identifier_max",
         *(f"{prop(name)} AS `{name}`" for name in PROBED_PROPERTIES),
     ]
     for index, (_, max_pk, max_changed) in enumerate(latest):

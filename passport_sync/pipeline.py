@@ -519,13 +519,12 @@ class HospitalSync:
 
     # -- lookups, cached for the run -------------------------------------------------------------------
     def _parked_among(self, person_ids: set[int]) -> set[int]:
-        """Which of these persons had rows parked before this run (one indexed lookup per batch,
-        and none at all for a hospital with nothing parked)."""
+        """The persons of a batch that may have rows parked before this run: none for a hospital
+        with nothing parked (asked once per run), else all of them. A landing row then releases its
+        parked copy by key in the batch's write, which costs no read, whatever is parked."""
         if self._parked_before is None:
             self._parked_before = self.store.parked.any(self.hospital.id)
-        if not self._parked_before:
-            return set()
-        return self.store.parked.persons_among(self.hospital.id, person_ids)
+        return person_ids if self._parked_before else set()
 
     def _load_concepts(self, concept_ids: set[int]) -> None:
         missing = concept_ids - self.facts.concept_names.keys()

@@ -687,11 +687,12 @@ def demo(
     Example: passport-sync demo --mysql-url mysql://root:secret@127.0.0.1:3306
     """
     from passport_sync.demo import run as demo_run  # only the demo needs the builder and secantus
+    from passport_sync.synthetic.mysql import parse_mysql_url
 
     with errors_to_exit_codes():
         configure_logging(verbose=verbose, quiet=quiet)
         options = demo_run.DemoOptions(
-            mysql=demo_run.parse_mysql_url(mysql_url), mongodb_uri=mongodb_uri, demo_dir=demo_dir, prefix=prefix
+            mysql=parse_mysql_url(mysql_url), mongodb_uri=mongodb_uri, demo_dir=demo_dir, prefix=prefix
         )
         if reset:
             outcome = demo_run.reset_demo(options)

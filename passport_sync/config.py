@@ -385,12 +385,16 @@ def mongo_uri_has_password(uri: str) -> bool:
     return "@" in rest and ":" in rest.rsplit("@", 1)[0]
 
 
-def mongo_database_name(uri: str) -> str:
-    """The database named in a MongoDB URI's path, else ``patientpassport``."""
+def mongo_database_in_path(uri: str) -> str | None:
+    """The database named in a MongoDB URI's path, or None."""
     rest = uri.split("://", 1)[-1]
     path = rest.split("/", 1)[1] if "/" in rest else ""
-    name = path.split("?", 1)[0]
-    return name or DEFAULT_DATABASE
+    return path.split("?", 1)[0] or None
+
+
+def mongo_database_name(uri: str) -> str:
+    """The database named in a MongoDB URI's path, else ``patientpassport``."""
+    return mongo_database_in_path(uri) or DEFAULT_DATABASE
 
 
 def redact_uri(uri: str) -> str:

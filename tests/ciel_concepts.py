@@ -17,7 +17,7 @@ import uuid as uuid_module
 from dataclasses import dataclass, field
 from typing import Any
 
-from passport_sync.demo.builder import OpenMRSBuilder
+from passport_sync.synthetic.builder import OpenMRSBuilder
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,18 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pymongo
 import pymysql
 import pytest
-from bson import ObjectId
 
 from passport_sync.config import Settings, load_settings
-from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
+from passport_sync.synthetic.builder import OpenMRSBuilder, load_openmrs_schema
+from passport_sync.synthetic.mongodb import embedded_server
+from passport_sync.synthetic.registration import register_patient
 
 MYSQL = {
     "host": os.environ.get("PASSPORT_SYNC_TEST_MYSQL_HOST", "127.0.0.1"),
@@ -37,15 +39,11 @@ def mongo_uri() -> Iterator[str]:
     if external:
         yield external.rstrip("/")
         return
-    from secantus import SecantusDBServer
-
-    with tempfile.TemporaryDirectory(prefix="passport-sync-mongo-") as storage:
-        server = SecantusDBServer(storage_path=storage, port=0)
-        server.start()
-        try:
-            yield server.uri.rstrip("/")
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="passport-sync-mongo-") as storage,
+        embedded_server(Path(storage)) as uri,
+    ):
+        yield uri
 
 
 @pytest.fixture
@@ -163,41 +161,6 @@ def make_settings(mongo_uri: str, mongo_db: str, hospitals: list[dict[str, Any]]
         "sync": {"retry": {"attempts": 2, "initial_wait_seconds": 0.01, "max_wait_seconds": 0.05}, **sync},
     }
     return load_settings(None, environ={}, overrides=overrides)
-
-
-def register_patient(db: Any, national_id: str, name: str = "Marie Reine") -> str:
-    """Register a patient in Patient Passport the way the app stores one; returns its _id."""
-    user_id = ObjectId()
-    now = datetime.now(UTC)
-    db.users.insert_one(
-        {
-            "_id": user_id,
-            "name": name,
-            "email": f"p{user_id}@example.org",
-            "password": "$2b$12$" + "x" * 53,
-            "role": "patient",
-            "createdAt": now,
-            "updatedAt": now,
-        }
-    )
-    patient_id = ObjectId()
-    db.patients.insert_one(
-        {
-            "_id": patient_id,
-            "user": user_id,
-            "nationalId": national_id,
-            "dateOfBirth": datetime(1980, 1, 1),
-            "gender": "female",
-            "contactNumber": "+250788000000",
-            "address": "Kigali",
-            "emergencyContact": {"name": "A", "relationship": "sibling", "phone": "+250788000001"},
-            "allergies": [],
-            "medicalHistory": [],
-            "createdAt": now,
-            "updatedAt": now,
-        }
-    )
-    return str(patient_id)
 
 
 BIRTHDATE = date(1980, 1, 1)

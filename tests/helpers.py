@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
@@ -108,16 +105,3 @@ def synced(query: dict[str, Any] | None = None) -> dict[str, Any]:
     from passport_sync.mapping.visits import DERIVED_SOURCES
 
     return {**(query or {}), "openmrsData.source": {"$nin": list(DERIVED_SOURCES)}}
-
-
-BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
-
-
-def load_bench(module_name: str = "passport_sync_bench") -> ModuleType:
-    """``scripts/bench.py`` as a module (scripts are not a package, so it is loaded by path)."""
-    spec = importlib.util.spec_from_file_location(module_name, BENCH_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module

@@ -15,8 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from passport_sync.cli import app
-from passport_sync.demo.run import HOSPITALS, demo_patients, parse_mysql_url
+from passport_sync.demo.run import HOSPITALS, demo_patients
 from passport_sync.parking import NOT_IN_PASSPORT
+from passport_sync.synthetic.mysql import parse_mysql_url
 from tests.conftest import MYSQL, mysql_connect
 from tests.helpers import synced as single_rows
 

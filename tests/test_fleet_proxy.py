@@ -1,17 +1,16 @@
-"""The fleet benchmark's latency proxy (scripts/bench.py) forwards MySQL faithfully: the fleet
+"""The fleet benchmark's latency proxy (passport_sync.synthetic.proxy) forwards MySQL faithfully: the fleet
 figures are only worth something if every statement through it gets the right answer."""
 
 from __future__ import annotations
 
 import pymysql
 
+from passport_sync.synthetic.proxy import LatencyProxies
 from tests.conftest import MYSQL
-from tests.helpers import load_bench
 
 
 def test_the_latency_proxy_forwards_whole_results_in_both_directions() -> None:
-    bench = load_bench("passport_sync_bench_proxy")
-    with bench.LatencyProxies(MYSQL["host"], MYSQL["port"], delay=0.005) as proxies:
+    with LatencyProxies(MYSQL["host"], MYSQL["port"], delay=0.005) as proxies:
         port = proxies.open()
         conns = [
             pymysql.connect(host="127.0.0.1", port=port, user=MYSQL["user"], password=MYSQL["password"])

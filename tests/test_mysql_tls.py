@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from passport_sync.cli import app
-from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
+from passport_sync.synthetic.builder import OpenMRSBuilder, load_openmrs_schema
 from tests.conftest import register_patient
 from tests.helpers import write_config
 

@@ -16,7 +16,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from passport_sync.demo.builder import (
+from passport_sync.synthetic.builder import (
     SUPPORTED_VERSIONS,
     UNKNOWN_ENCOUNTER_ROLE_UUID,
     OpenMRSBuilder,

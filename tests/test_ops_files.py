@@ -26,8 +26,8 @@ import pytest
 from typer.testing import CliRunner
 
 from passport_sync.cli import app
-from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
 from passport_sync.source.queries import SCHEMA_QUERY
+from passport_sync.synthetic.builder import OpenMRSBuilder, load_openmrs_schema
 from tests.conftest import MYSQL, hospital_entry, mysql_connect
 from tests.helpers import write_config
 
@@ -342,7 +342,7 @@ def test_install_usage(install: Any) -> None:
 SOURCE = REPO / "passport_sync" / "source"
 # The source writes SQL keywords in capitals; clinical sources name their table as table="...".
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+`?([a-z_]+)`?|\btable=\"([a-z_]+)\"")
-OPENMRS_SCHEMA = REPO / "passport_sync" / "demo" / "openmrs_schema.sql"
+OPENMRS_SCHEMA = REPO / "passport_sync" / "synthetic" / "openmrs_schema.sql"
 
 
 def tables_the_sync_reads() -> set[str]:

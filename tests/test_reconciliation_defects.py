@@ -11,8 +11,8 @@ import pytest
 from bson import ObjectId
 
 from passport_sync import service
-from passport_sync.demo.builder import OpenMRSBuilder
 from passport_sync.source.openmrs import OpenMRSSource
+from passport_sync.synthetic.builder import OpenMRSBuilder
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
 from tests.helpers import Clinic, run_sync, synced, write_config
 from tests.test_cli import invoke

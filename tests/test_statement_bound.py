@@ -1,22 +1,21 @@
 """The statement-count bound of the benchmark (scripts/bench.py), checked on a few thousand
 observations: at most 5 MySQL statements and 12 MongoDB commands per 1000 observations synced.
 
-Counts only, never times. The data comes from the benchmark's own generator (encounters of 5-20
-obs, vitals, diagnoses, notes, groups, drugs, voids, edits, ~10% of patients not in Patient
-Passport), loaded from scripts/bench.py.
+Counts only, never times, through the tracer hook. The data comes from the benchmark's own
+generator (passport_sync.synthetic: encounters of 5-20 obs, vitals, diagnoses, notes, groups,
+drugs, voids, edits, ~10% of patients not in Patient Passport).
 """
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-import pymongo
-import pytest
-
 from passport_sync.sink.passport import PassportStore
+from passport_sync.synthetic.counting import counted_sync
+from passport_sync.synthetic.hospital import SyntheticHospital
+from passport_sync.synthetic.population import UNREGISTERED_SHARE, make_population
+from passport_sync.synthetic.registration import register_population
 from tests.conftest import hospital_entry, make_settings
-from tests.helpers import load_bench
 
 OBSERVATIONS = 3000
 PATIENTS = 400
@@ -27,34 +26,28 @@ MYSQL_PER_1000 = 5
 MONGO_PER_1000 = 12
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    return load_bench()
-
-
 def test_each_1000_observations_cost_at_most_5_statements_and_12_commands(
-    bench: ModuleType, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+    openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
 ) -> None:
     """The cost that grows with N: statements per 1000 observations, measured as the difference
     between a run that syncs 3000 new observations and a run with nothing new. A run also has a
     fixed cost per hospital (lock, checkpoint, schema, one feed per clinical source, audit log:
     about 20 statements and 40 commands), which is what a tiny backfill mostly measures."""
-    population = bench.make_population(PATIENTS, seed=7)
-    hospital = bench.SyntheticHospital(openmrs.conn, population, index=0, hospitals=1, seed=7)
+    population = make_population(PATIENTS, seed=7)
+    hospital = SyntheticHospital(openmrs.conn, population, index=0, hospitals=1, seed=7)
     hospital.setup()
-    bench.register_population(passport, population)
+    register_population(passport, population)
     settings = make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=1000)
 
     def counted() -> tuple[Any, int, int]:
-        counter = bench.CommandCounter()
-        client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri, event_listeners=[counter], tz_aware=False)
+        store = PassportStore.connect(settings)  # its client reports each command to the tracer
         try:
-            result = bench.counted_sync(settings, PassportStore(client[mongo_db_name], settings.sync.retry))
+            result = counted_sync(settings, store)
         finally:
-            client.close()
+            store.close()
         [report] = result.reports
         assert report["outcome"] == "ok", report["errors"]
-        return report, result.mysql_statements, counter.total()
+        return report, result.mysql_statements, result.mongo_commands
 
     first = hospital.add_obs(OBSERVATIONS)
     assert first.voided and first.edited and first.groups
@@ -62,7 +55,7 @@ def test_each_1000_observations_cost_at_most_5_statements_and_12_commands(
     generated = hospital.add_obs(OBSERVATIONS)
     assert generated.rows == OBSERVATIONS
     report, mysql_busy, mongo_busy = counted()
-    assert report["written"] > 0.8 * OBSERVATIONS * (1 - bench.UNREGISTERED_SHARE) - generated.voided
+    assert report["written"] > 0.8 * OBSERVATIONS * (1 - UNREGISTERED_SHARE) - generated.voided
     assert report["parked"] > 0
     _, mysql_idle, mongo_idle = counted()
 

@@ -15,11 +15,11 @@ import pytest
 from bson import ObjectId
 
 from passport_sync import service
-from passport_sync.demo.builder import OpenMRSBuilder
 from passport_sync.errors import SinkUnavailable
 from passport_sync.parking import NOT_IN_PASSPORT
 from passport_sync.sink import records as sink_module
 from passport_sync.sink.passport import PassportStore
+from passport_sync.synthetic.builder import OpenMRSBuilder
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
 from tests.helpers import Clinic, live_obs_uuids, obs_uuids, run_sync, synced, write_config
 

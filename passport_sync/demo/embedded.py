@@ -9,36 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from pydantic import SecretStr
 
 from passport_sync.config import Settings
-from passport_sync.errors import SinkError, UsageError
-
-
-@contextmanager
-def embedded_server(folder: Path) -> Iterator[str]:
-    """An embedded MongoDB keeping its data in ``folder``; yields its URI (no database)."""
-    try:
-        from secantus import SecantusDBServer
-    except ImportError:
-        raise UsageError(
-            "the embedded MongoDB of the demo needs the secantusdb package, which is not installed",
-            hint="pip install 'passport-sync[demo]', or pass --mongodb-uri mongodb://HOST:PORT/DATABASE",
-        ) from None
-    try:
-        server = SecantusDBServer(storage_path=str(folder), port=0)
-        server.start()
-    except Exception as exc:  # noqa: BLE001 - the storage engine raises its own exception types
-        raise SinkError(
-            f"cannot start the embedded MongoDB on {folder}: {exc.__class__.__name__}: {exc}",
-            hint="is another passport-sync command using the demo's data (this folder) right now?",
-        ) from None
-    try:
-        yield str(server.uri).rstrip("/")
-    finally:
-        server.stop()
+from passport_sync.errors import UsageError
+from passport_sync.synthetic.mongodb import embedded_server
 
 
 def using_uri(settings: Settings, uri: str) -> Settings:

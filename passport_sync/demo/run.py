@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import unquote, urlsplit
 
 import pymongo
 import pymysql
@@ -44,9 +43,8 @@ import yaml
 from pymongo.errors import PyMongoError
 
 from passport_sync import service
-from passport_sync.config import DEFAULT_DATABASE, Settings, load_settings, redact_uri
-from passport_sync.demo.builder import OpenMRSBuilder, load_openmrs_schema
-from passport_sync.demo.embedded import embedded_server, using_uri
+from passport_sync.config import DEFAULT_DATABASE, Settings, load_settings, mongo_database_in_path, redact_uri
+from passport_sync.demo.embedded import using_uri
 from passport_sync.errors import PassportSyncError, SourceError, UsageError
 from passport_sync.mapping.transform import placeholder_id
 from passport_sync.models import HospitalReport
@@ -55,6 +53,9 @@ from passport_sync.reporting import LoggingObserver, render_status, render_sync_
 from passport_sync.sink.gateway import PARKED, RECORDS, translate_mongo_error
 from passport_sync.sink.passport import PassportStore
 from passport_sync.sink.placeholders import app_user, unusable_password
+from passport_sync.synthetic.builder import OpenMRSBuilder, load_openmrs_schema
+from passport_sync.synthetic.mongodb import embedded_server
+from passport_sync.synthetic.mysql import MySQLTarget
 
 log = logging.getLogger("passport_sync")
 
@@ -65,7 +66,6 @@ MONGO_DATABASE = "patientpassport_demo"
 DIR_MARKER = "demo.json"
 CONFIG_NAME = "hospitals.yaml"
 MONGO_FOLDER = "mongodb"
-DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306"
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 _SEED = "passport-sync-demo"
@@ -174,61 +174,6 @@ def _uuid(*parts: object) -> str:
 
 # -- where things are ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class MySQLTarget:
-    """A MySQL/MariaDB server and a user that may create and drop databases."""
-
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-
-    def describe(self) -> str:
-        """For messages: never the password."""
-        return f"{self.user}@{self.host}:{self.port}"
-
-    def connect(self) -> Any:
-        try:
-            return pymysql.connect(
-                host=self.host,
-                port=self.port,
-                user=self.user,
-                password=self.password,
-                charset="utf8mb4",
-                autocommit=True,
-                connect_timeout=10,
-            )
-        except pymysql.MySQLError as exc:
-            raise _mysql_error(exc, self) from None
-
-
-def parse_mysql_url(url: str) -> MySQLTarget:
-    """``mysql://user[:password]@host[:port]`` (``mariadb://`` too); the password may be %-escaped."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or 3306
-    except ValueError:
-        raise UsageError(
-            "--mysql-url is not a URL", hint=f"use e.g. {DEFAULT_MYSQL_URL} or mysql://user:password@host:3306"
-        ) from None
-    if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
-        raise UsageError(
-            "--mysql-url must look like mysql://user:password@host:port",
-            hint=f"the default is {DEFAULT_MYSQL_URL}",
-        )
-    if parts.path not in ("", "/") or parts.query:
-        raise UsageError(
-            "--mysql-url names a database or options; the demo creates its own databases",
-            hint="give only user, password, host and port; choose the database names with --prefix",
-        )
-    return MySQLTarget(
-        host=parts.hostname,
-        port=port,
-        user=unquote(parts.username or "root"),
-        password=unquote(parts.password or ""),
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class DemoOptions:
     mysql: MySQLTarget
     mongodb_uri: str | None = None
@@ -255,18 +200,9 @@ def _check_prefix(prefix: str) -> None:
         )
 
 
-def mongo_database_in_uri(uri: str) -> str | None:
-    """The database a MongoDB URI names, or None."""
-    rest = uri.split("://", 1)[-1]
-    if "/" not in rest.rsplit("@", 1)[-1]:
-        return None
-    path = rest.rsplit("@", 1)[-1].split("/", 1)[1].split("?", 1)[0]
-    return unquote(path) or None
-
-
 def with_database(uri: str, database: str) -> str:
     """``uri`` naming ``database`` (unchanged if the URI already names one)."""
-    if mongo_database_in_uri(uri):
+    if mongo_database_in_path(uri):
         return uri
     scheme, sep, rest = uri.partition("://")
     credentials, at, hosts = rest.rpartition("@")
@@ -403,6 +339,13 @@ def _mysql_error(exc: BaseException, target: MySQLTarget) -> PassportSyncError:
     )
 
 
+def _connect(target: MySQLTarget) -> Any:
+    try:
+        return target.connect()
+    except pymysql.MySQLError as exc:
+        raise _mysql_error(exc, target) from None
+
+
 def _database_states(conn: Any, names: Sequence[str], prefix: str) -> dict[str, str]:
     """absent / ready (ours, filled) / unfilled (ours, creation interrupted) / foreign."""
     with conn.cursor() as cursor:
@@ -464,7 +407,7 @@ def _create_hospital_database(target: MySQLTarget, name: str, hospital: DemoHosp
     The marker commits first and the rows, with the "filled" property, in one transaction
     after it: a run killed half-way leaves a marked, unfilled database the next run recreates.
     """
-    admin = target.connect()
+    admin = _connect(target)
     try:
         with admin.cursor() as cursor:
             # No IF NOT EXISTS: a database someone created since the check makes this fail.
@@ -831,7 +774,7 @@ class _Mongo:
 def _mongodb(options: DemoOptions) -> Iterator[_Mongo]:
     """The MongoDB the demo writes to: --mongodb-uri, or an embedded server for this command."""
     if options.mongodb_uri:
-        name = mongo_database_in_uri(options.mongodb_uri) or MONGO_DATABASE
+        name = mongo_database_in_path(options.mongodb_uri) or MONGO_DATABASE
         yield _Mongo(with_database(options.mongodb_uri, name), name, embedded=False)
         return
     options.mongo_folder.mkdir(parents=True, exist_ok=True)
@@ -1043,7 +986,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     """Create what is missing, register the patients, run sync-all; see the module docstring."""
     _check_prefix(options.prefix)
     names = {h.key: options.database(h) for h in HOSPITALS}
-    admin = options.mysql.connect()
+    admin = _connect(options.mysql)
     try:
         states = _database_states(admin, list(names.values()), options.prefix)
         _refuse_foreign_databases(states, options.mysql, options.prefix)
@@ -1110,7 +1053,7 @@ def _check_mongo_uri(uri: str) -> None:
             "--mongodb-uri must start with mongodb:// or mongodb+srv://",
             hint="e.g. mongodb://127.0.0.1:27017/patientpassport_demo",
         )
-    if mongo_database_in_uri(uri) == DEFAULT_DATABASE:
+    if mongo_database_in_path(uri) == DEFAULT_DATABASE:
         raise UsageError(
             f"--mongodb-uri names the database {DEFAULT_DATABASE}, the Patient Passport app's own; "
             "the demo will not write there",
@@ -1133,7 +1076,7 @@ def reset_demo(options: DemoOptions) -> ResetResult:
     _check_prefix(options.prefix)
     result = ResetResult(options.prefix)
     names = [options.database(h) for h in HOSPITALS]
-    admin = options.mysql.connect()
+    admin = _connect(options.mysql)
     try:
         states = _database_states(admin, names, options.prefix)
         _refuse_foreign_databases(states, options.mysql, options.prefix)
@@ -1141,7 +1084,7 @@ def reset_demo(options: DemoOptions) -> ResetResult:
         mongo_db = None
         if options.mongodb_uri:
             _check_mongo_uri(options.mongodb_uri)
-            mongo_db = mongo_database_in_uri(options.mongodb_uri) or MONGO_DATABASE
+            mongo_db = mongo_database_in_path(options.mongodb_uri) or MONGO_DATABASE
             mongo = _Mongo(with_database(options.mongodb_uri, mongo_db), mongo_db, embedded=False)
             with _mongo_database(mongo) as db:
                 if _check_mongo_database(db, options.prefix, redact_uri(mongo.uri)):

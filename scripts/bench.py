@@ -57,7 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -74,13 +74,12 @@ try:
     from passport_sync.sink.passport import PassportStore
     from passport_sync.source import queries
     from passport_sync.synthetic.counting import counted_sync, sync_settings
-    from passport_sync.synthetic.hospital import GenerationStats, SyntheticHospital, add_recommended_indexes
+    from passport_sync.synthetic.hospital import GenerationStats, SyntheticHospital, create_hospitals, reopened
     from passport_sync.synthetic.mongodb import embedded_server, server_command
     from passport_sync.synthetic.mysql import DEFAULT_MYSQL_URL, MySQLTarget, parse_mysql_url
     from passport_sync.synthetic.population import SEED, Population, make_population
     from passport_sync.synthetic.proxy import LatencyProxies
     from passport_sync.synthetic.registration import register_population
-    from passport_sync.synthetic.schema import load_openmrs_schema
 except ModuleNotFoundError:  # a fresh machine: make .venv, install, and start again inside it
     _repo = Path(__file__).resolve().parents[1]
     _venv_python = _repo / ".venv" / "bin" / "python"
@@ -461,25 +460,15 @@ def _progress(message: str) -> None:
 
 
 def generate(
-    mysql: MySQLTarget, databases: Sequence[str], population: Population, n: int, seed: int, conns: list[Any]
+    mysql: MySQLTarget, databases: Sequence[str], population: Population, n: int, seed: int
 ) -> tuple[list[SyntheticHospital], GenerationStats]:
-    """The OpenMRS databases (N observations split over them); returns the generators, whose
-    connections are appended to ``conns`` (the caller closes them)."""
-    hospitals: list[SyntheticHospital] = []
-    total = GenerationStats()
+    """The OpenMRS databases, N observations split over them; the generators and their totals."""
     started = time.perf_counter()
-    for index, database in enumerate(databases):
-        admin = mysql.connect()
-        load_openmrs_schema(admin, database)
-        admin.close()
-        conn = mysql.connect(database, autocommit=False)
-        conns.append(conn)
-        hospital = SyntheticHospital(conn, population, index=index, hospitals=len(databases), seed=seed)
-        hospital.setup()
-        share = n // len(databases) + (1 if index < n % len(databases) else 0)
-        total.add(hospital.add_obs(share))
-        add_recommended_indexes(conn)
-        hospitals.append(hospital)
+    shares = [n // len(databases) + (1 if index < n % len(databases) else 0) for index in range(len(databases))]
+    hospitals = create_hospitals(mysql, databases, population, shares, seed)
+    total = GenerationStats()
+    for hospital in hospitals:
+        total.add(hospital.stats)
     total.seconds = time.perf_counter() - started
     return hospitals, total
 
@@ -533,12 +522,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.drop_database(mongo_db_name)
         db = client[mongo_db_name]
         _drop_databases(mysql, databases)
-        conns: list[Any] = []
         try:
             _progress(f"generating {args.n:,} observations in {args.hospitals} OpenMRS databases")
             population = make_population(args.patients, args.seed)
             registered = register_population(db, population)
-            generators, gen_stats = generate(mysql, databases, population, args.n, args.seed, conns)
+            generators, gen_stats = generate(mysql, databases, population, args.n, args.seed)
             _progress(f"generated in {gen_stats.seconds:.1f} s: {gen_stats.as_dict()}")
             hospitals = [
                 {
@@ -575,7 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 checkpoint = db["syncstatus"].find_one({"hospitalId": "bench_h1"}, {"_id": 0})
                 explain = explain_incremental(mysql, databases[0], checkpoint, settings)
                 _progress(f"{label}: {INCREMENTAL_OBS} new observations in hospital 1, then sync-all")
-                added = generators[0].add_obs(INCREMENTAL_OBS, gap=timedelta(hours=12))
+                with reopened(mysql, databases[0], generators[0]) as generator:
+                    added = generator.add_obs(INCREMENTAL_OBS, gap=timedelta(hours=12))
                 run = run_child(spec, mysql)
                 run.update(new_obs=added.rows, obs_checkpoint_before=checkpoint, explain=explain)
                 increments.append(run)
@@ -583,8 +572,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             reconciles = measure_reconcile(spec, mysql, databases[0], db)
         finally:
-            for conn in conns:
-                conn.close()
             if not args.keep:
                 client.drop_database(mongo_db_name)
                 _drop_databases(mysql, databases)
@@ -723,41 +710,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 FLEET_NEW_OBS = 5
 
 
-def generate_fleet(
-    mysql: MySQLTarget, databases: Sequence[str], population: Population, per_hospital: int, seed: int
-) -> list[SyntheticHospital]:
-    """Like ``generate``, but one connection at a time: hundreds of open connections would pass
-    the server's max_connections (151 by default) and fail everyone else using it."""
-    hospitals = []
-    for index, database in enumerate(databases):
-        admin = mysql.connect()
-        try:
-            load_openmrs_schema(admin, database)
-        finally:
-            admin.close()
-        conn = mysql.connect(database, autocommit=False)
-        try:
-            hospital = SyntheticHospital(conn, population, index=index, hospitals=len(databases), seed=seed)
-            hospital.setup()
-            hospital.add_obs(per_hospital)
-            add_recommended_indexes(conn)
-        finally:
-            conn.close()
-        hospitals.append(hospital)
-    return hospitals
-
-
-@contextlib.contextmanager
-def reconnected(mysql: MySQLTarget, database: str, hospital: SyntheticHospital) -> Iterator[None]:
-    """The generator on a fresh connection for a while (its own was closed after generation)."""
-    conn = mysql.connect(database, autocommit=False)
-    hospital.conn = hospital.builder.conn = conn
-    try:
-        yield
-    finally:
-        conn.close()
-
-
 def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
     """M small hospitals behind latency proxies: a backfill, then per --workers value an idle
     cycle and a cycle with a few new observations per hospital. Prints one table."""
@@ -777,7 +729,7 @@ def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
             _progress(f"fleet: {count} OpenMRS databases of {args.fleet_obs} observations")
             population = make_population(max(args.patients // 10, count * 5), args.seed)
             register_population(client[mongo_db_name], population)
-            generators = generate_fleet(mysql, databases, population, args.fleet_obs, args.seed)
+            generators = create_hospitals(mysql, databases, population, [args.fleet_obs] * count, args.seed)
             hospitals = [
                 {
                     "id": f"fleet_{i + 1}",
@@ -802,7 +754,7 @@ def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
                 for cycle in ("idle", f"+{FLEET_NEW_OBS} obs"):
                     if cycle != "idle":
                         for generator, database in zip(generators, databases, strict=True):
-                            with reconnected(mysql, database, generator):
+                            with reopened(mysql, database, generator):
                                 generator.add_obs(FLEET_NEW_OBS)
                     run = run_child({**spec, "workers": workers}, mysql)
                     failed = [r["hospital_id"] for r in run["reports"] if r["outcome"] != "ok"]

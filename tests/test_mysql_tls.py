@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from passport_sync.cli import app
 from passport_sync.synthetic.builder import OpenMRSBuilder, load_openmrs_schema
+from passport_sync.synthetic.processes import stop
 from tests.conftest import register_patient
 from tests.helpers import write_config
 
@@ -130,12 +131,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
         admin.close()
         yield TLSServer(port=port, certs=certs, password=password)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
 
 def _config(

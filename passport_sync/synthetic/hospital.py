@@ -14,13 +14,16 @@ import random
 import time
 import uuid as uuid_module
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from passport_sync.synthetic.builder import OpenMRSBuilder
+from passport_sync.synthetic.mysql import MySQLTarget
 from passport_sync.synthetic.population import FAMILY, GIVEN, SEED, Population
+from passport_sync.synthetic.schema import load_openmrs_schema
 
 # The indexes scripts/create-readonly-user.sql asks every deployment to create.
 RECOMMENDED_INDEXES = (
@@ -576,3 +579,42 @@ def add_recommended_indexes(conn: Any) -> None:
     with conn.cursor() as cursor:
         for statement in RECOMMENDED_INDEXES:
             cursor.execute(statement)
+
+
+def create_hospitals(
+    mysql: MySQLTarget, databases: Sequence[str], population: Population, observations: Sequence[int], seed: int = SEED
+) -> list[SyntheticHospital]:
+    """One OpenMRS database per name in ``databases``, holding its number of ``observations`` and
+    the recommended indexes; returns the generators (see :func:`reopened` to add more later).
+
+    One connection at a time, closed after its database is filled: hundreds of open connections
+    would pass the server's max_connections (151 by default) and fail everyone else using it.
+    """
+    hospitals = []
+    for index, (database, count) in enumerate(zip(databases, observations, strict=True)):
+        admin = mysql.connect()
+        try:
+            load_openmrs_schema(admin, database)
+        finally:
+            admin.close()
+        conn = mysql.connect(database, autocommit=False)
+        try:
+            hospital = SyntheticHospital(conn, population, index=index, hospitals=len(databases), seed=seed)
+            hospital.setup()
+            hospital.add_obs(count)
+            add_recommended_indexes(conn)
+        finally:
+            conn.close()
+        hospitals.append(hospital)
+    return hospitals
+
+
+@contextmanager
+def reopened(mysql: MySQLTarget, database: str, hospital: SyntheticHospital) -> Iterator[SyntheticHospital]:
+    """The generator on a fresh connection for a while (its own was closed after generation)."""
+    conn = mysql.connect(database, autocommit=False)
+    hospital.conn = hospital.builder.conn = conn
+    try:
+        yield hospital
+    finally:
+        conn.close()

@@ -3,6 +3,7 @@ the benchmark. Production configurations never load it."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from passport_sync.errors import SinkError, UsageError
+from passport_sync.synthetic.processes import stop
 
 _READY_SECONDS = 60
 
@@ -58,8 +60,6 @@ def server_command(folder: Path, port: int = 0) -> list[str]:
 
 @contextmanager
 def _server_process(folder: Path) -> Iterator[str]:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -74,12 +74,7 @@ def _server_process(folder: Path) -> Iterator[str]:
                 time.sleep(0.3)
             yield uri
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def answers(uri: str) -> bool:

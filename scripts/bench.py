@@ -71,7 +71,6 @@ try:
     from passport_sync.config import Settings
     from passport_sync.errors import UsageError
     from passport_sync.sink.gateway import RECORDS
-    from passport_sync.sink.passport import PassportStore
     from passport_sync.source import queries
     from passport_sync.synthetic.counting import counted_sync, sync_settings
     from passport_sync.synthetic.hospital import GenerationStats, SyntheticHospital, create_hospitals, reopened
@@ -121,17 +120,13 @@ def _child(spec_path: str) -> None:
     statements and commands are counted through the tracer hook (``passport_sync.tracing``)."""
     spec = json.loads(Path(spec_path).read_text())
     settings = sync_settings(spec["mongo_uri"], spec["hospitals"], spec["batch_size"], spec.get("workers", 1))
-    store = PassportStore.connect(settings)
     profiler = cProfile.Profile() if spec.get("profile") else None
-    try:
-        if profiler:
-            profiler.enable()
-        result = counted_sync(settings, store, spec.get("mode", "sync"))
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(spec["profile"])
-    finally:
-        store.close()
+    if profiler:
+        profiler.enable()
+    result = counted_sync(settings, spec.get("mode", "sync"))
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(spec["profile"])
     out = {
         "seconds": result.seconds,
         "mysql_statements": result.mysql_statements,
@@ -710,6 +705,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 FLEET_NEW_OBS = 5
 
 
+def _per(counts: dict[str, int], hospitals: int) -> dict[str, float]:
+    return {key: round(n / hospitals, 2) for key, n in counts.items()}
+
+
 def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
     """M small hospitals behind latency proxies: a backfill, then per --workers value an idle
     cycle and a cycle with a few new observations per hospital. Prints one table."""
@@ -770,6 +769,9 @@ def run_fleet(args: argparse.Namespace, mysql: MySQLTarget) -> int:
                             "peak_rss_mb": run["peak_rss_kb"] / 1024,
                             "written": sum(r["written"] for r in run["reports"]),
                             "failed": failed,
+                            # What an idle hospital costs, by purpose: the figures to cut.
+                            "mysql_per_hospital_by_method": _per(run["mysql_by_method"], count),
+                            "mongo_per_hospital_by_purpose": _per(run["mongo_by_collection"], count),
                         }
                     )
                     _progress(f"fleet: workers {workers}, {cycle}: {run['seconds']:.1f} s")

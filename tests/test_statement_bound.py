@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from passport_sync.sink.passport import PassportStore
 from passport_sync.synthetic.counting import counted_sync
 from passport_sync.synthetic.hospital import SyntheticHospital
 from passport_sync.synthetic.population import UNREGISTERED_SHARE, make_population
@@ -40,11 +39,7 @@ def test_each_1000_observations_cost_at_most_5_statements_and_12_commands(
     settings = make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=1000)
 
     def counted() -> tuple[Any, int, int]:
-        store = PassportStore.connect(settings)  # its client reports each command to the tracer
-        try:
-            result = counted_sync(settings, store)
-        finally:
-            store.close()
+        result = counted_sync(settings)
         [report] = result.reports
         assert report["outcome"] == "ok", report["errors"]
         return report, result.mysql_statements, result.mongo_commands

@@ -58,10 +58,11 @@ class CountedSync:
         }
 
 
-def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -> CountedSync:
+def counted_sync(settings: Settings, mode: str = "sync") -> CountedSync:
     """``service.sync_all`` (or ``service.reconcile``) over every enabled hospital, counting each
-    round trip the tracer reports. MongoDB commands are seen only on a store made by
-    ``PassportStore.connect``, which registers the tracer's command listener."""
+    round trip the tracer reports, from connecting to MongoDB to closing the client (its
+    ``endSessions`` is a command of the run too). The store is made by ``PassportStore.connect``,
+    which registers the tracer's command listener on its client."""
     counter = tracing.CallCounter()
 
     def listen(call: tracing.Call) -> None:
@@ -71,12 +72,16 @@ def counted_sync(settings: Settings, store: PassportStore, mode: str = "sync") -
 
     hospitals = service.select_hospitals(settings, None)
     with tracing.traced(listen):
-        started = time.perf_counter()
-        if mode == "reconcile":
-            reports = service.reconcile(settings, store, hospitals)
-        else:
-            reports = service.sync_all(settings, store, hospitals)
-        seconds = time.perf_counter() - started
+        store = PassportStore.connect(settings)
+        try:
+            started = time.perf_counter()
+            if mode == "reconcile":
+                reports = service.reconcile(settings, store, hospitals)
+            else:
+                reports = service.sync_all(settings, store, hospitals)
+            seconds = time.perf_counter() - started
+        finally:
+            store.close()
 
     def seconds_of(system: str) -> dict[str, float]:
         found = {p: t for (s, p), t in counter.seconds.items() if s == system}

@@ -15,8 +15,8 @@ What one run does:
    edited), and registers ~90% of the ``--patients`` people in Patient Passport;
 2. starts the SecantusDB MongoDB wire server as a separate process (unless ``--mongodb-uri``);
 3. runs ``sync-all`` (``service.sync_all`` over every hospital) in a child process, counting the
-   MySQL statements (``OpenMRSSource.statements``) and the MongoDB commands (pymongo command
-   monitoring) and reading the child's peak RSS;
+   MySQL statements and the MongoDB commands through the tracer hook (``passport_sync.tracing``,
+   by purpose) and reading the child's peak RSS;
 4. measures the limit in the same servers: (a) every page of the sync's own obs query read with
    raw pymysql and nothing else, (b) the documents the sync wrote inserted with a plain
    ``insert_many`` (1000 per call, unordered) into a collection with the same indexes;
@@ -33,7 +33,7 @@ of ``--fleet-obs`` observations, each reached through its own local TCP proxy (a
 process) that delays every chunk by half of ``--rtt-ms`` in each direction; after a backfill, for
 each ``--workers`` value, an idle ``sync-all`` cycle and one with 5 new observations per
 hospital, each in a fresh child process. It prints cycle seconds, MySQL statements and MongoDB
-commands per hospital and peak RSS::
+commands per hospital and peak RSS (the JSON also has the per-hospital counts by purpose)::
 
     python3 scripts/bench.py --fleet 40 --fleet-obs 200 --workers 1 4 16 --rtt-ms 50
 

@@ -12,7 +12,7 @@
 -- drug_order.frequency keep their index but have no constraint.
 --
 -- Older platform versions (2.2, 2.4) are derived from this file by ALTER statements in
--- passport_sync.synthetic.builder.
+-- passport_sync.synthetic.schema.
 --
 -- Loading rules: every statement ends with a semicolon at the end of a line, and
 -- comments and string literals never contain that character. Tables are created in dependency order, but the loader also

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -310,20 +310,35 @@ class HospitalSync:
         return state
 
     def _read_new(self, feed: Feed, state: Checkpoint) -> Checkpoint:
-        """New rows in primary-key order, one batch at a time.
-
-        The next page is read on a second connection while this one is mapped and written, so
-        MySQL and MongoDB work at the same time. Writes and checkpoints stay strictly in order.
+        """New rows in primary-key order, one batch at a time, in a pipeline of three: the next
+        page is read (on a second connection) while this one is planned and the previous one is
+        written, so MySQL, this process and MongoDB work at the same time. Writes and checkpoints
+        stay strictly in order, and a failed write stops the run before any later checkpoint.
         """
         limit = self.settings.sync.batch_size
         read_page: Callable[[OpenMRSReader, int, int], Sequence[Any]] = feed.after
-        with ThreadPoolExecutor(max_workers=1) as pool, self.source.read_ahead() as reader:
-            page = pool.submit(read_page, reader, state.last_obs_id, limit)
+        written: Future[Checkpoint] | None = None
+        with (
+            ThreadPoolExecutor(max_workers=1) as reading,
+            ThreadPoolExecutor(max_workers=1) as writing,
+            self.source.read_ahead() as reader,
+        ):
+            page = reading.submit(read_page, reader, state.last_obs_id, limit)
             while rows := page.result():
-                page = pool.submit(read_page, reader, feed.pk(rows[-1]), limit)
-                self._process(feed, rows, phase="new")
-                state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
-                self._save(feed, state)
+                page = reading.submit(read_page, reader, feed.pk(rows[-1]), limit)
+                plan = self._plan_batch(feed, rows, phase="new")
+                if written is not None:
+                    state = written.result()
+                written = writing.submit(self._write_and_advance, feed, rows, plan, state)
+            if written is not None:
+                state = written.result()
+        return state
+
+    def _write_and_advance(self, feed: Feed, rows: Sequence[Any], plan: Plan, state: Checkpoint) -> Checkpoint:
+        with tracing.on_behalf_of(self.hospital.id):
+            self._write_batch(rows, plan, phase="new")
+            state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
+            self._save(feed, state)
         return state
 
     def _read_changes(self, feed: Feed, state: Checkpoint, since: datetime | None) -> Checkpoint:
@@ -454,13 +469,20 @@ class HospitalSync:
     # -- one batch -----------------------------------------------------------------------------------
     def _process(self, feed: Feed, rows: Sequence[Any], *, phase: str) -> None:
         """Plan one batch and write it; returns after MongoDB acknowledged it."""
+        self._write_batch(rows, self._plan_batch(feed, rows, phase=phase), phase=phase)
+
+    def _plan_batch(self, feed: Feed, rows: Sequence[Any], *, phase: str) -> Plan:
         plan = self._plan(feed, rows)
-        batch = plan.batch
         if phase == RERENDER:
             # Existing records are rewritten field by field, not inserted.
-            batch.upserts.extend(batch.records)
-            batch.records.clear()
-        self.parked_persons.update(p["personId"] for p in batch.parks)
+            plan.batch.upserts.extend(plan.batch.records)
+            plan.batch.records.clear()
+        self.parked_persons.update(p["personId"] for p in plan.batch.parks)
+        return plan
+
+    def _write_batch(self, rows: Sequence[Any], plan: Plan, *, phase: str) -> None:
+        """Write one planned batch and count it; returns after MongoDB acknowledged it."""
+        batch = plan.batch
         report = self.report
         report.read += len(rows)
         report.batches += 1

@@ -89,12 +89,14 @@ def _assert_checkpoint_at_an_acknowledged_batch(passport: Any, ids: list[int], p
     return at
 
 
-def _after_batches(ids: list[int], previous: int, batches: int) -> tuple[int, int]:
+def _after_batches(ids: list[int], previous: int, batches: int) -> tuple[int, int, int]:
     """Where the checkpoint may stand when MySQL fails after ``batches`` acknowledged batches: on
-    the last of them, or one further (the sync reads the next page while it writes the current
-    one, so that page may have been read before the fault, then written and acknowledged)."""
+    the last of them, or up to two further (the sync reads the page after next while it plans the
+    next one and writes the current one, so those pages may have been read before the fault, then
+    written and acknowledged)."""
     start = ids.index(previous) if previous else -1
-    return ids[start + batches * BATCH], ids[start + (batches + 1) * BATCH]
+    first = start + batches * BATCH
+    return ids[first], ids[first + BATCH], ids[first + 2 * BATCH]
 
 
 # -- MySQL: the connection killed ----------------------------------------------------------------------------

@@ -279,7 +279,7 @@ class HospitalSync:
         head = self._heads.get(feed.name) or FeedHead(None, None)
         state = self._recheck_gaps(feed, state)
         if head.max_pk is not None and head.max_pk > state.last_obs_id:
-            state = self._read_new(feed, state)
+            state = self._read_new(feed, state, head.max_pk)
         if first_run:
             # Changes before this moment were seen, already changed, by the first full read.
             state = cp_logic.advance_voids(state, head.max_changed, not_after=self._source_now)
@@ -309,7 +309,7 @@ class HospitalSync:
         self._save(feed, state)
         return state
 
-    def _read_new(self, feed: Feed, state: Checkpoint) -> Checkpoint:
+    def _read_new(self, feed: Feed, state: Checkpoint, until: int | None = None) -> Checkpoint:
         """New rows in primary-key order, one batch at a time, in a pipeline of three: the next
         page is read (on a second connection) while this one is planned and the previous one is
         written, so MySQL, this process and MongoDB work at the same time. Writes and checkpoints
@@ -323,9 +323,13 @@ class HospitalSync:
             ThreadPoolExecutor(max_workers=1) as writing,
             self.source.read_ahead() as reader,
         ):
-            page = reading.submit(read_page, reader, state.last_obs_id, limit)
-            while rows := page.result():
-                page = reading.submit(read_page, reader, feed.pk(rows[-1]), limit)
+            page: Future[Sequence[Any]] | None = reading.submit(read_page, reader, state.last_obs_id, limit)
+            while page is not None and (rows := page.result()):
+                # A short page, or one reaching the feed's head, is the last one for now: rows
+                # committed after the probe are the next run's.
+                last = feed.pk(rows[-1])
+                more = len(rows) >= limit and (until is None or last < until)
+                page = reading.submit(read_page, reader, last, limit) if more else None
                 plan = self._plan_batch(feed, rows, phase="new")
                 if written is not None:
                     state = written.result()
@@ -398,9 +402,10 @@ class HospitalSync:
         identifier_max = int(check.get("identifierMax") or 0)
         if self._identifier_max > identifier_max:
             persons |= self.source.persons_with_identifiers_after(identifier_max, self.type_ids)
-        # A look-back: the seconds in the app's ObjectIds come from its servers' clocks, not ours.
+        # A margin both ways: the seconds in the app's ObjectIds come from its servers' clocks, not ours.
         since = _aware(check.get("patientsSince") or now) - NEW_PATIENT_LOOKBACK
-        national_ids = {n for n in map(normalise_national_id, self.store.patients.registered_since(since)) if n}
+        registered = self.store.patients.registered_since(since, now + NEW_PATIENT_LOOKBACK)
+        national_ids = {n for n in map(normalise_national_id, registered) if n}
         if national_ids:
             for holders in self.source.holders(national_ids, self.type_ids).values():
                 persons |= holders

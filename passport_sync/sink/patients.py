@@ -37,13 +37,14 @@ class Patients(Concern):
             found[str(doc["nationalId"])].append(str(doc["_id"]))
         return dict(found)
 
-    def registered_since(self, moment: datetime) -> list[str]:
-        """The national IDs of patients registered at or after ``moment`` (by their ``_id``'s
-        creation second, so the lookup is on the ``_id`` index whatever the number of patients)."""
-        first = ObjectId.from_datetime(moment)
+    def registered_since(self, moment: datetime, until: datetime) -> list[str]:
+        """The national IDs of patients registered from ``moment`` to ``until`` (by their ``_id``'s
+        creation second, so the lookup is on the ``_id`` index whatever the number of patients; an
+        ``_id`` not made from a clock, dated in the future, is not taken for a new patient forever)."""
+        window = {"$gte": ObjectId.from_datetime(moment), "$lt": ObjectId.from_datetime(until)}
         docs = self._gw.call(
             "reading new patients",
-            lambda: list(self._db[PATIENTS].find({"_id": {"$gte": first}}, {"nationalId": 1, "_id": 0})),
+            lambda: list(self._db[PATIENTS].find({"_id": window}, {"nationalId": 1, "_id": 0})),
         )
         return [str(d["nationalId"]) for d in docs if d.get("nationalId")]
 

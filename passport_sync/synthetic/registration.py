@@ -9,6 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from passport_sync.sink.indexes import APP_INDEXES
 from passport_sync.synthetic.population import FAMILY, GIVEN, Population
 
 # Inserted in batches of this many documents: one round trip each, well under the 16 MB limit.
@@ -68,13 +69,25 @@ def register_patient(db: Any, national_id: str, name: str = "Marie Reine") -> st
     return str(patient["_id"])
 
 
-def _oid(*parts: object) -> ObjectId:
-    return ObjectId(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:12])
+def _oid(*parts: object, created: datetime = datetime(2025, 1, 1, tzinfo=UTC)) -> ObjectId:
+    """A stable id that, like the app's own, starts with the second it was created."""
+    seconds = int(created.timestamp()).to_bytes(4, "big")
+    return ObjectId(seconds + hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8])
+
+
+def create_app_indexes(db: Any) -> None:
+    """The indexes the app builds at startup (its Mongoose models), as a real Patient Passport has them."""
+    for index in APP_INDEXES:
+        options = {"unique": True} if index.unique else {}
+        if index.sparse:
+            options["sparse"] = True
+        db[index.collection].create_index(list(index.key), name=index.name, **options)
 
 
 def register_population(db: Any, population: Population) -> int:
     """Register the registered people of ``population`` (stable ids, birth year and sex from the
-    national ID); returns how many."""
+    national ID) in a Patient Passport with the app's indexes; returns how many."""
+    create_app_indexes(db)
     now = datetime(2025, 1, 1, tzinfo=UTC)
     users: list[dict[str, Any]] = []
     patients: list[dict[str, Any]] = []

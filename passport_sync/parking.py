@@ -18,14 +18,15 @@ MISSING_CONCEPT = "missing_concept"
 INVALID_DATA = "invalid_data"
 
 # Data to fix in OpenMRS: each such row is named in a WARNING (hospital and row id, never the
-# national ID), and rows parked for a missing concept or invalid data are re-read every run.
+# national ID). Rows parked for a missing concept or invalid data are re-read by the pass over
+# every parked row (once per reconcile.full_pass_hours), in case OpenMRS was fixed in place.
 DATA_PROBLEMS = {
     INVALID_NATIONAL_ID: "its patient's national ID is not 10-16 digits",
     CONFLICTING_NATIONAL_IDS: "its patient has two different national IDs",
     SHARED_NATIONAL_ID: "its patient's national ID is held by another OpenMRS patient too",
     AMBIGUOUS_PASSPORT_PATIENT: "its patient's national ID matches two Patient Passport patients",
 }
-RETRIED_EVERY_RUN = (MISSING_CONCEPT, INVALID_DATA)
+RETRIED_BY_FULL_PASS = (MISSING_CONCEPT, INVALID_DATA)
 
 
 def park_key(hospital_id: str, source: str, uuid: str) -> str:

@@ -37,7 +37,7 @@ from passport_sync.mapping.visits import DERIVED_SOURCES
 from passport_sync.matching import PatientMatcher, PersonMatch
 from passport_sync.models import FeedHead, HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
-from passport_sync.parking import RETRIED_EVERY_RUN
+from passport_sync.parking import RETRIED_BY_FULL_PASS
 from passport_sync.planning import Plan, PlanContext, RunFacts, fallback_doctor
 from passport_sync.planning import clinical as clinical_planner
 from passport_sync.planning import observations as obs_planner
@@ -391,7 +391,7 @@ class HospitalSync:
         if full:
             # Rows parked for their own data (a missing concept, an invalid value), in case it was fixed.
             # One equality lookup per reason: an index serves it on every server (SecantusDB scans $in).
-            for reason in RETRIED_EVERY_RUN:
+            for reason in RETRIED_BY_FULL_PASS:
                 self._land(feeds[0], self.store.parked.ids(self.hospital.id, "obs", reason=reason))
         if check != syncstatus.get("parkedCheck"):
             self._save_fields({"parkedCheck": check})

@@ -39,7 +39,7 @@ from bson import ObjectId
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import record_id
 from passport_sync.matching import PersonMatch
-from passport_sync.parking import RETRIED_EVERY_RUN
+from passport_sync.parking import RETRIED_BY_FULL_PASS
 from passport_sync.sink.records import unchanged_record
 from passport_sync.source.checksums import IDENTITIES
 from passport_sync.writes import BatchWrite
@@ -144,9 +144,9 @@ def needs_redecision(match: PersonMatch, owners: Collection[str], parked_reasons
     """True when the Passport disagrees with where a person's rows go now. Pure.
 
     ``owners``: the Passport patients holding the person's records; ``parked_reasons``: why rows
-    of the person are parked (data problems, retried every run anyway, do not count).
+    of the person are parked (data problems, re-read by the full pass over parked rows, do not count).
     """
-    waiting = set(parked_reasons) - set(RETRIED_EVERY_RUN)
+    waiting = set(parked_reasons) - set(RETRIED_BY_FULL_PASS)
     if match.patient_id is not None:
         return bool(set(owners) - {match.patient_id}) or bool(waiting)
     return bool(owners) or bool(waiting - {match.park_reason})

@@ -20,7 +20,7 @@ from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import HospitalReport, IdentifierType
 from passport_sync.observer import NullObserver, SyncObserver
-from passport_sync.parking import DATA_PROBLEMS, RETRIED_EVERY_RUN
+from passport_sync.parking import DATA_PROBLEMS, RETRIED_BY_FULL_PASS
 from passport_sync.pipeline import HospitalSync
 from passport_sync.sink.locks import lock_owner
 from passport_sync.sink.passport import PassportStore
@@ -170,7 +170,7 @@ def health_facts(
 
 
 # Parked rows that wait for someone to correct OpenMRS (not for a patient to register).
-DATA_PROBLEM_REASONS = frozenset(DATA_PROBLEMS) | frozenset(RETRIED_EVERY_RUN)
+DATA_PROBLEM_REASONS = frozenset(DATA_PROBLEMS) | frozenset(RETRIED_BY_FULL_PASS)
 
 
 def reconcile(

@@ -4,7 +4,7 @@ how to read its rows every way the pipeline asks for them."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +13,7 @@ from passport_sync.models import ObsRow
 from passport_sync.source.clinical import ClinicalSource
 
 if TYPE_CHECKING:
-    from passport_sync.ports import OpenMRSReader
-
-Ranges = Sequence[tuple[int, int]]
+    from passport_sync.ports import OpenMRSReader, Ranges
 
 
 class ObservationFeed:

@@ -508,18 +508,18 @@ class HospitalSync:
     def _plan(self, feed: Feed, rows: Sequence[Any], *, reconciling: bool = False) -> Plan:
         """Look up what the planner needs for ``rows``, then plan them."""
         live = [r for r in rows if not r.voided]
-        parked = set() if reconciling else self._parked_among({r.person_id for r in rows})
+        parked_before = reconciling or self._had_parked_rows()
         if isinstance(feed, ObservationFeed):
             self._load_concepts(obs_planner.concepts_of(rows))
-            groups = obs_planner.groups_touched(rows, self._context({}, reconciling, parked))
+            groups = obs_planner.groups_touched(rows, self._context({}, reconciling, parked_before))
             members = self.source.live_members(groups.keys()) if groups else []
             self._load_concepts(obs_planner.concepts_of(members))
             matches = self._load_people([*live, *members])
-            plan = obs_planner.plan(rows, groups, members, self._context(matches, reconciling, parked))
+            plan = obs_planner.plan(rows, groups, members, self._context(matches, reconciling, parked_before))
         else:
             self._load_concepts(clinical_planner.concepts_of(rows))
             matches = self._load_people(live)
-            plan = clinical_planner.plan(rows, self._context(matches, reconciling, parked))
+            plan = clinical_planner.plan(rows, self._context(matches, reconciling, parked_before))
         for problem in plan.problems:
             log.warning(
                 "%s: %s %d %s; not synced, parked (%s)",
@@ -529,7 +529,7 @@ class HospitalSync:
         return plan
 
     def _context(
-        self, matches: Mapping[int, PersonMatch], reconciling: bool, parked: set[int] | None = None
+        self, matches: Mapping[int, PersonMatch], reconciling: bool, parked_before: bool = False
     ) -> PlanContext:
         return PlanContext(
             hospital_id=self.hospital.id,
@@ -539,19 +539,20 @@ class HospitalSync:
             options=self.settings.sync,
             facts=self.facts,
             matches=matches,
-            parked_persons=self.parked_persons | (parked or set()),
+            parked_persons=self.parked_persons,
+            parked_before=parked_before,
             reconciling=reconciling,
             booleans=self._booleans,
         )
 
     # -- lookups, cached for the run -------------------------------------------------------------------
-    def _parked_among(self, person_ids: set[int]) -> set[int]:
-        """The persons of a batch that may have rows parked before this run: none for a hospital
-        with nothing parked (asked once per run), else all of them. A landing row then releases its
-        parked copy by key in the batch's write, which costs no read, whatever is parked."""
+    def _had_parked_rows(self) -> bool:
+        """Whether the hospital had parked rows when the run began (asked once per run). If so, any
+        landing row may have a parked copy and releases it by key in the batch's write, which costs
+        no read, whatever is parked."""
         if self._parked_before is None:
             self._parked_before = self.store.parked.any(self.hospital.id)
-        return person_ids if self._parked_before else set()
+        return self._parked_before
 
     def _load_concepts(self, concept_ids: set[int]) -> None:
         missing = concept_ids - self.facts.concept_names.keys()
@@ -564,14 +565,9 @@ class HospitalSync:
         return self.matcher.match({r.person_id for r in rows})
 
     def _load_doctors(self, rows: Sequence[Any]) -> None:
+        """The providers of ``rows`` and their Passport users, and (once, when first needed) the
+        hospital's placeholder doctor for rows without a provider: one lookup for all of them."""
         facts = self.facts
-        if not facts.fallback_user_id and self._refs is not None:
-            # The hospital's placeholder doctor, for rows without a provider: asked once, when needed.
-            fallback = fallback_doctor(self.hospital.name)
-            users = self.store.placeholders.doctor_users(
-                self.hospital, self._refs.hospital_oid, [fallback], self.clock()
-            )
-            facts.fallback_user_id, facts.fallback_doctor_name = users[fallback.uuid], fallback.display_name
         provider_ids = {r.provider_id for r in rows if r.provider_id is not None}
         missing = provider_ids - facts.providers.keys()
         if missing:
@@ -581,10 +577,15 @@ class HospitalSync:
             for p in provider_ids
             if p in facts.providers and facts.providers[p].uuid not in facts.doctor_users
         ]
+        fallback = None if facts.fallback_user_id else fallback_doctor(self.hospital.name)
+        if fallback is not None:
+            unknown.append(fallback)
         if unknown and self._refs is not None:
-            facts.doctor_users.update(
-                self.store.placeholders.doctor_users(self.hospital, self._refs.hospital_oid, unknown, self.clock())
-            )
+            oid = self._refs.hospital_oid
+            users = self.store.placeholders.doctor_users(self.hospital, oid, unknown, self.clock())
+            if fallback is not None:
+                facts.fallback_user_id, facts.fallback_doctor_name = users.pop(fallback.uuid), fallback.display_name
+            facts.doctor_users.update(users)
 
 
 def _aware(value: datetime) -> datetime:

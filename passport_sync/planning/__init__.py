@@ -70,8 +70,10 @@ class PlanContext:
     options: SyncOptions
     facts: RunFacts
     matches: Mapping[int, PersonMatch]
-    # Persons with parked rows: a row of theirs that lands releases its parked copy.
+    # Persons whose rows this run parked: a row of theirs that lands releases its parked copy.
     parked_persons: Collection[int] = frozenset()
+    # The hospital had parked rows when the run began: any landing row may have a parked copy.
+    parked_before: bool = False
     # Reconciling: every record is rewritten field by field, and any row may have a parked copy
     # (under the person it belonged to before a merge).
     reconciling: bool = False
@@ -81,7 +83,7 @@ class PlanContext:
         return self.matches.get(person_id) or UNKNOWN_PERSON
 
     def was_parked(self, person_id: int) -> bool:
-        return self.reconciling or person_id in self.parked_persons
+        return self.reconciling or self.parked_before or person_id in self.parked_persons
 
     def who_and_when(self, patient_id: str, provider_id: int | None) -> dict[str, Any]:
         """The facts every record context has: hospital, patient, doctor, clock and time zone."""

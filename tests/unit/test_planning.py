@@ -192,3 +192,11 @@ def test_a_clinical_row_of_an_unknown_patient_is_parked() -> None:
     plan = clinical.plan([_order(1)], _ctx({1: PersonMatch(park_reason=NOT_IN_PASSPORT)}))
     assert [(p["source"], p["sourceId"], p["reason"]) for p in plan.batch.parks] == [("drug_order", 1, NOT_IN_PASSPORT)]
     assert plan.batch.upserts == [] and plan.problems == []
+
+
+def test_a_hospital_with_parked_rows_releases_every_landing_rows_copy_and_one_without_none() -> None:
+    matched = {1: PersonMatch(patient_id=PATIENT)}
+    with_parked = observations.plan([_weight(10)], {}, [], _ctx(matched, parked_before=True))
+    assert with_parked.batch.unparks == [park_key(H, "obs", "obs-10")]
+    without = observations.plan([_weight(10)], {}, [], _ctx(matched))
+    assert without.batch.unparks == [] and len(without.batch.records) == 1

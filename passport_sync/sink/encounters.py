@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from passport_sync.sink.gateway import ENCOUNTERS_DUE, RECORDS, Concern
+from passport_sync.sink.gateway import ENCOUNTERS_DUE, ONE_REPLY, RECORDS, Concern
 
 
 class Encounters(Concern):
@@ -25,7 +25,12 @@ class Encounters(Concern):
     def due(self, hospital_id: str, limit: int) -> list[str]:
         docs = self._gw.call(
             "reading encounters due",
-            lambda: list(self._db[ENCOUNTERS_DUE].find({"hospitalId": hospital_id}, {"encounterUuid": 1}).limit(limit)),
+            lambda: list(
+                self._db[ENCOUNTERS_DUE]
+                .find({"hospitalId": hospital_id}, {"encounterUuid": 1})
+                .limit(limit)
+                .batch_size(limit)  # one reply, not 101 documents and a getMore
+            ),
         )
         return [str(d["encounterUuid"]) for d in docs]
 
@@ -42,6 +47,8 @@ class Encounters(Concern):
                 self._db[RECORDS].find(
                     {"openmrsData.hospitalId": hospital_id, "openmrsData.encounterUuid": {"$in": wanted}},
                     {"patientId": 1, "type": 1, "data": 1, "openmrsData": 1, "syncDate": 1},
+                    # As many as one 16 MB reply holds, not 101 documents and then the rest.
+                    batch_size=ONE_REPLY,
                 )
             ),
         )

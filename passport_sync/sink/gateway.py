@@ -43,6 +43,9 @@ RECONCILE = "openmrs_sync_reconcile"
 ENCOUNTERS_DUE = "openmrs_sync_encounters"
 
 DUPLICATE_KEY = 11000
+# A cursor batch size for reads that should come back in one reply: the server's first reply
+# otherwise stops at 101 documents, and the rest costs a getMore round trip.
+ONE_REPLY = 100_000
 
 
 _NO_DNS = ("Name or service not known", "nodename nor servname", "No address associated", "getaddrinfo failed",

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import bcrypt
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from passport_sync.config import HospitalConfig
 from passport_sync.mapping.transform import placeholder_id
 from passport_sync.models import Provider
-from passport_sync.sink.gateway import DOCTORS, HOSPITALS, USERS, Concern, MongoGateway
+from passport_sync.sink.gateway import DOCTORS, DUPLICATE_KEY, HOSPITALS, USERS, Concern, MongoGateway
 from passport_sync.writes import HospitalRefs
 
 
@@ -102,18 +103,22 @@ class Placeholders(Concern):
                 "updatedAt": now,
                 "__v": 0,
             }
-            self._upsert_new(USERS, user)
-            self._upsert_new(HOSPITALS, doc)
+            self._upsert_new(USERS, [user])
+            self._upsert_new(HOSPITALS, [doc])
         return HospitalRefs(oid, user_id)
 
-    def _upsert_new(self, collection: str, doc: Mapping[str, Any]) -> None:
+    def _upsert_new(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Create each document unless it exists (same deterministic ``_id``): nothing present is changed."""
 
         def write() -> None:
+            ops = [UpdateOne({"_id": d["_id"]}, {"$setOnInsert": dict(d)}, upsert=True) for d in docs]
             try:
-                self._db[collection].update_one({"_id": doc["_id"]}, {"$setOnInsert": dict(doc)}, upsert=True)
-            except DuplicateKeyError:
+                self._db[collection].bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
                 # Created a moment ago by a concurrent run (same deterministic _id) or already present.
-                pass
+                fatal = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+                if fatal:
+                    raise
 
         self._gw.call(f"creating a {collection} placeholder", write)
 
@@ -141,40 +146,49 @@ class Placeholders(Concern):
         by_uuid: dict[str, str] = {}
         for doc in sorted(found, key=lambda d: (d.get("hospital") != hospital_oid, str(d["_id"]))):
             by_uuid.setdefault(doc["openmrsProviderUuid"], str(doc["user"]))
-        result: dict[str, str] = {}
-        for provider_uuid, provider in wanted.items():
-            key = provider_uuid or f"no-provider:{hospital.id}"
-            if key not in by_uuid:
-                by_uuid[key] = str(self._create_doctor(hospital, hospital_oid, key, provider, now))
-            result[provider_uuid] = by_uuid[key]
-        return result
-
-    def _create_doctor(
-        self, hospital: HospitalConfig, hospital_oid: ObjectId, key: str, provider: Provider, now: datetime
-    ) -> ObjectId:
-        user_id = placeholder_id("doctor-user", hospital.id, key)
-        doctor_id = placeholder_id("doctor", hospital.id, key)
-        name = provider.display_name if provider.uuid == "" else f"Dr. {provider.display_name}"
-        user = self._user(
-            user_id, name, f"{_email_local('openmrs', hospital.id, key)}@{self._email_domain}", "doctor", now
-        )
-        doctor = {
-            "_id": doctor_id,
-            "user": user_id,
-            "licenseNumber": f"OPENMRS-{re.sub(r'[^A-Za-z0-9]+', '', key)}".upper()[:64],
-            "specialization": "General Practice",
-            "hospital": hospital_oid,
-            "patients": [],
-            "openmrsProviderUuid": key,
-            "isActive": True,
-            "createdAt": now,
-            "updatedAt": now,
-            "__v": 0,
+        missing = {
+            key: provider
+            for provider_uuid, provider in wanted.items()
+            if (key := provider_uuid or f"no-provider:{hospital.id}") not in by_uuid
         }
-        self._upsert_new(USERS, user)
-        self._upsert_new(DOCTORS, doctor)
+        by_uuid.update(self._create_doctors(hospital, hospital_oid, missing, now))
+        return {u: by_uuid[u or f"no-provider:{hospital.id}"] for u in wanted}
+
+    def _create_doctors(
+        self, hospital: HospitalConfig, hospital_oid: ObjectId, providers: Mapping[str, Provider], now: datetime
+    ) -> dict[str, str]:
+        """A placeholder user and doctor for each provider key, and the hospital's link to them:
+        three commands for any number of providers. Returns the user id of each key."""
+        if not providers:
+            return {}
+        users, doctors = [], []
+        for key, provider in providers.items():
+            user_id = placeholder_id("doctor-user", hospital.id, key)
+            name = provider.display_name if provider.uuid == "" else f"Dr. {provider.display_name}"
+            email = f"{_email_local('openmrs', hospital.id, key)}@{self._email_domain}"
+            users.append(self._user(user_id, name, email, "doctor", now))
+            doctors.append(
+                {
+                    "_id": placeholder_id("doctor", hospital.id, key),
+                    "user": user_id,
+                    "licenseNumber": f"OPENMRS-{re.sub(r'[^A-Za-z0-9]+', '', key)}".upper()[:64],
+                    "specialization": "General Practice",
+                    "hospital": hospital_oid,
+                    "patients": [],
+                    "openmrsProviderUuid": key,
+                    "isActive": True,
+                    "createdAt": now,
+                    "updatedAt": now,
+                    "__v": 0,
+                }
+            )
+        self._upsert_new(USERS, users)
+        self._upsert_new(DOCTORS, doctors)
+        doctor_ids = [d["_id"] for d in doctors]
         self._gw.call(
             "linking the placeholder doctor",
-            lambda: self._db[HOSPITALS].update_one({"_id": hospital_oid}, {"$addToSet": {"doctors": doctor_id}}),
+            lambda: self._db[HOSPITALS].update_one(
+                {"_id": hospital_oid}, {"$addToSet": {"doctors": {"$each": doctor_ids}}}
+            ),
         )
-        return user_id
+        return {d["openmrsProviderUuid"]: str(d["user"]) for d in doctors}

@@ -45,6 +45,12 @@ class ObservationFeed:
         return int(row.obs_id)
 
     @staticmethod
+    def keys_written(row: Any) -> tuple[int, ...]:
+        """The primary keys whose records (or parked copies) a batch with ``row`` may write: its
+        own, and its group's (a group that is one record is keyed by the group's row)."""
+        return (int(row.obs_id), int(row.obs_group_id or 0))
+
+    @staticmethod
     def changed_at(row: Any) -> datetime | None:
         moment: datetime | None = row.date_voided
         return moment
@@ -76,6 +82,10 @@ class ClinicalFeed:
     @staticmethod
     def pk(row: Any) -> int:
         return int(row.pk)
+
+    @staticmethod
+    def keys_written(row: Any) -> tuple[int, ...]:
+        return (int(row.pk),)
 
     @staticmethod
     def changed_at(row: Any) -> datetime | None:

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
 from passport_sync import tracing
@@ -52,6 +52,7 @@ from passport_sync.writes import BatchWrite, HospitalRefs
 log = logging.getLogger("passport_sync")
 
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
 
 # Re-rendering older records: at most this many batches per run, so one run after an upgrade
 # stays bounded; the next runs continue where it stopped.
@@ -59,6 +60,10 @@ RERENDER_BATCHES_PER_RUN = 50
 RERENDER = "re-render"
 # How far back each run looks for patients registered in Patient Passport since the last one.
 NEW_PATIENT_LOOKBACK = timedelta(minutes=10)
+# The encounters whose visit records new rows made due are kept with the checkpoint (in the same
+# command), up to this many; beyond it they move to ``openmrs_sync_encounters``.
+ENCOUNTERS_DUE_FIELD = "encountersDue"
+ENCOUNTERS_KEPT_WITH_CHECKPOINT = 5000
 
 
 def utcnow() -> datetime:
@@ -110,6 +115,16 @@ class HospitalSync:
         self._identifier_max = 0
         # Whether the hospital had parked rows when the run began (None: not asked yet).
         self._parked_before: bool | None = None
+        # Each feed's touched mark: no row with a higher primary key has a record or a parked copy
+        # (raised, and stored, before any such row is written). As stored when the run began, and now.
+        self._touched_at_start: dict[str, int] = {}
+        self._touched: dict[str, int] = {}
+        # The hospital had no record and no parked row before this run wrote any (None: not asked).
+        self._nothing_synced: bool | None = None
+        # Only sync-all starts a feed's mark (sync-patient and reconcile keep an existing one up).
+        self._sets_marks = False
+        # Encounters made due by new rows and kept with the checkpoint, not yet rebuilt.
+        self._encounters_due: set[str] = set()
         # The configured zone, else the database server's (read in _prepare): never silently UTC.
         self.tz: tzinfo = hospital.zone() or UTC
 
@@ -122,6 +137,7 @@ class HospitalSync:
             doc = self._syncstatus
             if (doc.get("sourceDatabase"), doc.get("sourceFingerprint")) != self._database:
                 self.store.checkpoints.remember_database(self.hospital.id, *self._database)
+            self._sets_marks = True
             for feed in self.feeds():
                 self._run_feed(feed, doc)
             self._land_parked(doc)
@@ -237,6 +253,10 @@ class HospitalSync:
             raise ConfigError([problem])
         self._syncstatus = doc or {}
         self._database = (database, fingerprint)
+        touched = self._syncstatus.get("touched") or {}
+        self._touched_at_start = {str(k): int(v) for k, v in touched.items() if isinstance(v, int)}
+        self._touched = dict(self._touched_at_start)
+        self._encounters_due = {str(u) for u in self._syncstatus.get(ENCOUNTERS_DUE_FIELD) or ()}
 
     def _write_summary(self) -> None:
         try:
@@ -264,6 +284,32 @@ class HospitalSync:
 
     def renew_lock(self) -> None:
         self.lease.renew()
+
+    def cover(self, feed: Feed, rows: Sequence[Any]) -> None:
+        """Raise the feed's touched mark over every key a batch of ``rows`` may write, before it is
+        written (to the feed's head at once, so a run saves it once). A crash after the write then
+        still finds the rows inside the mark, and their records are removed or released as usual."""
+        highest = max((k for row in rows for k in feed.keys_written(row)), default=0)
+        current = self._touched.get(feed.name)
+        if current is not None and highest <= current:
+            return
+        if current is None and not self._sets_marks:
+            return  # no mark yet, so the next sync-all takes no row for untouched; sync-all sets it
+        head = self._heads.get(feed.name)
+        mark = max(highest, head.max_pk or 0) if head else highest
+        self._save_fields({f"touched.{feed.name}": mark})
+        self._touched[feed.name] = mark
+
+    def _untouched_above(self, feed: Feed) -> int | None:
+        """The key above which the feed's rows had no record and no parked copy when the run began
+        (None: not known, so every row is treated as possibly synced)."""
+        if feed.name in self._touched_at_start:
+            return self._touched_at_start[feed.name]
+        if self._nothing_synced is None:
+            # A first run, or one after a reset or an upgrade: "untouched" only if nothing is synced
+            # (asked before this run writes anything of the feed; any record makes the answer no).
+            self._nothing_synced = not self._had_parked_rows() and not self.store.records.any_of(self.hospital.id)
+        return 0 if self._nothing_synced else None
 
     def plan_for_reconcile(self, feed: Feed, rows: Sequence[Any]) -> BatchWrite:
         """What a fresh sync would write for these rows: observations as upserts (so a changed
@@ -330,7 +376,7 @@ class HospitalSync:
                 last = feed.pk(rows[-1])
                 more = len(rows) >= limit and (until is None or last < until)
                 page = reading.submit(read_page, reader, last, limit) if more else None
-                plan = self._plan_batch(feed, rows, phase="new")
+                plan = self._plan_batch(feed, rows, phase="new", untouched_above=self._untouched_above(feed))
                 if written is not None:
                     state = written.result()
                 written = writing.submit(self._write_and_advance, feed, rows, plan, state)
@@ -339,10 +385,19 @@ class HospitalSync:
         return state
 
     def _write_and_advance(self, feed: Feed, rows: Sequence[Any], plan: Plan, state: Checkpoint) -> Checkpoint:
+        """Write a batch of new rows, then move the checkpoint, which also keeps the encounters the
+        batch made due: one command for both, and a crash in between re-reads the batch."""
         with tracing.on_behalf_of(self.hospital.id):
-            self._write_batch(rows, plan, phase="new")
+            encounters = self._write_batch(feed, rows, plan, phase="new", keep_encounters=False)
             state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
-            self._save(feed, state)
+            fields = cp_logic.stored_fields(feed.name, state)
+            if encounters:
+                self._encounters_due |= encounters
+                if len(self._encounters_due) > ENCOUNTERS_KEPT_WITH_CHECKPOINT:
+                    self.store.encounters.mark_due(self.hospital.id, self._encounters_due)
+                    self._encounters_due = set()
+                fields[ENCOUNTERS_DUE_FIELD] = sorted(self._encounters_due)
+            self.store.checkpoints.save(self.hospital.id, fields, self.clock())
         return state
 
     def _read_changes(self, feed: Feed, state: Checkpoint, since: datetime | None) -> Checkpoint:
@@ -423,6 +478,10 @@ class HospitalSync:
         of batches per run; the pass resumes where it stopped and is recorded as done."""
         if syncstatus.get("renderVersion") == RENDER_VERSION:
             return
+        if self._nothing_synced:
+            # Everything there was written by this run, with this rendering.
+            self._save_fields({"renderVersion": RENDER_VERSION, "renderAfter": None})
+            return
         feeds = {feed.name: feed for feed in self.feeds()}
         after = syncstatus.get("renderAfter")
         for _ in range(RERENDER_BATCHES_PER_RUN):
@@ -459,25 +518,34 @@ class HospitalSync:
         between a batch and this step is repaired by the next run.
         """
         limit = self.settings.sync.batch_size
+        kept = sorted(self._encounters_due)
+        for chunk in _chunks(kept, limit):
+            self._rebuild(chunk)
+        if kept:
+            self._save_fields({ENCOUNTERS_DUE_FIELD: []})
+            self._encounters_due = set()
         while uuids := self.store.encounters.due(self.hospital.id, limit):
-            encounters = self.source.encounters(uuids)
-            records = self.store.encounters.records(self.hospital.id, uuids)
-            self._load_doctors(list(encounters.values()))
-            batch = visits_planner.plan(uuids, encounters, records, self._context({}, reconciling=False))
-            if batch:
-                self.store.records.apply(batch, self.clock())
+            self._rebuild(uuids)
             self.store.encounters.done(self.hospital.id, uuids)
-            self.lease.renew()
             if len(uuids) < limit:
                 return
+
+    def _rebuild(self, uuids: list[str]) -> None:
+        encounters = self.source.encounters(uuids)
+        records = self.store.encounters.records(self.hospital.id, uuids)
+        self._load_doctors(list(encounters.values()))
+        batch = visits_planner.plan(uuids, encounters, records, self._context({}, reconciling=False))
+        if batch:
+            self.store.records.apply(batch, self.clock())
+        self.lease.renew()
 
     # -- one batch -----------------------------------------------------------------------------------
     def _process(self, feed: Feed, rows: Sequence[Any], *, phase: str) -> None:
         """Plan one batch and write it; returns after MongoDB acknowledged it."""
-        self._write_batch(rows, self._plan_batch(feed, rows, phase=phase), phase=phase)
+        self._write_batch(feed, rows, self._plan_batch(feed, rows, phase=phase), phase=phase)
 
-    def _plan_batch(self, feed: Feed, rows: Sequence[Any], *, phase: str) -> Plan:
-        plan = self._plan(feed, rows)
+    def _plan_batch(self, feed: Feed, rows: Sequence[Any], *, phase: str, untouched_above: int | None = None) -> Plan:
+        plan = self._plan(feed, rows, untouched_above=untouched_above)
         if phase == RERENDER:
             # Existing records are rewritten field by field, not inserted.
             plan.batch.upserts.extend(plan.batch.records)
@@ -485,16 +553,24 @@ class HospitalSync:
         self.parked_persons.update(p["personId"] for p in plan.batch.parks)
         return plan
 
-    def _write_batch(self, rows: Sequence[Any], plan: Plan, *, phase: str) -> None:
-        """Write one planned batch and count it; returns after MongoDB acknowledged it."""
+    def _write_batch(
+        self, feed: Feed, rows: Sequence[Any], plan: Plan, *, phase: str, keep_encounters: bool = True
+    ) -> set[str]:
+        """Write one planned batch and count it; returns after MongoDB acknowledged it, with the
+        encounters it touched (remembered as due unless ``keep_encounters`` is false)."""
         batch = plan.batch
+        encounters: set[str] = set()
         report = self.report
         report.read += len(rows)
         report.batches += 1
         report.skipped += plan.skipped
         report.parked += len(batch.parks)
         if batch:
-            outcome = self.store.records.apply(batch, self.clock(), hospital_id=self.hospital.id)
+            self.cover(feed, rows)
+            outcome = self.store.records.apply(
+                batch, self.clock(), hospital_id=self.hospital.id, keep_encounters=keep_encounters or self.dry_run
+            )
+            encounters = outcome.encounters
             report.written += outcome.written
             report.updated += outcome.updated
             report.already_present += outcome.already_present
@@ -504,22 +580,29 @@ class HospitalSync:
             report.rerendered += outcome.updated if phase == RERENDER else 0
         self.observer.batch_done(report, phase)
         self.lease.renew()
+        return encounters if not self.dry_run else set()
 
-    def _plan(self, feed: Feed, rows: Sequence[Any], *, reconciling: bool = False) -> Plan:
+    def _plan(
+        self, feed: Feed, rows: Sequence[Any], *, reconciling: bool = False, untouched_above: int | None = None
+    ) -> Plan:
         """Look up what the planner needs for ``rows``, then plan them."""
         live = [r for r in rows if not r.voided]
         parked_before = reconciling or self._had_parked_rows()
+
+        def context(matches: Mapping[int, PersonMatch]) -> PlanContext:
+            return self._context(matches, reconciling, parked_before, untouched_above)
+
         if isinstance(feed, ObservationFeed):
             self._load_concepts(obs_planner.concepts_of(rows))
-            groups = obs_planner.groups_touched(rows, self._context({}, reconciling, parked_before))
+            groups = obs_planner.groups_touched(rows, context({}))
             members = self.source.live_members(groups.keys()) if groups else []
             self._load_concepts(obs_planner.concepts_of(members))
             matches = self._load_people([*live, *members])
-            plan = obs_planner.plan(rows, groups, members, self._context(matches, reconciling, parked_before))
+            plan = obs_planner.plan(rows, groups, members, context(matches))
         else:
             self._load_concepts(clinical_planner.concepts_of(rows))
             matches = self._load_people(live)
-            plan = clinical_planner.plan(rows, self._context(matches, reconciling, parked_before))
+            plan = clinical_planner.plan(rows, context(matches))
         for problem in plan.problems:
             log.warning(
                 "%s: %s %d %s; not synced, parked (%s)",
@@ -529,7 +612,11 @@ class HospitalSync:
         return plan
 
     def _context(
-        self, matches: Mapping[int, PersonMatch], reconciling: bool, parked_before: bool = False
+        self,
+        matches: Mapping[int, PersonMatch],
+        reconciling: bool,
+        parked_before: bool = False,
+        untouched_above: int | None = None,
     ) -> PlanContext:
         return PlanContext(
             hospital_id=self.hospital.id,
@@ -543,6 +630,7 @@ class HospitalSync:
             parked_before=parked_before,
             reconciling=reconciling,
             booleans=self._booleans,
+            untouched_above=untouched_above,
         )
 
     # -- lookups, cached for the run -------------------------------------------------------------------
@@ -593,6 +681,6 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _chunks(values: Sequence[int], size: int) -> Iterable[list[int]]:
+def _chunks(values: Sequence[_T], size: int) -> Iterable[list[_T]]:
     for start in range(0, len(values), size):
         yield list(values[start : start + size])

@@ -364,6 +364,7 @@ class Reconciler:
                 found.reparked,
             )
         if repair:
+            self.sync.cover(feed, rows)
             self.store.records.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
         self.sync.renew_lock()
 

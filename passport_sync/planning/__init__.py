@@ -78,12 +78,20 @@ class PlanContext:
     # (under the person it belonged to before a merge).
     reconciling: bool = False
     booleans: tuple[int, int] = (1, 2)
+    # Rows whose primary key is above this were never written or parked before this batch (the
+    # feed's touched mark when the run began; None: not known). Their records and parked copies
+    # cannot exist, so nothing is removed or released for them: no read and no delete.
+    untouched_above: int | None = None
 
     def match(self, person_id: int) -> PersonMatch:
         return self.matches.get(person_id) or UNKNOWN_PERSON
 
     def was_parked(self, person_id: int) -> bool:
         return self.reconciling or self.parked_before or person_id in self.parked_persons
+
+    def untouched(self, key: int | None) -> bool:
+        """Whether the row with this primary key can have no record and no parked copy yet."""
+        return key is not None and self.untouched_above is not None and key > self.untouched_above
 
     def who_and_when(self, patient_id: str, provider_id: int | None) -> dict[str, Any]:
         """The facts every record context has: hospital, patient, doctor, clock and time zone."""
@@ -134,21 +142,26 @@ class Plan:
     def park_unmatched(self, ctx: PlanContext, source: str, uuid: str, pk: int, person_id: int) -> None:
         self.park(ctx, source, uuid, pk, person_id, ctx.match(person_id).park_reason or NO_NATIONAL_ID)
 
-    def release(self, ctx: PlanContext, source: str, uuid: str, person_id: int) -> None:
-        """The row landed (or went): forget its parked copy, if its person has parked rows."""
-        if ctx.was_parked(person_id):
+    def release(self, ctx: PlanContext, source: str, uuid: str, person_id: int, key: int | None = None) -> None:
+        """The row (primary key ``key``) landed or went: forget its parked copy, if it may have one."""
+        if ctx.was_parked(person_id) and not ctx.untouched(key):
             self.batch.unparks.append(park_key(ctx.hospital_id, source, uuid))
 
-    def retire(self, ctx: PlanContext, source: str, row: Any) -> None:
-        """A voided row: its record goes (to the audit trail); a parked copy is forgotten."""
-        self.batch.removals.append((record_id(ctx.hospital_id, source, row.uuid), void_info(row)))
-        self.release(ctx, source, row.uuid, row.person_id)
+    def remove(self, ctx: PlanContext, rid: Any, why: dict[str, Any], key: int | None = None) -> None:
+        """The record ``rid`` (of the row with primary key ``key``) goes, if it may exist."""
+        if not ctx.untouched(key):
+            self.batch.removals.append((rid, why))
 
-    def replace(self, ctx: PlanContext, source: str, row: Any, replaced: str) -> None:
+    def retire(self, ctx: PlanContext, source: str, row: Any, key: int) -> None:
+        """A voided row: its record goes (to the audit trail); a parked copy is forgotten."""
+        self.remove(ctx, record_id(ctx.hospital_id, source, row.uuid), void_info(row), key)
+        self.release(ctx, source, row.uuid, row.person_id, key)
+
+    def replace(self, ctx: PlanContext, source: str, row: Any, replaced: str, replaced_key: int | None = None) -> None:
         """A new version of a row: the record of the version it replaces goes."""
-        removed = {"reason": "replaced", "replacedBy": row.uuid}
-        self.batch.removals.append((record_id(ctx.hospital_id, source, replaced), removed))
-        self.release(ctx, source, replaced, row.person_id)
+        why = {"reason": "replaced", "replacedBy": row.uuid}
+        self.remove(ctx, record_id(ctx.hospital_id, source, replaced), why, replaced_key)
+        self.release(ctx, source, replaced, row.person_id, replaced_key)
 
 
 def void_info(row: Any) -> dict[str, Any]:

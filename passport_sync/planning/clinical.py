@@ -26,12 +26,12 @@ def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
             result.skipped += 1
             continue
         if row.voided:
-            result.retire(ctx, row.source, row)
+            result.retire(ctx, row.source, row, row.pk)
             continue
         if row.replaced_by:
             # Revised or renewed: the newer order carries the record (re-read as a change).
             removed = {"reason": "replaced", "replacedBy": row.replaced_by}
-            result.batch.removals.append((record_id(hid, row.source, row.uuid), removed))
+            result.remove(ctx, record_id(hid, row.source, row.uuid), removed, row.pk)
             continue
         if row.is_discontinuation:
             if row.previous_uuid:
@@ -40,7 +40,7 @@ def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
             result.skipped += 1
             continue
         if row.previous_uuid:
-            result.replace(ctx, row.source, row, row.previous_uuid)
+            result.replace(ctx, row.source, row, row.previous_uuid, row.previous_pk)
         match = ctx.match(row.person_id)
         if match.patient_id is None:
             result.park_unmatched(ctx, row.source, row.uuid, row.pk, row.person_id)
@@ -51,6 +51,6 @@ def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
             result.skipped += 1
             continue
         result.batch.upserts.append(doc)
-        result.release(ctx, row.source, row.uuid, row.person_id)
+        result.release(ctx, row.source, row.uuid, row.person_id, row.pk)
         result.landed += 1
     return result

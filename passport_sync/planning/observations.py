@@ -66,11 +66,11 @@ def plan(rows: Sequence[ObsRow], groups: Groups, members: Sequence[ObsRow], ctx:
         if row.obs_group_id in by_group.groups:
             continue  # a member of a group that is one record: the group is rebuilt below
         if row.voided:
-            result.retire(ctx, SOURCE, row)
+            result.retire(ctx, SOURCE, row, row.obs_id)
             continue
         if row.previous_version_uuid:
             # An edit: the new row replaces the old one, whatever the old row's void says yet.
-            result.replace(ctx, SOURCE, row, row.previous_version_uuid)
+            result.replace(ctx, SOURCE, row, row.previous_version_uuid, row.previous_version)
         _plan_row(result, row, ctx)
     _plan_groups(result, by_group, ctx)
     return result
@@ -94,7 +94,7 @@ def _units(result: Plan, groups: Groups, members: Sequence[ObsRow], ctx: PlanCon
         valued = [m for m in by_group.get(group_id, []) if m.has_value()]
         if not valued:
             # Nothing left: each member's own row retires its record, and the group's goes.
-            result.batch.removals.append((record_id(ctx.hospital_id, SOURCE, uuid), {"reason": "voided"}))
+            result.remove(ctx, record_id(ctx.hospital_id, SOURCE, uuid), {"reason": "voided"}, group_id)
             del groups[group_id]
         elif all(m.value_numeric is not None and m.concept_datatype in NUMERIC_DATATYPES for m in valued):
             del groups[group_id]
@@ -127,7 +127,7 @@ def _plan_row(result: Plan, row: ObsRow, ctx: PlanContext) -> None:
         result.skipped += 1
         return
     (result.batch.upserts if ctx.reconciling else result.batch.records).append(doc)
-    result.release(ctx, SOURCE, row.uuid, row.person_id)
+    result.release(ctx, SOURCE, row.uuid, row.person_id, row.obs_id)
     result.landed += 1
 
 
@@ -136,7 +136,7 @@ def _plan_groups(result: Plan, units: _Units, ctx: PlanContext) -> None:
     for group_id, (group_uuid, is_diagnosis) in units.groups.items():
         live = units.members.get(group_id)
         if not live:
-            result.batch.removals.append((record_id(ctx.hospital_id, SOURCE, group_uuid), {"reason": "voided"}))
+            result.remove(ctx, record_id(ctx.hospital_id, SOURCE, group_uuid), {"reason": "voided"}, group_id)
             continue
         first = live[0]
         match = ctx.match(first.person_id)
@@ -160,15 +160,14 @@ def _plan_groups(result: Plan, units: _Units, ctx: PlanContext) -> None:
             group_ctx = record_context(first, match.patient_id, ctx, group=True)
             doc = build_group_record(group_uuid, group_ctx.concept_name, parts, group_ctx)
             # Written one per member by an older rendering: those records give way to this one.
-            result.batch.removals.extend(
-                (record_id(ctx.hospital_id, SOURCE, m.uuid), {"reason": "replaced", "replacedBy": group_uuid})
-                for m in live
-            )
+            for m in live:
+                why = {"reason": "replaced", "replacedBy": group_uuid}
+                result.remove(ctx, record_id(ctx.hospital_id, SOURCE, m.uuid), why, m.obs_id)
         if doc is None:
             result.skipped += 1
             continue
         result.batch.upserts.append(doc)
-        result.release(ctx, SOURCE, group_uuid, first.person_id)
+        result.release(ctx, SOURCE, group_uuid, first.person_id, group_id)
 
 
 def record_context(row: ObsRow, patient_id: str, ctx: PlanContext, *, group: bool = False) -> RecordContext:

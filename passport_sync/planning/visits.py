@@ -37,7 +37,9 @@ def plan(
         planned = plan_encounter(encounter, members, context, prescription)
         if encounter is None:
             planned.removals = list(existing)
-        batch.upserts += planned.upserts
+        # A derived record not there yet is inserted (cheaper than an upsert); one there is upserted.
+        batch.records += [doc for doc in planned.upserts if doc["_id"] not in existing]
+        batch.upserts += [doc for doc in planned.upserts if doc["_id"] in existing]
         batch.patches += planned.patches
         batch.removals += [
             (rid, {"reason": "encounter without synced records"}) for rid in planned.removals if rid in existing

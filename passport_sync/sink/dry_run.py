@@ -28,7 +28,9 @@ NOT_CREATED = "0" * 24
 
 
 class _CountedRecords(Records):
-    def apply(self, batch: BatchWrite, now: datetime, *, hospital_id: str | None = None) -> BatchOutcome:
+    def apply(
+        self, batch: BatchWrite, now: datetime, *, hospital_id: str | None = None, keep_encounters: bool = True
+    ) -> BatchOutcome:
         # What the real run would remove: only records that are in Patient Passport (a void of a
         # row that was parked, or never synced, removes nothing).
         removed = self.count_existing([record_id for record_id, _ in batch.removals])

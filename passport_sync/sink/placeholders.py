@@ -161,7 +161,8 @@ class Placeholders(Concern):
         three commands for any number of providers. Returns the user id of each key."""
         if not providers:
             return {}
-        users, doctors = [], []
+        users: list[dict[str, Any]] = []
+        doctors: list[dict[str, Any]] = []
         for key, provider in providers.items():
             user_id = placeholder_id("doctor-user", hospital.id, key)
             name = provider.display_name if provider.uuid == "" else f"Dr. {provider.display_name}"

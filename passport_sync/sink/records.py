@@ -128,12 +128,15 @@ class Records(Concern):
         self._parked = parked
         self._encounters = encounters
 
-    def apply(self, batch: BatchWrite, now: datetime, *, hospital_id: str | None = None) -> BatchOutcome:
+    def apply(
+        self, batch: BatchWrite, now: datetime, *, hospital_id: str | None = None, keep_encounters: bool = True
+    ) -> BatchOutcome:
         """Write one batch. Returns only after MongoDB acknowledged every part of it.
 
-        With ``hospital_id``, the encounters the batch touched are remembered in
-        ``openmrs_sync_encounters`` (in the same call, so a crash cannot lose them) until their
-        derived records are rebuilt.
+        With ``hospital_id``, the encounters the batch touched are found (``outcome.encounters``)
+        and, unless ``keep_encounters`` is false (the caller keeps them with its checkpoint),
+        remembered in ``openmrs_sync_encounters`` (in the same call, so a crash cannot lose them)
+        until their derived records are rebuilt.
         """
         outcome = BatchOutcome()
         if hospital_id is not None:
@@ -155,7 +158,7 @@ class Records(Concern):
             self._parked.park(batch.parks, now)
         if batch.unparks:
             self._parked.unpark(batch.unparks)
-        if hospital_id is not None and outcome.encounters:
+        if hospital_id is not None and keep_encounters and outcome.encounters:
             self._encounters.mark_due(hospital_id, outcome.encounters)
         return outcome
 
@@ -354,6 +357,14 @@ class Records(Concern):
         return self._gw.call(
             "counting records", lambda: self._db[RECORDS].count_documents({"_id": {"$in": record_ids}})
         )
+
+    def any_of(self, hospital_id: str) -> bool:
+        """Whether the hospital has any record in the Passport."""
+        found = self._gw.call(
+            "asking whether records exist",
+            lambda: self._db[RECORDS].find_one({"openmrsData.hospitalId": hospital_id}, {"_id": 1}),
+        )
+        return found is not None
 
     def stale(self, hospital_id: str, version: int, after: ObjectId | None, limit: int) -> list[dict[str, Any]]:
         """Records of a hospital rendered by an earlier (or no) rendering version, in ``_id`` order."""

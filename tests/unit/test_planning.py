@@ -200,3 +200,34 @@ def test_a_hospital_with_parked_rows_releases_every_landing_rows_copy_and_one_wi
     assert with_parked.batch.unparks == [park_key(H, "obs", "obs-10")]
     without = observations.plan([_weight(10)], {}, [], _ctx(matched))
     assert without.batch.unparks == [] and len(without.batch.records) == 1
+
+
+def test_rows_above_the_touched_mark_remove_and_release_nothing_and_rows_below_it_do() -> None:
+    """A row whose key is above the feed's touched mark was never written or parked: its void,
+    its landing and the version it replaces cost no read and no delete; at or below the mark they do."""
+    matched = {1: PersonMatch(patient_id=PATIENT)}
+
+    def plan_of(rows: list[ObsRow], mark: int | None) -> Any:
+        return observations.plan(rows, {}, [], _ctx(matched, parked_before=True, untouched_above=mark)).batch
+
+    voided = _weight(20, voided=True, void_reason="entered in error", date_voided=WHEN)
+    edit = _weight(21, previous_version=19, previous_version_uuid="obs-19")
+    above = plan_of([voided, edit, _weight(22)], 18)
+    assert (above.removals, above.unparks) == ([], [])
+    assert [d["_id"] for d in above.records] == [record_id(H, "obs", "obs-21"), record_id(H, "obs", "obs-22")]
+
+    below = plan_of([voided, edit, _weight(22)], 22)
+    assert sorted(rid for rid, _ in below.removals) == sorted(record_id(H, "obs", u) for u in ("obs-20", "obs-19"))
+    assert sorted(below.unparks) == sorted(park_key(H, "obs", f"obs-{n}") for n in (19, 20, 21, 22))
+    # Not known (a hospital synced before the mark existed): every row is treated as synced.
+    assert plan_of([voided, edit, _weight(22)], None) == below
+
+
+def test_a_clinical_row_above_the_touched_mark_removes_nothing() -> None:
+    row = ClinicalRow(
+        source="condition", pk=7, uuid="cond-7", person_id=1, date_created=WHEN, voided=True, date_voided=WHEN
+    )
+    ctx = _ctx({1: PersonMatch(patient_id=PATIENT)}, parked_before=True, untouched_above=6)
+    assert clinical.plan([row], ctx).batch.removals == []
+    ctx = dataclasses.replace(ctx, untouched_above=7)
+    assert [rid for rid, _ in clinical.plan([row], ctx).batch.removals] == [record_id(H, "condition", "cond-7")]

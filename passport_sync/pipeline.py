@@ -34,9 +34,8 @@ from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
 from passport_sync.feeds import ClinicalFeed, Feed, ObservationFeed
 from passport_sync.lease import Lease
 from passport_sync.mapping import RENDER_VERSION
-from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.visits import DERIVED_SOURCES
-from passport_sync.matching import PatientMatcher, PersonMatch
+from passport_sync.matching import PatientMatcher, PersonMatch, registrations_from, registrations_to_handle
 from passport_sync.models import FeedHead, HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.parking import RETRIED_BY_FULL_PASS
@@ -440,11 +439,15 @@ class HospitalSync:
         # A margin both ways: the seconds in the app's ObjectIds come from its servers' clocks, not ours.
         since = _aware(check.get("patientsSince") or now) - NEW_PATIENT_LOOKBACK
         registered = self.store.patients.registered_since(since, now + NEW_PATIENT_LOOKBACK)
-        national_ids = {n for n in map(normalise_national_id, registered) if n}
-        if national_ids:
-            for holders in self.source.holders(national_ids, self.type_ids).values():
+        # The overlap returns the patients of the last runs again: only those not handled yet are.
+        handled = dict(check.get("patientsHandled") or {})
+        new = registrations_to_handle(registered, handled)
+        if new:
+            for holders in self.source.holders(set(new.values()), self.type_ids).values():
                 persons |= holders
             check["patientsSince"] = now
+            # Pruned to what the next run's lookup (from now minus the look-back) can return.
+            check["patientsHandled"] = registrations_from({**handled, **new}, now - NEW_PATIENT_LOOKBACK)
         return self.store.parked.persons_among(self.hospital.id, persons) if persons else set()
 
     def _land(self, feed: Feed, pks: list[int]) -> None:

@@ -200,3 +200,41 @@ def test_a_change_committed_late_inside_the_look_back_is_still_read(
     # And once read, the window is left unread again.
     idle, counter = _traced_run(settings)
     assert idle.read == 0 and not CHANGE_READS & set(counter.purposes(tracing.MYSQL))
+
+
+def test_an_idle_run_right_after_a_registration_asks_nothing_again_and_the_next_one_still_lands(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    first = clinic.patient("1200000000001")
+    second = clinic.patient("1200000000002")
+    clinic.visit(first, weights=2)
+    clinic.visit(second, weights=2)
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    initial, _ = _traced_run(settings)
+    parked_second = passport.openmrs_sync_parked.count_documents({"personId": second})
+    assert initial.parked == passport.openmrs_sync_parked.count_documents({}) >= 6
+
+    register_patient(passport, "1200000000001")
+    landed, counter = _traced_run(settings)
+    assert landed.unparked == landed.written >= 3
+    assert "holders" in counter.purposes(tracing.MYSQL)
+
+    # The registration is still inside the 10-minute look-back: it is not handled again.
+    idle, counter = _traced_run(settings)
+    assert (idle.read, idle.written, idle.unparked) == (0, 0, 0)
+    assert counter.of_hospital(tracing.MONGODB, HOSPITAL) <= IDLE_MONGODB, counter.purposes(tracing.MONGODB)
+    assert counter.of_hospital(tracing.MYSQL, HOSPITAL) <= IDLE_MYSQL, counter.purposes(tracing.MYSQL)
+    assert "holders" not in counter.purposes(tracing.MYSQL)
+    assert not {"reading parked persons", "saving the checkpoint"} & {
+        purpose.split("/")[0] for purpose in counter.purposes(tracing.MONGODB)
+    }
+
+    # A second registration inside the same window lands its patient's rows.
+    register_patient(passport, "1200000000002")
+    landed, counter = _traced_run(settings)
+    assert landed.unparked == landed.written == parked_second >= 3
+    assert "holders" in counter.purposes(tracing.MYSQL)
+    assert passport.openmrs_sync_parked.count_documents({}) == 0
+    assert {d["patientId"] for d in passport.medicalrecords.find({"openmrsData.source": "obs"})} == {
+        str(d["_id"]) for d in passport.patients.find()
+    }

@@ -302,9 +302,7 @@ class HospitalSync:
     def _void_lookback(self) -> timedelta:
         return timedelta(minutes=self.settings.sync.void_lookback_minutes)
 
-    def _digest_changes(
-        self, feeds: Sequence[Feed], syncstatus: Mapping[str, Any]
-    ) -> dict[str, cp_logic.ChangesDigest]:
+    def _digest_changes(self, feeds: Sequence[Feed], syncstatus: Mapping[str, Any]) -> dict[str, ChangesDigest]:
         """The digest of each feed's change window with something in it, in one statement, taken
         before anything is read: for the window the next run will read once this run has read the
         changes the probe saw (the window it reads now when nothing moved the watermark)."""

@@ -182,7 +182,7 @@ def voided_digest(since: datetime | None) -> Query:
 
 def digests(parts: Sequence[Query]) -> Query:
     """Several window digests in one statement: one row each, numbered ``i`` in order."""
-    sql = "\nUNION ALL\n".join(f"SELECT {i} AS i, d.n, d.x FROM ({q[0]}) d" for i, q in enumerate(parts))
+    sql = "\nUNION ALL\n".join(f"SELECT {i} AS i, w.n, w.x FROM ({q[0]}) w" for i, q in enumerate(parts))
     return sql, tuple(p for q in parts for p in q[1])
 
 

@@ -6,6 +6,12 @@ will commit later with an id and a ``date_created`` below the checkpoint), or it
 Gaps are re-read at the start of every run until they fill or until the late-commit window has
 passed. Voids are read by ``date_voided`` from ``void_watermark`` minus a look-back, because a
 void is an update of a row we already passed.
+
+The look-back window holds the same rows run after run until the watermark moves. A digest of the
+rows the change read would return (their count and an XOR of a checksum over each row's key, void
+flag and change times) is kept with the checkpoint: while the window starts at the same moment and
+its digest is the same, the window holds nothing the last read did not see, and is not read again.
+A late commit, an unvoid or a second edit inside the window changes the digest.
 """
 
 from __future__ import annotations
@@ -28,10 +34,22 @@ class Gap:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangesDigest:
+    """The rows a change read from ``since`` returns, summarised: how many, and the XOR of their
+    checksums (both computed by the database)."""
+
+    since: datetime | None
+    rows: int
+    crc: int
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     last_obs_id: int = 0
     gaps: tuple[Gap, ...] = ()
     void_watermark: datetime | None = None
+    # The digest of the change window as it was when the window was last read.
+    changes_digest: ChangesDigest | None = None
 
     @property
     def gap_ids(self) -> int:
@@ -98,6 +116,52 @@ def void_read_from(cp: Checkpoint, lookback: timedelta) -> datetime | None:
     return cp.void_watermark - lookback
 
 
+def changes_due(max_changed: datetime | None, since: datetime | None) -> bool:
+    """Whether anything changed at or after ``since`` (``max_changed``: the feed's latest change)."""
+    return max_changed is not None and (since is None or max_changed >= since)
+
+
+def next_void_read_from(
+    cp: Checkpoint, max_changed: datetime | None, lookback: timedelta, *, not_after: datetime | None = None
+) -> datetime | None:
+    """Where the change read will start once the changes up to ``max_changed`` are read: the window
+    a digest taken before this run's read describes for the next run (see ``remember_changes``)."""
+    return void_read_from(advance_voids(cp, max_changed, not_after=not_after), lookback)
+
+
+def changes_unchanged(cp: Checkpoint, since: datetime | None, digest: ChangesDigest | None) -> bool:
+    """Whether the change window from ``since`` can be left unread: ``digest`` (taken now) is the
+    one kept when the same window was last read, so no row in it was added, voided, unvoided or
+    changed since."""
+    kept = cp.changes_digest
+    if digest is None or kept is None:
+        return False
+    return (
+        _same_moment(digest.since, since)
+        and _same_moment(kept.since, since)
+        and (kept.rows, kept.crc) == (digest.rows, digest.crc)
+    )
+
+
+def remember_changes(cp: Checkpoint, digest: ChangesDigest | None, lookback: timedelta) -> Checkpoint:
+    """The checkpoint after its change window was read: ``digest`` (taken before the read) is kept
+    when it describes the window the next run reads; any other is dropped, so the next run reads."""
+    since = void_read_from(cp, lookback)
+    keep = digest if digest is not None and _same_moment(digest.since, since) else None
+    return cp if keep == cp.changes_digest else replace(cp, changes_digest=keep)
+
+
+def _same_moment(a: datetime | None, b: datetime | None) -> bool:
+    # MongoDB keeps milliseconds: a moment read back from the checkpoint is compared at that precision.
+    if a is None or b is None:
+        return a is b
+    return _milliseconds(a) == _milliseconds(b)
+
+
+def _milliseconds(value: datetime) -> datetime:
+    return _naive(value).replace(microsecond=value.microsecond // 1000 * 1000)
+
+
 def advance_voids(cp: Checkpoint, max_date_voided: datetime | None, *, not_after: datetime | None = None) -> Checkpoint:
     """Move the change watermark to the latest change seen, but never past ``not_after`` (the
     database's clock when the changes were read): a ``date_voided`` in the future (a skewed
@@ -117,7 +181,8 @@ def move_back(cp: Checkpoint, last_id_before: int, moment: datetime) -> Checkpoi
     watermark = cp.void_watermark
     if watermark is not None and _naive(watermark) > _naive(moment):
         watermark = moment
-    return replace(cp, last_obs_id=min(cp.last_obs_id, last_id_before), void_watermark=watermark)
+    # The digest goes too: a reset re-reads the change window whatever it holds.
+    return replace(cp, last_obs_id=min(cp.last_obs_id, last_id_before), void_watermark=watermark, changes_digest=None)
 
 
 def _naive(value: datetime) -> datetime:
@@ -130,7 +195,23 @@ def to_document(cp: Checkpoint) -> dict[str, Any]:
         "lastObsId": cp.last_obs_id,
         "gaps": [[g.low, g.high, g.since] for g in cp.gaps],
         "voidWatermark": cp.void_watermark,
+        "changesDigest": _digest_document(cp.changes_digest),
     }
+
+
+def _digest_document(digest: ChangesDigest | None) -> dict[str, Any] | None:
+    if digest is None:
+        return None
+    return {"since": digest.since, "rows": digest.rows, "crc": digest.crc}
+
+
+def _digest_from(doc: Any) -> ChangesDigest | None:
+    if not isinstance(doc, Mapping):
+        return None
+    try:
+        return ChangesDigest(doc.get("since"), int(doc["rows"]), int(doc["crc"]))
+    except (KeyError, TypeError, ValueError):
+        return None  # unreadable: the window is read again, which is always safe
 
 
 def from_document(doc: Mapping[str, Any] | None) -> Checkpoint:
@@ -141,6 +222,7 @@ def from_document(doc: Mapping[str, Any] | None) -> Checkpoint:
         last_obs_id=int(doc.get("lastObsId") or 0),
         gaps=gaps,
         void_watermark=doc.get("voidWatermark"),
+        changes_digest=_digest_from(doc.get("changesDigest")),
     )
 
 

@@ -6,7 +6,9 @@ feed (observations, then each clinical source):
 1. re-read the late-commit gaps of earlier runs (rows whose transaction committed after we passed);
 2. read new rows after the checkpoint, batch by batch, moving the checkpoint after each batch
    MongoDB acknowledged (the next page is read while this one is written);
-3. read changes (voids, edits in place, stopped orders) since the watermark minus a look-back.
+3. read changes (voids, edits in place, stopped orders) since the watermark minus a look-back,
+   unless the window's digest (taken for every feed in one statement before the feeds run) is
+   the one kept when the same window was last read.
 
 Then: land parked rows whose patient is now known, re-render records an older version wrote, take
 the due slice of reconciliation, and rebuild the visit records of the encounters that changed.
@@ -26,15 +28,14 @@ from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
 from passport_sync import tracing
-from passport_sync.checkpoint import Checkpoint
+from passport_sync.checkpoint import ChangesDigest, Checkpoint
 from passport_sync.config import HospitalConfig, Settings
 from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
 from passport_sync.feeds import ClinicalFeed, Feed, ObservationFeed
 from passport_sync.lease import Lease
 from passport_sync.mapping import RENDER_VERSION
-from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.visits import DERIVED_SOURCES
-from passport_sync.matching import PatientMatcher, PersonMatch
+from passport_sync.matching import PatientMatcher, PersonMatch, registrations_from, registrations_to_handle
 from passport_sync.models import FeedHead, HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.parking import RETRIED_BY_FULL_PASS
@@ -109,6 +110,8 @@ class HospitalSync:
         self._source_now: datetime | None = None
         # Each feed's highest primary key and latest change when the run started.
         self._heads: dict[str, FeedHead] = {}
+        # Each feed's change window as it is before the feeds run (see _digest_changes).
+        self._digests: dict[str, ChangesDigest] = {}
         # (server:port/database, fingerprint) of the OpenMRS database, kept with the checkpoint.
         self._database: tuple[str, str | None] = ("", None)
         self._syncstatus: dict[str, Any] = {}
@@ -138,7 +141,9 @@ class HospitalSync:
             if (doc.get("sourceDatabase"), doc.get("sourceFingerprint")) != self._database:
                 self.store.checkpoints.remember_database(self.hospital.id, *self._database)
             self._sets_marks = True
-            for feed in self.feeds():
+            feeds = self.feeds()
+            self._digests = self._digest_changes(feeds, doc)
+            for feed in feeds:
                 self._run_feed(feed, doc)
             self._land_parked(doc)
             self._rerender(doc)
@@ -329,13 +334,37 @@ class HospitalSync:
         if first_run:
             # Changes before this moment were seen, already changed, by the first full read.
             state = cp_logic.advance_voids(state, head.max_changed, not_after=self._source_now)
-        since = cp_logic.void_read_from(state, timedelta(minutes=self.settings.sync.void_lookback_minutes))
-        if head.max_changed is not None and (since is None or head.max_changed >= since):
+        since = cp_logic.void_read_from(state, self._void_lookback)
+        if cp_logic.changes_due(head.max_changed, since) and not cp_logic.changes_unchanged(
+            state, since, self._digests.get(feed.name)
+        ):
             state = self._read_changes(feed, state, since)
         if first_run:
             # Stored even when the source is empty: the next run is not a first run.
             self._save(feed, state)
         return state
+
+    @property
+    def _void_lookback(self) -> timedelta:
+        return timedelta(minutes=self.settings.sync.void_lookback_minutes)
+
+    def _digest_changes(self, feeds: Sequence[Feed], syncstatus: Mapping[str, Any]) -> dict[str, ChangesDigest]:
+        """The digest of each feed's change window with something in it, in one statement, taken
+        before anything is read: for the window the next run will read once this run has read the
+        changes the probe saw (the window it reads now when nothing moved the watermark)."""
+        windows: dict[str, datetime | None] = {}
+        for feed in feeds:
+            head = self._heads.get(feed.name) or FeedHead(None, None)
+            state = cp_logic.stored_checkpoint(feed.name, syncstatus)
+            since = cp_logic.next_void_read_from(
+                state, head.max_changed, self._void_lookback, not_after=self._source_now
+            )
+            if cp_logic.changes_due(head.max_changed, since):
+                windows[feed.name] = since
+        if not windows:
+            return {}
+        found = self.source.changes_digests(windows)
+        return {name: ChangesDigest(windows[name], *found[name]) for name in windows if name in found}
 
     def _save(self, feed: Feed, state: Checkpoint) -> None:
         self.store.checkpoints.save(self.hospital.id, cp_logic.stored_fields(feed.name, state), self.clock())
@@ -412,11 +441,14 @@ class HospitalSync:
             moments = [m for m in map(feed.changed_at, rows) if m is not None]
             latest = max([*moments, latest] if latest else moments, default=latest)
             after = feed.pk(rows[-1])
+        moved = state
         if latest is not None and latest != state.void_watermark:
             moved = cp_logic.advance_voids(state, latest, not_after=self._source_now)
-            if moved != state:
-                state = moved
-                self._save(feed, state)
+        # Kept in the same save: the next run leaves the window unread while its digest stays.
+        moved = cp_logic.remember_changes(moved, self._digests.get(feed.name), self._void_lookback)
+        if moved != state:
+            state = moved
+            self._save(feed, state)
         return state
 
     def _land_parked(self, syncstatus: Mapping[str, Any]) -> None:
@@ -460,11 +492,15 @@ class HospitalSync:
         # A margin both ways: the seconds in the app's ObjectIds come from its servers' clocks, not ours.
         since = _aware(check.get("patientsSince") or now) - NEW_PATIENT_LOOKBACK
         registered = self.store.patients.registered_since(since, now + NEW_PATIENT_LOOKBACK)
-        national_ids = {n for n in map(normalise_national_id, registered) if n}
-        if national_ids:
-            for holders in self.source.holders(national_ids, self.type_ids).values():
+        # The overlap returns the patients of the last runs again: only those not handled yet are.
+        handled = dict(check.get("patientsHandled") or {})
+        new = registrations_to_handle(registered, handled)
+        if new:
+            for holders in self.source.holders(set(new.values()), self.type_ids).values():
                 persons |= holders
             check["patientsSince"] = now
+            # Pruned to what the next run's lookup (from now minus the look-back) can return.
+            check["patientsHandled"] = registrations_from({**handled, **new}, now - NEW_PATIENT_LOOKBACK)
         return self.store.parked.persons_among(self.hospital.id, persons) if persons else set()
 
     def _land(self, feed: Feed, pks: list[int]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from passport_sync.source.openmrs import OpenMRSSource
 from tests.conftest import hospital_entry, make_settings, register_patient
 from tests.helpers import run_sync, synced
 
@@ -402,3 +403,48 @@ def test_lab_orders_between_drug_orders_are_skipped_not_gaps(ward: Ward, passpor
     )
     assert run_sync(settings)[0].removed == 1
     assert len(records(passport, "drug_order")) == 1
+
+
+def test_a_change_windows_digest_covers_exactly_the_rows_the_change_read_returns(ward: Ward, settings: Any) -> None:
+    """The digest that lets an idle run skip a change window and the read it stands for share
+    their WHERE; on every schema version they must agree on the rows, or a skipped window could
+    hide a change."""
+    b, t0 = ward.b, datetime(2025, 11, 6, 10, 0)
+    note = b.concept("Clinical note", datatype="Text", concept_class="Misc")
+    obs = [b.obs(ward.person, note, value_text=f"note {i}") for i in range(3)]
+    b.void_obs(obs[0], when=t0)
+    b.void_obs(obs[1], when=t0 + timedelta(hours=2))
+    diagnoses = [b.encounter_diagnosis(ward.encounter, diagnosis_coded=ward.malaria) for _ in range(3)]
+    conditions = [b.condition(ward.person, condition_coded=ward.asthma) for _ in range(3)]
+    allergy = b.allergy(ward.person, ward.penicillin)
+    orders = [b.drug_order(ward.encounter, ward.provider, drug_id=ward.drug, concept_id=ward.amoxicillin) for _ in "ab"]
+    void = "UPDATE {table} SET voided = 1, voided_by = 1, date_voided = %s WHERE {pk} = %s"
+    for table, pk, row in (
+        ("encounter_diagnosis", "diagnosis_id", diagnoses[0]),
+        ("conditions", "condition_id", conditions[0]),
+        ("allergy", "allergy_id", allergy),
+        ("orders", "order_id", orders[0]),
+    ):
+        ward.db.execute(void.format(table=table, pk=pk), (t0 + timedelta(hours=1), row))
+    for table, pk, row in (
+        ("encounter_diagnosis", "diagnosis_id", diagnoses[1]),
+        ("conditions", "condition_id", conditions[1]),
+    ):
+        if "date_changed" in ward.columns(table):
+            ward.db.execute(f"UPDATE {table} SET date_changed = %s WHERE {pk} = %s", (t0 + timedelta(hours=3), row))
+    ward.db.execute("UPDATE orders SET date_stopped = %s WHERE order_id = %s", (t0 - timedelta(hours=1), orders[1]))
+
+    hospital = settings.hospitals[0]
+    with OpenMRSSource(hospital, settings.sync.retry) as source:
+        source.connect()
+        tables = {table.name: table for table in source.clinical_sources()}
+        for since in (None, t0 - timedelta(hours=2), t0, t0 + timedelta(minutes=90), t0 + timedelta(days=1)):
+            digests = source.changes_digests(dict.fromkeys(["obs", *tables], since))
+            read: dict[str, list[int]] = {"obs": [r.obs_id for r in source.voided_since(since, 0, 1000)]}
+            for name, table in tables.items():
+                read[name] = [r.pk for r in source.clinical_changed(table, since, 0, 1000)]
+            assert {name: rows for name, (rows, _) in digests.items()} == {n: len(pks) for n, pks in read.items()}
+            assert all(len(pks) == len(set(pks)) for pks in read.values())
+            if since is None:
+                assert len(read["obs"]) == 2 and all(read.values()), read
+        assert sum(len(pks) for pks in read.values()) == 0  # a day later nothing changed

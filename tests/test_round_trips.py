@@ -2,6 +2,8 @@
 
 An idle run (nothing new in OpenMRS) must cost at most 8 MySQL statements and 8 MongoDB commands
 whatever the history, and what a run reads must not grow with the rows parked in earlier runs.
+Right after a void, an edit or a registration in the Passport, inside the look-back windows, an
+idle run costs no more: one statement for the change windows' digests, and nothing re-read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from tests.helpers import Clinic, run_sync
 HOSPITAL = "h-round-trips"
 IDLE_MYSQL = 8
 IDLE_MONGODB = 8
+# Inside the change look-back: the schema, the national-ID type, the probe, the windows' digests.
+IDLE_IN_WINDOW_MYSQL = 4
+CHANGE_READS = {"voided_since", "clinical_changed"}
 
 
 def _registered_an_hour_ago(passport: Any, national_id: str) -> None:
@@ -113,3 +118,123 @@ def test_a_national_id_given_in_openmrs_lands_the_persons_parked_rows_at_the_nex
     assert landed.unparked == landed.written == first.parked
     assert passport.openmrs_sync_parked.count_documents({}) == 0
     assert counter.purposes(tracing.MYSQL).get("persons_with_identifiers_after") == 1
+
+
+def _an_hour_later(clinic: Clinic) -> datetime:
+    return clinic.when + timedelta(hours=1)
+
+
+def test_an_idle_run_right_after_a_void_and_an_edit_rereads_nothing(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    known = clinic.patient("1199780012345678")
+    _registered_an_hour_ago(passport, "1199780012345678")
+    _, first_weight, _ = clinic.visit(known, weights=2)
+    asthma = clinic.b.condition(known, condition_non_coded="Asthma")
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    _traced_run(settings)
+
+    clinic.b.void_obs(first_weight, when=_an_hour_later(clinic))
+    openmrs.execute(
+        "UPDATE conditions SET clinical_status = 'INACTIVE', date_changed = %s, changed_by = 1 WHERE condition_id = %s",
+        (_an_hour_later(clinic) - timedelta(minutes=20), asthma),
+    )
+    changed, _ = _traced_run(settings)
+    assert (changed.removed, changed.updated) == (1, 1)
+
+    # Both changes are inside the 60-minute look-back of the next run, which finds them unchanged.
+    idle, counter = _traced_run(settings)
+    assert (idle.read, idle.written, idle.updated, idle.removed) == (0, 0, 0, 0)
+    mysql = counter.purposes(tracing.MYSQL)
+    assert counter.of_hospital(tracing.MYSQL, HOSPITAL) <= IDLE_IN_WINDOW_MYSQL, mysql
+    assert counter.of_hospital(tracing.MONGODB, HOSPITAL) <= IDLE_MONGODB, counter.purposes(tracing.MONGODB)
+    assert mysql.get("changes_digests") == 1
+    assert not CHANGE_READS & set(mysql), mysql
+
+
+def test_a_change_committed_late_inside_the_look_back_is_still_read(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    """What the look-back is for: a void or an edit whose transaction commits after a run read past
+    its timestamp. The window's digest changes, so the next run reads it."""
+    known = clinic.patient("1199780012345678")
+    _registered_an_hour_ago(passport, "1199780012345678")
+    first, late, _ = clinic.visit(known, weights=2)
+    edited_twice = clinic.b.condition(known, condition_non_coded="Asthma")
+    voided_late = clinic.b.condition(known, condition_non_coded="Hypertension")
+    latest = clinic.b.condition(known, condition_non_coded="Gout")
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    _traced_run(settings)
+
+    watermark = _an_hour_later(clinic)
+    edit = "UPDATE conditions SET clinical_status = %s, date_changed = %s, changed_by = 1 WHERE condition_id = %s"
+    clinic.b.void_obs(first, when=watermark)
+    openmrs.execute(edit, ("INACTIVE", watermark - timedelta(minutes=30), edited_twice))
+    openmrs.execute(edit, ("INACTIVE", watermark, latest))
+    changed, _ = _traced_run(settings)
+    assert (changed.removed, changed.updated) == (1, 2)
+    idle, counter = _traced_run(settings)
+    assert idle.read == 0 and not CHANGE_READS & set(counter.purposes(tracing.MYSQL))
+
+    # Committed after that run, each with a timestamp before the watermark it moved past: a void,
+    # and a second edit of a row already in the window (the same rows, one changed).
+    clinic.b.void_obs(late, when=watermark - timedelta(minutes=10))
+    openmrs.execute(edit, ("ACTIVE", watermark - timedelta(minutes=5), edited_twice))
+    caught, _ = _traced_run(settings)
+    assert (caught.removed, caught.updated) == (1, 1), caught
+    assert not passport.medicalrecords.find_one({"openmrsData.obsId": late})
+    record = passport.medicalrecords.find_one({"openmrsData.source": "condition", "openmrsData.sourceId": edited_twice})
+    assert record["data"]["status"] == "Active", record["data"]
+
+    openmrs.execute(
+        "UPDATE conditions SET voided = 1, voided_by = 1, void_reason = 'wrong patient', date_voided = %s"
+        " WHERE condition_id = %s",
+        (watermark - timedelta(minutes=15), voided_late),
+    )
+    caught, _ = _traced_run(settings)
+    assert caught.removed == 1, caught
+    assert not passport.medicalrecords.find_one(
+        {"openmrsData.source": "condition", "openmrsData.sourceId": voided_late}
+    )
+
+    # And once read, the window is left unread again.
+    idle, counter = _traced_run(settings)
+    assert idle.read == 0 and not CHANGE_READS & set(counter.purposes(tracing.MYSQL))
+
+
+def test_an_idle_run_right_after_a_registration_asks_nothing_again_and_the_next_one_still_lands(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    first = clinic.patient("1200000000001")
+    second = clinic.patient("1200000000002")
+    clinic.visit(first, weights=2)
+    clinic.visit(second, weights=2)
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    initial, _ = _traced_run(settings)
+    parked_second = passport.openmrs_sync_parked.count_documents({"personId": second})
+    assert initial.parked == passport.openmrs_sync_parked.count_documents({}) >= 6
+
+    register_patient(passport, "1200000000001")
+    landed, counter = _traced_run(settings)
+    assert landed.unparked == landed.written >= 3
+    assert "holders" in counter.purposes(tracing.MYSQL)
+
+    # The registration is still inside the 10-minute look-back: it is not handled again.
+    idle, counter = _traced_run(settings)
+    assert (idle.read, idle.written, idle.unparked) == (0, 0, 0)
+    assert counter.of_hospital(tracing.MONGODB, HOSPITAL) <= IDLE_MONGODB, counter.purposes(tracing.MONGODB)
+    assert counter.of_hospital(tracing.MYSQL, HOSPITAL) <= IDLE_MYSQL, counter.purposes(tracing.MYSQL)
+    assert "holders" not in counter.purposes(tracing.MYSQL)
+    assert not {"reading parked persons", "saving the checkpoint"} & {
+        purpose.split("/")[0] for purpose in counter.purposes(tracing.MONGODB)
+    }
+
+    # A second registration inside the same window lands its patient's rows.
+    register_patient(passport, "1200000000002")
+    landed, counter = _traced_run(settings)
+    assert landed.unparked == landed.written == parked_second >= 3
+    assert "holders" in counter.purposes(tracing.MYSQL)
+    assert passport.openmrs_sync_parked.count_documents({}) == 0
+    assert {d["patientId"] for d in passport.medicalrecords.find({"openmrsData.source": "obs"})} == {
+        str(d["_id"]) for d in passport.patients.find()
+    }

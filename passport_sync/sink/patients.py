@@ -37,16 +37,17 @@ class Patients(Concern):
             found[str(doc["nationalId"])].append(str(doc["_id"]))
         return dict(found)
 
-    def registered_since(self, moment: datetime, until: datetime) -> list[str]:
-        """The national IDs of patients registered from ``moment`` to ``until`` (by their ``_id``'s
-        creation second, so the lookup is on the ``_id`` index whatever the number of patients; an
-        ``_id`` not made from a clock, dated in the future, is not taken for a new patient forever)."""
+    def registered_since(self, moment: datetime, until: datetime) -> list[tuple[str, str]]:
+        """(``_id`` string, national ID) of the patients registered from ``moment`` to ``until``
+        (by their ``_id``'s creation second, so the lookup is on the ``_id`` index whatever the
+        number of patients; an ``_id`` not made from a clock, dated in the future, is not taken for
+        a new patient forever)."""
         window = {"$gte": ObjectId.from_datetime(moment), "$lt": ObjectId.from_datetime(until)}
         docs = self._gw.call(
             "reading new patients",
-            lambda: list(self._db[PATIENTS].find({"_id": window}, {"nationalId": 1, "_id": 0})),
+            lambda: list(self._db[PATIENTS].find({"_id": window}, {"nationalId": 1})),
         )
-        return [str(d["nationalId"]) for d in docs if d.get("nationalId")]
+        return [(str(d["_id"]), str(d["nationalId"])) for d in docs if d.get("nationalId")]
 
     def link(self, records: list[dict[str, Any]], fresh: set[ObjectId] | None = None) -> None:
         """``patients.medicalHistory`` gets each record id, as the original design did.

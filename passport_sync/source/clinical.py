@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from passport_sync.source.queries import Query, SchemaInfo
+from passport_sync.source.queries import Query, SchemaInfo, window_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,17 +194,42 @@ def of_persons(
     return _page(source, schema, where, ids, after, limit)
 
 
-def changed_since(source: ClinicalSource, schema: SchemaInfo, since: datetime, after: int, limit: int) -> Query:
-    """Rows updated, voided or stopped at or after ``since`` (paged by primary key)."""
-    alias = source.alias
+# Every change time is after this: a window from here holds every row that ever changed.
+NO_DATE = datetime(1000, 1, 1)
+
+
+def _change_columns(source: ClinicalSource, schema: SchemaInfo) -> list[str]:
     table = "orders" if source is DRUG_ORDERS else source.table
     columns = ["date_voided"]
     if schema.has(table, "date_changed"):
         columns.append("date_changed")
     if source is DRUG_ORDERS:
         columns.append("date_stopped")
-    where = " OR ".join(f"{alias}.{c} >= %s" for c in columns)
-    return _page(source, schema, where, [since] * len(columns), after, limit)
+    return [f"{source.alias}.{c}" for c in columns]
+
+
+def _changed_window(source: ClinicalSource, schema: SchemaInfo, since: datetime | None) -> tuple[str, list[Any]]:
+    """The WHERE of the change read (rows updated, voided or stopped at or after ``since``),
+    shared by the read and its digest so that the two cannot disagree on which rows are in it."""
+    columns = _change_columns(source, schema)
+    where = " OR ".join(f"{c} >= %s" for c in columns)
+    return where, [since or NO_DATE] * len(columns)
+
+
+def changed_since(source: ClinicalSource, schema: SchemaInfo, since: datetime | None, after: int, limit: int) -> Query:
+    """Rows updated, voided or stopped at or after ``since`` (paged by primary key)."""
+    where, params = _changed_window(source, schema, since)
+    return _page(source, schema, where, params, after, limit)
+
+
+def changed_digest(source: ClinicalSource, schema: SchemaInfo, since: datetime | None) -> Query:
+    """The digest of the rows ``changed_since(since, ...)`` pages through: key, void flag and
+    every change time. The read's joins are all to one row (or none), so the table alone has
+    the same rows."""
+    table = "orders" if source is DRUG_ORDERS else source.table
+    where, params = _changed_window(source, schema, since)
+    columns = [f"{source.alias}.{source.pk}", f"{source.alias}.voided", *_change_columns(source, schema)]
+    return window_digest(f"{table} {source.alias}", columns, f"({where})", params)
 
 
 def max_changed(source: ClinicalSource, schema: SchemaInfo) -> Query:

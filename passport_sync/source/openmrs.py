@@ -12,7 +12,7 @@ import re
 import ssl as ssl_module
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -247,7 +247,6 @@ _CLINICAL_COMMON = (
     "date_created", "changed_at", "voided", "date_voided", "void_reason", "coded", "coded_name_id", "non_coded",
     "previous_pk", "previous_uuid",
 )  # fmt: skip
-_NO_DATE = datetime(1000, 1, 1)
 
 
 def _clinical_row(source: ClinicalSource, raw: dict[str, Any]) -> ClinicalRow:
@@ -738,8 +737,25 @@ class OpenMRSSource:
     def clinical_changed(
         self, source: ClinicalSource, since: datetime | None, after: int, limit: int
     ) -> list[ClinicalRow]:
-        query = clinical.changed_since(source, self.schema(), since or _NO_DATE, after, limit)
-        return self._clinical(source, query)
+        return self._clinical(source, clinical.changed_since(source, self.schema(), since, after, limit))
+
+    @_traced
+    def changes_digests(self, windows: Mapping[str, datetime | None]) -> dict[str, tuple[int, int]]:
+        """(rows, XOR of their checksums) of each feed's change window (feed name: the moment it
+        starts), in one statement: a summary of the rows ``voided_since`` or ``clinical_changed``
+        would return from that moment, without reading them."""
+        if not windows:
+            return {}
+        schema = self.schema()
+        sources = {source.name: source for source in clinical.CLINICAL_SOURCES}
+        names = list(windows)
+        parts = [
+            queries.voided_digest(windows[name])
+            if name == "obs"
+            else clinical.changed_digest(sources[name], schema, windows[name])
+            for name in names
+        ]
+        return {names[int(r["i"])]: (int(r["n"]), int(r["x"])) for r in self.run(queries.digests(parts))}
 
     @_traced
     def clinical_count_after(self, source: ClinicalSource, after: int) -> int:

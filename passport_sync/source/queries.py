@@ -144,17 +144,46 @@ def obs_of_persons(schema: SchemaInfo, person_ids: Collection[int], after_obs_id
     )
 
 
-def voided_since(schema: SchemaInfo, since: datetime | None, after_obs_id: int, limit: int) -> Query:
-    """Voided observations with ``date_voided`` at or after ``since``, paged by obs_id."""
-    conditions = ["o.voided <> 0", "o.date_voided IS NOT NULL", "o.obs_id > %s"]
-    params: list[Any] = [after_obs_id]
+def _voided_window(since: datetime | None) -> tuple[str, list[Any]]:
+    """The WHERE of the obs change read (voids at or after ``since``), shared by the read and its
+    digest so that the two cannot disagree on which rows are in the window."""
+    conditions = ["o.voided <> 0", "o.date_voided IS NOT NULL"]
+    params: list[Any] = []
     if since is not None:
         conditions.append("o.date_voided >= %s")
         params.append(since)
+    return " AND ".join(conditions), params
+
+
+def voided_since(schema: SchemaInfo, since: datetime | None, after_obs_id: int, limit: int) -> Query:
+    """Voided observations with ``date_voided`` at or after ``since``, paged by obs_id."""
+    where, params = _voided_window(since)
     return (
-        f"{obs_select(schema)}\n WHERE {' AND '.join(conditions)}\n ORDER BY o.obs_id\n LIMIT %s",
-        (*params, limit),
+        f"{obs_select(schema)}\n WHERE {where} AND o.obs_id > %s\n ORDER BY o.obs_id\n LIMIT %s",
+        (*params, after_obs_id, limit),
     )
+
+
+def window_digest(table: str, columns: Sequence[str], where: str, params: Sequence[Any]) -> Query:
+    """The row count and the XOR of a CRC32 over ``columns`` of the rows of ``table`` matching
+    ``where``: one row, whatever the number of rows, which changes when any row enters or leaves
+    the window or changes in those columns."""
+    # IFNULL keeps columns apart: CONCAT_WS alone skips NULLs, so (NULL, 'a') and ('a', NULL) would agree.
+    crc = "CRC32(CONCAT_WS('#', " + ", ".join(f"IFNULL({c}, '~')" for c in columns) + "))"
+    return (f"SELECT COUNT(*) AS n, COALESCE(BIT_XOR({crc}), 0) AS x FROM {table} WHERE {where}", tuple(params))
+
+
+def voided_digest(since: datetime | None) -> Query:
+    """The digest of the rows ``voided_since(since, ...)`` pages through. Its joins are all to
+    one row (or none), so ``obs`` alone has the same rows."""
+    where, params = _voided_window(since)
+    return window_digest("obs o", ["o.obs_id", "o.voided", "o.date_voided"], where, params)
+
+
+def digests(parts: Sequence[Query]) -> Query:
+    """Several window digests in one statement: one row each, numbered ``i`` in order."""
+    sql = "\nUNION ALL\n".join(f"SELECT {i} AS i, w.n, w.x FROM ({q[0]}) w" for i, q in enumerate(parts))
+    return sql, tuple(p for q in parts for p in q[1])
 
 
 def max_date_voided() -> Query:

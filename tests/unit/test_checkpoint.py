@@ -9,12 +9,18 @@ import pytest
 from passport_sync import checkpoint as cp_module
 from passport_sync.checkpoint import (
     MAX_GAP_RANGES,
+    ChangesDigest,
     Checkpoint,
     Gap,
     advance,
     advance_voids,
+    changes_due,
+    changes_unchanged,
     fill_gaps,
     from_document,
+    move_back,
+    next_void_read_from,
+    remember_changes,
     to_document,
     void_read_from,
 )
@@ -193,6 +199,76 @@ class TestVoids:
         assert advance_voids(Checkpoint(), None) == Checkpoint()
 
 
+LOOKBACK = timedelta(minutes=60)
+WATERMARK = datetime(2025, 11, 6, 9, 0)
+SINCE = WATERMARK - LOOKBACK
+
+
+class TestChangesDigest:
+    def test_a_window_is_due_when_its_latest_change_is_in_it(self) -> None:
+        assert changes_due(WATERMARK, SINCE)
+        assert changes_due(WATERMARK, None)
+        assert not changes_due(SINCE - timedelta(seconds=1), SINCE)
+        assert not changes_due(None, SINCE)
+
+    def test_the_next_window_starts_from_the_latest_change_capped_at_the_database_clock(self) -> None:
+        cp = Checkpoint(void_watermark=WATERMARK)
+        assert next_void_read_from(cp, WATERMARK, LOOKBACK) == SINCE  # nothing new: the same window
+        later = WATERMARK + timedelta(minutes=5)
+        assert next_void_read_from(cp, later, LOOKBACK) == later - LOOKBACK
+        now = WATERMARK + timedelta(minutes=1)
+        assert next_void_read_from(cp, later, LOOKBACK, not_after=now) == now - LOOKBACK
+        assert next_void_read_from(Checkpoint(), WATERMARK, LOOKBACK) == SINCE  # a first run
+        assert next_void_read_from(Checkpoint(), None, LOOKBACK) is None
+
+    def test_the_same_window_with_the_same_digest_is_left_unread(self) -> None:
+        kept = ChangesDigest(SINCE, 3, 12345)
+        cp = Checkpoint(void_watermark=WATERMARK, changes_digest=kept)
+        assert changes_unchanged(cp, SINCE, ChangesDigest(SINCE, 3, 12345))
+        # MongoDB keeps milliseconds of the moment it stored.
+        assert changes_unchanged(cp, SINCE, ChangesDigest(SINCE.replace(microsecond=400), 3, 12345))
+
+    @pytest.mark.parametrize(
+        "digest",
+        [
+            ChangesDigest(SINCE, 4, 12345),  # a row committed late into the window
+            ChangesDigest(SINCE, 3, 54321),  # a row unvoided, or edited again
+            ChangesDigest(SINCE + timedelta(minutes=1), 3, 12345),  # another window
+            None,  # not digested this run
+        ],
+    )
+    def test_anything_else_is_read(self, digest: ChangesDigest | None) -> None:
+        cp = Checkpoint(void_watermark=WATERMARK, changes_digest=ChangesDigest(SINCE, 3, 12345))
+        assert not changes_unchanged(cp, SINCE, digest)
+
+    def test_a_digest_kept_for_another_window_does_not_leave_this_one_unread(self) -> None:
+        # The checkpoint was moved back (reset) after the digest was kept.
+        cp = Checkpoint(void_watermark=WATERMARK - LOOKBACK, changes_digest=ChangesDigest(SINCE, 3, 12345))
+        assert not changes_unchanged(cp, SINCE - LOOKBACK, ChangesDigest(SINCE, 3, 12345))
+        assert not changes_unchanged(Checkpoint(void_watermark=WATERMARK), SINCE, ChangesDigest(SINCE, 3, 12345))
+
+    def test_a_read_keeps_the_digest_only_for_the_window_the_next_run_reads(self) -> None:
+        cp = Checkpoint(void_watermark=WATERMARK)
+        digest = ChangesDigest(SINCE, 3, 12345)
+        assert remember_changes(cp, digest, LOOKBACK).changes_digest == digest
+        # The read found a change the digest did not describe: the watermark moved past it.
+        moved = advance_voids(cp, WATERMARK + timedelta(minutes=2))
+        assert remember_changes(moved, digest, LOOKBACK).changes_digest is None
+        assert remember_changes(Checkpoint(void_watermark=WATERMARK, changes_digest=digest), None, LOOKBACK) == cp
+        unchanged = Checkpoint(void_watermark=WATERMARK, changes_digest=digest)
+        assert remember_changes(unchanged, digest, LOOKBACK) is unchanged
+
+    def test_a_reset_forgets_the_digest(self) -> None:
+        cp = Checkpoint(last_obs_id=10, void_watermark=WATERMARK, changes_digest=ChangesDigest(SINCE, 3, 1))
+        assert move_back(cp, 5, WATERMARK + timedelta(days=1)).changes_digest is None
+
+    def test_the_digest_is_kept_with_the_checkpoint(self) -> None:
+        cp = Checkpoint(last_obs_id=7, void_watermark=WATERMARK, changes_digest=ChangesDigest(SINCE, 3, 4294967295))
+        assert to_document(cp)["changesDigest"] == {"since": SINCE, "rows": 3, "crc": 4294967295}
+        assert from_document(to_document(cp)) == cp
+        assert from_document({"lastObsId": 7, "changesDigest": {"since": SINCE}}).changes_digest is None
+
+
 class TestDocument:
     def test_to_document_shape(self) -> None:
         cp = Checkpoint(last_obs_id=99, gaps=(Gap(3, 4, T0),), void_watermark=datetime(2025, 1, 2, 3, 4))
@@ -200,6 +276,7 @@ class TestDocument:
             "lastObsId": 99,
             "gaps": [[3, 4, T0]],
             "voidWatermark": datetime(2025, 1, 2, 3, 4),
+            "changesDigest": None,
         }
 
     def test_round_trip(self) -> None:

@@ -96,9 +96,9 @@ REPO = Path(__file__).resolve().parents[1]
 INCREMENTAL_OBS = 100
 
 # Targets of the issue (measured here, never asserted in timed tests).
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.8
 TARGET_MYSQL_PER_1000 = 5
-TARGET_MONGO_PER_1000 = 10
+TARGET_MONGO_PER_1000 = 8
 TARGET_RSS_MB = 300
 TARGET_INCREMENTAL_SECONDS = 2.0
 
@@ -422,6 +422,21 @@ def render_table(summaries: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def reconcile_summary(reconciles: dict[str, Any], backfill_seconds: float) -> dict[str, Any]:
+    """The reconcile passes' figures for the summary."""
+    return {
+        "reconcile_first_seconds": reconciles["first"]["seconds"],
+        "reconcile_idle_seconds": reconciles["idle"]["seconds"],
+        "reconcile_idle_share": reconciles["idle"]["seconds"] / backfill_seconds,
+        "reconcile_idle_mysql": reconciles["idle"]["mysql_statements"],
+        "reconcile_idle_rows_read": _rows_read(reconciles["idle"]),
+        "reconcile_merge_seconds": reconciles["merge"]["seconds"],
+        "reconcile_merge_rows_read": _rows_read(reconciles["merge"]),
+        "reconcile_merge_moved": _repaired(reconciles["merge"], "moved"),
+        "merged_patient_rows": reconciles["merge"]["patient_rows"],
+    }
+
+
 def _drop_databases(mysql: MySQLTarget, databases: Sequence[str]) -> None:
     conn = mysql.connect()
     try:
@@ -480,6 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prefix", default="passport_bench", help="database name prefix (default passport_bench)")
     parser.add_argument("--seed", type=int, default=SEED, help="random seed (fixed by default)")
     parser.add_argument("--keep", action="store_true", help="keep the MySQL and MongoDB databases afterwards")
+    parser.add_argument(
+        "--no-reconcile", action="store_true", help="skip the three reconcile passes (for large N: the first is long)"
+    )
     parser.add_argument("--profile", type=Path, help="run the backfill under cProfile and write the stats here")
     parser.add_argument("--fleet", type=int, metavar="M", help="the fleet benchmark instead: M small hospitals")
     parser.add_argument("--fleet-obs", type=int, default=300, help="observations per fleet hospital, default 300")
@@ -565,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 increments.append(run)
             incremental, repeat = increments
 
-            reconciles = measure_reconcile(spec, mysql, databases[0], db)
+            reconciles = {} if args.no_reconcile else measure_reconcile(spec, mysql, databases[0], db)
         finally:
             if not args.keep:
                 client.drop_database(mongo_db_name)
@@ -589,30 +607,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "incremental_mysql": incremental["mysql_statements"],
         "incremental_mongo": incremental["mongo_commands"],
         "next_incremental_seconds": repeat["seconds"],
-        "reconcile_first_seconds": reconciles["first"]["seconds"],
-        "reconcile_idle_seconds": reconciles["idle"]["seconds"],
-        "reconcile_idle_share": reconciles["idle"]["seconds"] / backfill["seconds"],
-        "reconcile_idle_mysql": reconciles["idle"]["mysql_statements"],
-        "reconcile_idle_rows_read": _rows_read(reconciles["idle"]),
-        "reconcile_merge_seconds": reconciles["merge"]["seconds"],
-        "reconcile_merge_rows_read": _rows_read(reconciles["merge"]),
-        "reconcile_merge_moved": _repaired(reconciles["merge"], "moved"),
-        "merged_patient_rows": reconciles["merge"]["patient_rows"],
     }
+    if reconciles:
+        summary |= reconcile_summary(reconciles, backfill["seconds"])
     targets = {
-        "ratio_at_least_0.5": summary["ratio"] >= TARGET_RATIO,
+        f"ratio_at_least_{TARGET_RATIO}": summary["ratio"] >= TARGET_RATIO,
         "mysql_per_1000_at_most_5": summary["mysql_per_1000"] <= TARGET_MYSQL_PER_1000,
-        "mongo_per_1000_at_most_10": summary["mongo_per_1000"] <= TARGET_MONGO_PER_1000,
+        f"mongo_per_1000_at_most_{TARGET_MONGO_PER_1000}": summary["mongo_per_1000"] <= TARGET_MONGO_PER_1000,
         "peak_rss_under_300_mb": summary["peak_rss_mb"] < TARGET_RSS_MB,
         "incremental_under_2_s": summary["incremental_seconds"] < TARGET_INCREMENTAL_SECONDS,
-        "reconcile_idle_at_most_10pct_of_backfill": summary["reconcile_idle_share"] <= 0.10,
-        "reconcile_idle_reads_no_row": summary["reconcile_idle_rows_read"] == 0,
-        "reconcile_merge_reads_the_patients_rows": summary["reconcile_merge_rows_read"]
-        <= summary["merged_patient_rows"] * 1.1 + 10,
         "incremental_queries_use_indexes": all(
             row.get("type") != "ALL" for run in increments for plan in run["explain"].values() for row in plan["plan"]
         ),
     }
+    if reconciles:
+        targets |= {
+            "reconcile_idle_at_most_10pct_of_backfill": summary["reconcile_idle_share"] <= 0.10,
+            "reconcile_idle_reads_no_row": summary["reconcile_idle_rows_read"] == 0,
+            "reconcile_merge_reads_the_patients_rows": summary["reconcile_merge_rows_read"]
+            <= summary["merged_patient_rows"] * 1.1 + 10,
+        }
     result = {
         "summary": summary,
         "targets": targets,

@@ -14,7 +14,7 @@ dated before the change watermark's look-back, so the changes read does not see 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,13 +38,27 @@ def settings(openmrs: Any, mongo_uri: str, mongo_db_name: str) -> Settings:
     return make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=3)
 
 
-def _watermark_far_ahead(clinic: Clinic, person: int) -> datetime:
-    """A void dated a week after the clinic's visits: the change watermark stands there, so a void
-    dated at the visits is outside every later run's look-back."""
-    ahead = clinic.when + timedelta(days=7)
+def _registered_patient(clinic: Clinic, passport: Any) -> int:
+    """A patient registered in the Passport, and a void dated a week after the clinic's visits: the
+    change watermark stands there, so a void dated at the visits is outside every later run's
+    look-back."""
+    person = clinic.patient(NID)
+    register_patient(passport, NID)
     [marker] = clinic.visit(person, weights=0)
-    clinic.b.void_obs(marker, when=ahead)
-    return ahead
+    clinic.b.void_obs(marker, when=clinic.when + timedelta(days=7))
+    return person
+
+
+def _fail_saves(monkeypatch: pytest.MonkeyPatch, which: Callable[[Mapping[str, Any]], bool]) -> None:
+    """From now on, saving these checkpoint fields fails as if MongoDB went away."""
+    real_save = Checkpoints.save
+
+    def failing_save(self: Checkpoints, hospital_id: str, fields: Mapping[str, Any], now: datetime) -> None:
+        if which(fields):
+            raise SinkError("MongoDB went away")
+        real_save(self, hospital_id, fields, now)
+
+    monkeypatch.setattr(Checkpoints, "save", failing_save)
 
 
 def _records_of(passport: Any, obs_id: int) -> int:
@@ -63,9 +77,7 @@ def _sync_patient(settings: Settings) -> None:
 def test_a_row_sync_patient_wrote_ahead_of_the_checkpoint_is_removed_when_it_arrives_voided(
     clinic: Clinic, passport: Any, settings: Settings
 ) -> None:
-    person = clinic.patient(NID)
-    register_patient(passport, NID)
-    _watermark_far_ahead(clinic, person)
+    person = _registered_patient(clinic, passport)
     clinic.visit(person)
     run_sync(settings)  # the mark now stands at the head
     _, weight = clinic.visit(person)  # beyond the checkpoint
@@ -82,25 +94,16 @@ def test_a_row_sync_patient_wrote_ahead_of_the_checkpoint_is_removed_when_it_arr
 def test_a_batch_written_before_a_failed_checkpoint_save_is_still_inside_the_mark(
     clinic: Clinic, passport: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    person = clinic.patient(NID)
-    register_patient(passport, NID)
-    _watermark_far_ahead(clinic, person)
+    person = _registered_patient(clinic, passport)
     clinic.visit(person)
     run_sync(settings)
     new = clinic.visit(person, weights=2)
 
-    real_save = Checkpoints.save
-
-    def failing_save(self: Checkpoints, hospital_id: str, fields: Mapping[str, Any], now: datetime) -> None:
-        if "lastObsId" in fields:  # the checkpoint after the batch: MongoDB is gone
-            raise SinkError("MongoDB went away")
-        real_save(self, hospital_id, fields, now)
-
-    monkeypatch.setattr(Checkpoints, "save", failing_save)
+    _fail_saves(monkeypatch, lambda fields: "lastObsId" in fields)  # the checkpoint after the batch
     [failed] = run_sync(settings)
     assert failed.outcome == "failed"
     assert all(_records_of(passport, obs_id) == 1 for obs_id in new)  # written, checkpoint not moved
-    monkeypatch.setattr(Checkpoints, "save", real_save)
+    monkeypatch.undo()
 
     clinic.b.void_obs(new[1], when=clinic.when)
     [report] = run_sync(settings)
@@ -115,14 +118,7 @@ def test_nothing_above_the_mark_is_written_while_the_mark_cannot_be_stored(
     person = clinic.patient(NID)
     register_patient(passport, NID)
     new = clinic.visit(person, weights=2)
-    real_save = Checkpoints.save
-
-    def failing_save(self: Checkpoints, hospital_id: str, fields: Mapping[str, Any], now: datetime) -> None:
-        if any(key.startswith("touched.") for key in fields):
-            raise SinkError("MongoDB went away")
-        real_save(self, hospital_id, fields, now)
-
-    monkeypatch.setattr(Checkpoints, "save", failing_save)
+    _fail_saves(monkeypatch, lambda fields: any(key.startswith("touched.") for key in fields))
     [failed] = run_sync(settings)
     assert failed.outcome == "failed"
     assert not any(_records_of(passport, obs_id) for obs_id in new)
@@ -132,9 +128,7 @@ def test_nothing_above_the_mark_is_written_while_the_mark_cannot_be_stored(
 def test_after_a_checkpoint_reset_rows_are_not_taken_for_untouched(
     clinic: Clinic, passport: Any, settings: Settings
 ) -> None:
-    person = clinic.patient(NID)
-    register_patient(passport, NID)
-    _watermark_far_ahead(clinic, person)
+    person = _registered_patient(clinic, passport)
     _, weight = clinic.visit(person)
     run_sync(settings)
     assert _records_of(passport, weight) == 1

@@ -436,11 +436,14 @@ class HospitalSync:
         """
         latest: datetime | None = None
         after = 0
-        while rows := feed.changed(since, after, self.settings.sync.batch_size):
+        limit = self.settings.sync.batch_size
+        while rows := feed.changed(since, after, limit):
             self._process(feed, rows, phase="changes")
             moments = [m for m in map(feed.changed_at, rows) if m is not None]
             latest = max([*moments, latest] if latest else moments, default=latest)
             after = feed.pk(rows[-1])
+            if len(rows) < limit:
+                break  # a short page is the last: no statement for an empty one
         moved = state
         if latest is not None and latest != state.void_watermark:
             moved = cp_logic.advance_voids(state, latest, not_after=self._source_now)

@@ -139,8 +139,13 @@ def test_an_idle_run_right_after_a_void_and_an_edit_rereads_nothing(
         "UPDATE conditions SET clinical_status = 'INACTIVE', date_changed = %s, changed_by = 1 WHERE condition_id = %s",
         (_an_hour_later(clinic) - timedelta(minutes=20), asthma),
     )
-    changed, _ = _traced_run(settings)
+    changed, counter = _traced_run(settings)
     assert (changed.removed, changed.updated) == (1, 1)
+    # One page each, and a short page is the last: no statement asks for an empty one.
+    assert {k: counter.purposes(tracing.MYSQL).get(k) for k in CHANGE_READS} == {
+        "voided_since": 1,
+        "clinical_changed": 1,
+    }
 
     # Both changes are inside the 60-minute look-back of the next run, which finds them unchanged.
     idle, counter = _traced_run(settings)

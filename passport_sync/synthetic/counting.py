@@ -29,6 +29,7 @@ class CountedSync:
     mysql_by_hospital: dict[str, int]
     mysql_by_method: dict[str, int]
     mongo_commands: int
+    mongo_by_hospital: dict[str, int]
     # "<store call>/<command>" -> commands
     mongo_by_purpose: dict[str, int]
     reports: list[dict[str, Any]]
@@ -93,6 +94,7 @@ def counted_sync(settings: Settings, mode: str = "sync") -> CountedSync:
         mysql_by_hospital={h.id: counter.of_hospital(tracing.MYSQL, h.id) for h in hospitals},
         mysql_by_method=counter.purposes(tracing.MYSQL),
         mongo_commands=counter.total(tracing.MONGODB),
+        mongo_by_hospital={h.id: counter.of_hospital(tracing.MONGODB, h.id) for h in hospitals},
         mongo_by_purpose=counter.purposes(tracing.MONGODB),
         reports=[r.as_dict() for r in reports],
         mysql_seconds=seconds_of(tracing.MYSQL),

@@ -607,7 +607,7 @@ class HospitalSync:
         if batch:
             self.cover(feed, rows)
             outcome = self.store.records.apply(
-                batch, self.clock(), hospital_id=self.hospital.id, keep_encounters=keep_encounters or self.dry_run
+                batch, self.clock(), hospital_id=self.hospital.id, keep_encounters=keep_encounters
             )
             encounters = outcome.encounters
             report.written += outcome.written
@@ -619,7 +619,7 @@ class HospitalSync:
             report.rerendered += outcome.updated if phase == RERENDER else 0
         self.observer.batch_done(report, phase)
         self.lease.renew()
-        return encounters if not self.dry_run else set()
+        return encounters  # none in a dry run: its sink finds none
 
     def _plan(
         self, feed: Feed, rows: Sequence[Any], *, reconciling: bool = False, untouched_above: int | None = None

@@ -32,6 +32,8 @@ def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
             # Revised or renewed: the newer order carries the record (re-read as a change).
             removed = {"reason": "replaced", "replacedBy": row.replaced_by}
             result.remove(ctx, record_id(hid, row.source, row.uuid), removed, row.pk)
+            # Parked while its patient was unknown: a fresh sync would not park it now either.
+            result.release(ctx, row.source, row.uuid, row.person_id, row.pk)
             continue
         if row.is_discontinuation:
             if row.previous_uuid:

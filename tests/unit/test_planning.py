@@ -188,6 +188,15 @@ def test_orders_discontinued_revised_or_not_drugs_plan_as_openmrs_means_them() -
     assert (plan.landed, plan.skipped) == (1, 2)
 
 
+def test_a_revised_order_of_a_patient_still_unknown_forgets_its_parked_copy() -> None:
+    """Parked while its patient was unknown, then revised: a fresh sync would neither write nor
+    park it, so its parked copy goes with its record."""
+    ctx = _ctx({1: PersonMatch(park_reason=NOT_IN_PASSPORT)}, parked_before=True)
+    plan = clinical.plan([_order(4, replaced_by_uuid="order-5")], ctx)
+    assert plan.batch.unparks == [park_key(H, "drug_order", "order-4")]
+    assert plan.batch.parks == []
+
+
 def test_a_clinical_row_of_an_unknown_patient_is_parked() -> None:
     plan = clinical.plan([_order(1)], _ctx({1: PersonMatch(park_reason=NOT_IN_PASSPORT)}))
     assert [(p["source"], p["sourceId"], p["reason"]) for p in plan.batch.parks] == [("drug_order", 1, NOT_IN_PASSPORT)]

@@ -603,13 +603,29 @@ class OpenMRSSource:
     @_traced
     def identities(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, PersonIdentity]:
         """Each person's national-ID identifiers, and every patient holding the same national ID
-        once normalised (so '3200-0000-001' and '32000000001' are one ID held by two patients)."""
+        once normalised (so '3200-0000-001' and '32000000001' are one ID held by two patients).
+
+        One statement finds the identifiers and the holders of the same values as written; only a
+        person whose identifier is not written as plain digits costs a second one (its holders of
+        the plain form), and identifiers written otherwise are read once per run."""
         found: dict[int, list[str]] = {pid: [] for pid in person_ids}
+        holders: dict[str, set[int]] = {}
         if person_ids:
-            for r in self.run(queries.identities(person_ids, type_ids)):
-                found[int(r["patient_id"])].append(str(r["identifier"]))
-        wanted = {n for raws in found.values() for n in map(normalise_national_id, raws) if n}
-        holders = self.holders(wanted, type_ids)
+            for r in self.run(queries.identities_and_holders(person_ids, type_ids)):
+                raw, pid = str(r["identifier"]), int(r["patient_id"])
+                if r["part"] == "own":
+                    found[pid].append(raw)
+                elif digits := normalise_national_id(raw):
+                    holders.setdefault(digits, set()).add(pid)
+        # A number the person wrote with separators: its holders of the plain form are not found by
+        # the value as written.
+        unplain = {d for raws in found.values() for raw in raws if (d := normalise_national_id(raw)) and d != raw}
+        if unplain:
+            for digits, held in self.holders(unplain, type_ids).items():
+                holders.setdefault(digits, set()).update(held)
+        if any(found.values()):
+            for digits, held in self._identifiers_written_otherwise(type_ids).items():
+                holders.setdefault(digits, set()).update(held)
         return {
             pid: PersonIdentity(
                 pid,
@@ -630,15 +646,21 @@ class OpenMRSSource:
             digits = normalise_national_id(str(r["identifier"]))
             if digits in result:
                 result[digits].add(int(r["patient_id"]))
+        for digits, held in self._identifiers_written_otherwise(type_ids).items():
+            if digits in result:
+                result[digits] |= held
+        return result
+
+    def _identifiers_written_otherwise(self, type_ids: Collection[int]) -> dict[str, set[int]]:
+        """The holders of identifiers not written as plain digits, by normalised number: the only
+        ones an exact match on the digits misses. Read once per run."""
         if self._written_otherwise is None:
             self._written_otherwise = {}
             for r in self.run(queries.identifiers_not_plain_digits(type_ids)):
                 digits = normalise_national_id(str(r["identifier"]))
                 if digits:
                     self._written_otherwise.setdefault(digits, set()).add(int(r["patient_id"]))
-        for digits in result:
-            result[digits] |= self._written_otherwise.get(digits, set())
-        return result
+        return self._written_otherwise
 
     @_traced
     def persons_with_identifiers_after(self, after_id: int, type_ids: Collection[int]) -> set[int]:

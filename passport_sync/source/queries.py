@@ -225,6 +225,25 @@ def identities(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
     return _national_ids(type_ids, f"pi.patient_id IN ({_placeholders(ids)})", ids)
 
 
+def identities_and_holders(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
+    """In one statement: the persons' national-ID identifiers (``part`` 'own'), and every patient
+    holding one of those same values as written (``part`` 'holder'), found from the persons' values
+    through the identifier index. Holders of the same number written otherwise are found apart
+    (see ``OpenMRSSource.identities``)."""
+    own_sql, own_params = identities(person_ids, type_ids)
+    return (
+        f"""
+SELECT 'own' AS part, o.patient_id, o.identifier FROM ({own_sql}) o
+UNION ALL
+SELECT 'holder' AS part, h.patient_id, h.identifier
+  FROM ({own_sql}) own
+  JOIN patient_identifier h ON h.identifier = own.identifier
+  JOIN patient hp ON hp.patient_id = h.patient_id AND hp.voided = 0
+ WHERE h.identifier_type IN ({_placeholders(type_ids)}) AND h.voided = 0""",
+        (*own_params, *own_params, *type_ids),
+    )
+
+
 def identifiers_equal_to(values: Collection[str], type_ids: Collection[int]) -> Query:
     """Patients holding any of these exact identifier values (uses the identifier index)."""
     ordered = sorted(values)

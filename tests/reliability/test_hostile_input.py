@@ -218,6 +218,23 @@ def test_identifier_shared_after_normalisation_is_parked_for_both(clinic: Clinic
         assert parked_reason(passport, obs_id) == parking.SHARED_NATIONAL_ID
 
 
+def test_an_identifier_written_with_separators_is_shared_with_a_plain_holder_synced_earlier(
+    clinic: Clinic, passport: Any, settings: Any
+) -> None:
+    """The number as written finds no holder here: the plain form is asked apart."""
+    earlier = clinic.patient("32000000002", given="Alice")
+    register_patient(passport, "32000000002")
+    clinic.b.obs(earlier, clinic.note, value_text="Alice's")
+    assert run_sync(settings)[0].outcome == "ok"
+
+    later = clinic.patient("3200-0000-002", given="Bob")
+    obs_id = clinic.b.obs(later, clinic.note, value_text="Bob's")
+    report = run_sync(settings)[0]
+    assert report.outcome == "ok"
+    assert records_of(passport, obs_id) == []
+    assert parked_reason(passport, obs_id) == parking.SHARED_NATIONAL_ID
+
+
 def test_national_id_matching_two_passport_patients_is_parked_as_ambiguous(
     clinic: Clinic, passport: Any, settings: Any
 ) -> None:

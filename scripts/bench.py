@@ -407,10 +407,11 @@ def table_row(summary: dict[str, Any]) -> list[str]:
         f"{s['incremental_mysql']}",
         f"{s['incremental_mongo']}",
         f"{s['next_incremental_seconds']:.2f}",
-        f"{s['reconcile_idle_seconds']:.2f}",
-        f"{s['reconcile_idle_share']:.3f}",
-        f"{s['reconcile_idle_mysql']}",
-        f"{s['reconcile_merge_rows_read']}/{s['merged_patient_rows']}",
+        # Blank without the reconcile passes (--no-reconcile).
+        f"{s['reconcile_idle_seconds']:.2f}" if "reconcile_idle_seconds" in s else "",
+        f"{s['reconcile_idle_share']:.3f}" if "reconcile_idle_share" in s else "",
+        f"{s.get('reconcile_idle_mysql', '')}",
+        f"{s['reconcile_merge_rows_read']}/{s['merged_patient_rows']}" if "merged_patient_rows" in s else "",
     ]
 
 

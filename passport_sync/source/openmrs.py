@@ -68,6 +68,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _without_sql_separators(raw: str) -> str:
+    """``raw`` as ``queries.identities_and_holders`` strips it in SQL."""
+    for separator in queries.SQL_STRIPPED_SEPARATORS:
+        raw = raw.replace(separator, "")
+    return raw
+
+
 def _traced(method: Callable[Concatenate[OpenMRSSource, P], R]) -> Callable[Concatenate[OpenMRSSource, P], R]:
     """Name the statements a public read runs after it, for the tracer (the outermost read wins)."""
     name = method.__name__
@@ -617,9 +624,14 @@ class OpenMRSSource:
                     found[pid].append(raw)
                 elif digits := normalise_national_id(raw):
                     holders.setdefault(digits, set()).add(pid)
-        # A number the person wrote with separators: its holders of the plain form are not found by
-        # the value as written.
-        unplain = {d for raws in found.values() for raw in raws if (d := normalise_national_id(raw)) and d != raw}
+        # A number written with a separator SQL does not strip (another kind of space): its holders
+        # of the plain form are asked apart.
+        unplain = {
+            d
+            for raws in found.values()
+            for raw in raws
+            if (d := normalise_national_id(raw)) and d != _without_sql_separators(raw)
+        }
         if unplain:
             for digits, held in self.holders(unplain, type_ids).items():
                 holders.setdefault(digits, set()).update(held)

@@ -225,11 +225,23 @@ def identities(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
     return _national_ids(type_ids, f"pi.patient_id IN ({_placeholders(ids)})", ids)
 
 
+# The separators a human types between digit groups that SQL strips the same way on every server
+# (REGEXP_REPLACE is missing from MySQL 5.7); see mapping.national_id for the whole rule.
+SQL_STRIPPED_SEPARATORS = (" ", "\t", "-", ".", "/")
+
+
+def _without_separators(expression: str) -> str:
+    for separator in SQL_STRIPPED_SEPARATORS:
+        literal = "CHAR(9)" if separator == "\t" else f"'{separator}'"
+        expression = f"REPLACE({expression}, {literal}, '')"
+    return expression
+
+
 def identities_and_holders(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
     """In one statement: the persons' national-ID identifiers (``part`` 'own'), and every patient
-    holding one of those same values as written (``part`` 'holder'), found from the persons' values
-    through the identifier index. Holders of the same number written otherwise are found apart
-    (see ``OpenMRSSource.identities``)."""
+    holding one of those numbers as plain digits (``part`` 'holder'), found from the persons' values
+    with their separators stripped, through the identifier index. Holders who wrote a number with
+    separators are read once per run (``identifiers_not_plain_digits``)."""
     own_sql, own_params = identities(person_ids, type_ids)
     return (
         f"""
@@ -237,7 +249,7 @@ SELECT 'own' AS part, o.patient_id, o.identifier FROM ({own_sql}) o
 UNION ALL
 SELECT 'holder' AS part, h.patient_id, h.identifier
   FROM ({own_sql}) own
-  JOIN patient_identifier h ON h.identifier = own.identifier
+  JOIN patient_identifier h ON h.identifier = {_without_separators("own.identifier")}
   JOIN patient hp ON hp.patient_id = h.patient_id AND hp.voided = 0
  WHERE h.identifier_type IN ({_placeholders(type_ids)}) AND h.voided = 0""",
         (*own_params, *own_params, *type_ids),

@@ -366,8 +366,10 @@ class HospitalSync:
         found = self.source.changes_digests(windows)
         return {name: ChangesDigest(windows[name], *found[name]) for name in windows if name in found}
 
-    def _save(self, feed: Feed, state: Checkpoint) -> None:
-        self.store.checkpoints.save(self.hospital.id, cp_logic.stored_fields(feed.name, state), self.clock())
+    def _save(self, feed: Feed, state: Checkpoint, also: Mapping[str, Any] | None = None) -> None:
+        """Store the feed's checkpoint, and ``also`` these fields in the same command."""
+        fields = {**cp_logic.stored_fields(feed.name, state), **(also or {})}
+        self.store.checkpoints.save(self.hospital.id, fields, self.clock())
 
     def _recheck_gaps(self, feed: Feed, state: Checkpoint) -> Checkpoint:
         if not state.gaps:
@@ -419,14 +421,14 @@ class HospitalSync:
         with tracing.on_behalf_of(self.hospital.id):
             encounters = self._write_batch(feed, rows, plan, phase="new", keep_encounters=False)
             state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
-            fields = cp_logic.stored_fields(feed.name, state)
+            kept: dict[str, Any] = {}
             if encounters:
                 self._encounters_due |= encounters
                 if len(self._encounters_due) > ENCOUNTERS_KEPT_WITH_CHECKPOINT:
                     self.store.encounters.mark_due(self.hospital.id, self._encounters_due)
                     self._encounters_due = set()
-                fields[ENCOUNTERS_DUE_FIELD] = sorted(self._encounters_due)
-            self.store.checkpoints.save(self.hospital.id, fields, self.clock())
+                kept[ENCOUNTERS_DUE_FIELD] = sorted(self._encounters_due)
+            self._save(feed, state, kept)
         return state
 
     def _read_changes(self, feed: Feed, state: Checkpoint, since: datetime | None) -> Checkpoint:

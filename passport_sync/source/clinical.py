@@ -198,8 +198,13 @@ def of_persons(
 NO_DATE = datetime(1000, 1, 1)
 
 
+def _base_table(source: ClinicalSource) -> str:
+    """The table holding the source's keys and change times (drug orders: ``orders``)."""
+    return "orders" if source is DRUG_ORDERS else source.table
+
+
 def _change_columns(source: ClinicalSource, schema: SchemaInfo) -> list[str]:
-    table = "orders" if source is DRUG_ORDERS else source.table
+    table = _base_table(source)
     columns = ["date_voided"]
     if schema.has(table, "date_changed"):
         columns.append("date_changed")
@@ -226,7 +231,7 @@ def changed_digest(source: ClinicalSource, schema: SchemaInfo, since: datetime |
     """The digest of the rows ``changed_since(since, ...)`` pages through: key, void flag and
     every change time. The read's joins are all to one row (or none), so the table alone has
     the same rows."""
-    table = "orders" if source is DRUG_ORDERS else source.table
+    table = _base_table(source)
     where, params = _changed_window(source, schema, since)
     columns = [f"{source.alias}.{source.pk}", f"{source.alias}.voided", *_change_columns(source, schema)]
     return window_digest(f"{table} {source.alias}", columns, f"({where})", params)
@@ -234,7 +239,7 @@ def changed_digest(source: ClinicalSource, schema: SchemaInfo, since: datetime |
 
 def max_changed(source: ClinicalSource, schema: SchemaInfo) -> Query:
     alias = source.alias
-    table = "orders" if source is DRUG_ORDERS else source.table
+    table = _base_table(source)
     join = " JOIN drug_order dor ON dor.order_id = o.order_id" if source is DRUG_ORDERS else ""
     return (f"SELECT MAX({_changed(schema, alias, table)}) AS m FROM {table} {alias}{join}", ())
 
@@ -246,5 +251,5 @@ def count_after(source: ClinicalSource, after: int) -> Query:
 
 
 def last_pk_before(source: ClinicalSource, moment: datetime) -> Query:
-    table = "orders" if source is DRUG_ORDERS else source.table
+    table = _base_table(source)
     return (f"SELECT MAX({source.pk}) AS m FROM {table} WHERE date_created < %s", (moment,))

@@ -612,9 +612,9 @@ class OpenMRSSource:
         """Each person's national-ID identifiers, and every patient holding the same national ID
         once normalised (so '3200-0000-001' and '32000000001' are one ID held by two patients).
 
-        One statement finds the identifiers and the holders of the same values as written; only a
-        person whose identifier is not written as plain digits costs a second one (its holders of
-        the plain form), and identifiers written otherwise are read once per run."""
+        One statement finds the identifiers and the holders of each number written as plain digits
+        (SQL strips the usual separators from the persons' values); a number typed with another
+        kind of space costs a second one, and identifiers written otherwise are read once per run."""
         found: dict[int, list[str]] = {pid: [] for pid in person_ids}
         holders: dict[str, set[int]] = {}
         if person_ids:

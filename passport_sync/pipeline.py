@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
-from passport_sync import tracing
+from passport_sync import tracing, unverified
 from passport_sync.checkpoint import ChangesDigest, Checkpoint
 from passport_sync.config import HospitalConfig, Settings
 from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
@@ -48,6 +48,7 @@ from passport_sync.reconcile import Reconciler
 from passport_sync.sink.dry_run import DryRunPassport
 from passport_sync.sink.locks import lock_owner
 from passport_sync.sink.passport import PassportStore
+from passport_sync.source.checksums import IDENTITIES
 from passport_sync.writes import BatchWrite, HospitalRefs
 
 log = logging.getLogger("passport_sync")
@@ -126,6 +127,8 @@ class HospitalSync:
         self._nothing_synced: bool | None = None
         # Only sync-all starts a feed's mark (sync-patient and reconcile keep an existing one up).
         self._sets_marks = False
+        # Keys (and persons) written since reconciliation last compared them (see unverified.py).
+        self._unverified: dict[str, list[unverified.Interval]] = {}
         # Encounters made due by new rows and kept with the checkpoint, not yet rebuilt.
         self._encounters_due: set[str] = set()
         # The configured zone, else the database server's (read in _prepare): never silently UTC.
@@ -262,6 +265,7 @@ class HospitalSync:
         self._touched_at_start = {str(k): int(v) for k, v in touched.items() if isinstance(v, int)}
         self._touched = dict(self._touched_at_start)
         self._encounters_due = {str(u) for u in self._syncstatus.get(ENCOUNTERS_DUE_FIELD) or ()}
+        self._unverified = unverified.load(self._syncstatus)
 
     def _write_summary(self) -> None:
         try:
@@ -290,20 +294,65 @@ class HospitalSync:
     def renew_lock(self) -> None:
         self.lease.renew()
 
-    def cover(self, feed: Feed, rows: Sequence[Any]) -> None:
-        """Raise the feed's touched mark over every key a batch of ``rows`` may write, before it is
-        written (to the feed's head at once, so a run saves it once). A crash after the write then
-        still finds the rows inside the mark, and their records are removed or released as usual."""
-        highest = max((k for row in rows for k in feed.keys_written(row)), default=0)
-        current = self._touched.get(feed.name)
-        if current is not None and highest <= current:
-            return
-        if current is None and not self._sets_marks:
-            return  # no mark yet, so the next sync-all takes no row for untouched; sync-all sets it
+    def cover(self, feed: Feed, rows: Sequence[Any], *, verified: bool = False, new_rows: bool = False) -> None:
+        """Before a batch of ``rows`` is written: raise the feed's touched mark over every key it may
+        write (to the feed's head at once, so a run saves it once), so a crash after the write
+        still finds the rows inside the mark; and, unless reconciliation writes what it compared
+        (``verified``), mark the keys and their persons unverified. New rows are marked up to the
+        feed's head at once, and their persons with the checkpoint after the write
+        (``unverified_persons``): a crash before it re-reads the batch. One command for all."""
+        keys = [k for row in rows for k in feed.keys_written(row) if k > 0]
+        highest = max(keys, default=0)
         head = self._heads.get(feed.name)
-        mark = max(highest, head.max_pk or 0) if head else highest
-        self._save_fields({f"touched.{feed.name}": mark})
-        self._touched[feed.name] = mark
+        head_pk = (head.max_pk or 0) if head else 0
+        fields: dict[str, Any] = {}
+        current = self._touched.get(feed.name)
+        if (current is None or highest > current) and (current is not None or self._sets_marks):
+            # Without a mark yet only sync-all starts one (the next sync-all then takes no row for untouched).
+            fields[f"touched.{feed.name}"] = max(highest, head_pk)
+        if not verified and keys:
+            spans = unverified.of_keys(keys)
+            if new_rows:
+                # From the batch's first row to the head: the run's later batches need no save. A
+                # group row below it (a new member of an old group) is marked on its own.
+                first = min(feed.pk(row) for row in rows)
+                spans = unverified.add(
+                    unverified.of_keys(k for k in keys if k < first), [(first, max(highest, head_pk))]
+                )
+            fields.update(self._unverified_fields(feed.name, keys, spans))
+            if not new_rows:
+                fields.update(self.unverified_persons(rows))
+        if fields:
+            self._save_fields(fields)
+            if f"touched.{feed.name}" in fields:
+                self._touched[feed.name] = fields[f"touched.{feed.name}"]
+
+    def _unverified_fields(
+        self, name: str, keys: Sequence[int], spans: Sequence[unverified.Interval]
+    ) -> dict[str, Any]:
+        """The checkpoint field marking ``keys`` of ``name`` unverified (none if they already are);
+        the marks in memory follow."""
+        marks = self._unverified.get(name, [])
+        if unverified.covers(marks, keys):
+            return {}
+        self._unverified[name] = unverified.add(marks, spans)
+        return unverified.stored(name, self._unverified[name])
+
+    def unverified_persons(self, rows: Sequence[Any]) -> dict[str, Any]:
+        """The field marking the persons of ``rows`` unverified: their rows were written under
+        today's match, which the identity checksums kept by reconciliation may not describe."""
+        persons = sorted({int(row.person_id) for row in rows})
+        return self._unverified_fields(IDENTITIES, persons, unverified.of_keys(persons))
+
+    def unverified_within(self, name: str, low: int, high: int) -> list[unverified.Interval]:
+        return unverified.within(self._unverified.get(name, []), low, high)
+
+    def verified(self, name: str, low: int, high: int) -> None:
+        """Reconciliation compared keys ``low..high`` of ``name``: their marks go."""
+        marks = self._unverified.get(name, [])
+        if unverified.within(marks, low, high):
+            self._unverified[name] = unverified.remove(marks, low, high)
+            self._save_fields(unverified.stored(name, self._unverified[name]))
 
     def _untouched_above(self, feed: Feed) -> int | None:
         """The key above which the feed's rows had no record and no parked copy when the run began
@@ -421,7 +470,7 @@ class HospitalSync:
         with tracing.on_behalf_of(self.hospital.id):
             encounters = self._write_batch(feed, rows, plan, phase="new", keep_encounters=False)
             state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
-            kept: dict[str, Any] = {}
+            kept: dict[str, Any] = self.unverified_persons(rows) if plan.batch else {}
             if encounters:
                 self._encounters_due |= encounters
                 if len(self._encounters_due) > ENCOUNTERS_KEPT_WITH_CHECKPOINT:
@@ -607,7 +656,7 @@ class HospitalSync:
         report.skipped += plan.skipped
         report.parked += len(batch.parks)
         if batch:
-            self.cover(feed, rows)
+            self.cover(feed, rows, new_rows=phase == "new")
             outcome = self.store.records.apply(
                 batch, self.clock(), hospital_id=self.hospital.id, keep_encounters=keep_encounters
             )

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from passport_sync import unverified
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import record_id
 from passport_sync.matching import PersonMatch
@@ -259,12 +260,22 @@ class Reconciler:
 
     # -- sources -------------------------------------------------------------------------------------
     def _differing(
-        self, name: str, current: Mapping[int, tuple[int, str]], first: int, last: int, compare_all: bool
+        self,
+        name: str,
+        current: Mapping[int, tuple[int, str]],
+        first: int,
+        last: int,
+        compare_all: bool,
+        unverified_ranges: Collection[int] = (),
     ) -> tuple[list[int], dict[int, dict[str, Any]]]:
+        """The ranges to look into: those whose checksum differs from the kept one, and those
+        holding keys written since they were compared (``unverified_ranges``)."""
         stored = {} if compare_all else self.store.checkpoints.stored_checksums(self.hospital_id, name, first, last)
         indexes = set(current) | set(stored)
         differing = sorted(
-            i for i in indexes if i not in stored or current.get(i) != (stored[i].get("n"), stored[i].get("crc"))
+            i
+            for i in indexes | set(unverified_ranges)
+            if i not in stored or current.get(i) != (stored[i].get("n"), stored[i].get("crc")) or i in unverified_ranges
         )
         self.found.ranges_checked += len(indexes)
         self.found.ranges_differing += len(differing)
@@ -272,48 +283,95 @@ class Reconciler:
 
     def _check_feed(self, feed: Feed, first: int, last: int, *, compare_all: bool) -> None:
         size = self.range_size
+        low, high = first * size + 1, (last + 1) * size
         local_now = self.sync.clock().astimezone(self.sync.tz).replace(tzinfo=None)
         current = self.source.range_checksums(feed.name, size, first, last, local_now)
-        differing, stored = self._differing(feed.name, current, first, last, compare_all)
-        if not differing:
-            return
-        # Inside the differing ranges, which rows changed: their checksums against the kept ones.
+        marks = self.sync.unverified_within(feed.name, low, high)
+        differing, stored = self._differing(
+            feed.name, current, first, last, compare_all, unverified.ranges_touched(marks, size, first, last)
+        )
+        if differing:
+            self._compare_rows(feed, differing, stored, marks, local_now)
+        self.sync.verified(feed.name, low, high)
+
+    def _compare_rows(
+        self,
+        feed: Feed,
+        differing: list[int],
+        stored: Mapping[int, Mapping[str, Any]],
+        marks: list[unverified.Interval],
+        local_now: datetime,
+    ) -> None:
+        """Inside the differing ranges: re-read the rows whose checksum changed or that were written
+        since they were compared, repair what drifted, and keep the checksum of what was compared."""
+        size = self.range_size
         by_range: dict[int, dict[int, int]] = {index: {} for index in differing}
         for pk, crc in self.source.row_checksums(feed.name, coalesce(differing, size), local_now).items():
             by_range[(pk - 1) // size][pk] = crc
         changed: list[int] = []
-        kept: dict[int, dict[str, Any] | None] = {}
+        gone: list[int] = []
         for index, rows in by_range.items():
             self.found.row_checksums += len(rows)
-            low = index * size + 1
-            before = unpack_rows(stored[index]["rows"], low) if "rows" in stored.get(index, {}) else None
-            changed.extend(pk for pk, crc in rows.items() if before is None or before.get(pk) != crc)
-            kept[index] = (
-                {"n": len(rows), "crc": aggregate(rows.values()), "rows": pack_rows(rows, low)} if rows else None
+            before = unpack_rows(stored[index]["rows"], index * size + 1) if "rows" in stored.get(index, {}) else None
+            changed.extend(
+                pk
+                for pk, crc in rows.items()
+                if before is None or before.get(pk) != crc or unverified.contains(marks, pk)
             )
+            # Rows deleted from OpenMRS (purged, not voided): those a pass had kept, and (where the
+            # app's index finds their records cheaply) those written since.
+            gone.extend(pk for pk in (before or {}) if pk not in rows)
+            if feed.name == "obs":
+                for a, b in unverified.within(marks, index * size + 1, (index + 1) * size):
+                    gone.extend(pk for pk in range(a, b + 1) if pk not in rows and pk not in (before or {}))
         batch = self.sync.settings.sync.batch_size
+        moved_on: set[int] = set()
         for start in range(0, len(changed), batch):
-            self._repair(feed, feed.by_pks(changed[start : start + batch]))
+            pks = changed[start : start + batch]
+            self._repair(feed, feed.by_pks(pks))
+            # A row changed again while it was compared: its new state is the next pass's to compare.
+            after = self.source.row_checksums(feed.name, _spans(pks), local_now)
+            moved_on.update(pk for pk in pks if after.get(pk) != by_range[(pk - 1) // size].get(pk))
+        if gone:
+            self._remove_purged(feed, gone)
+        kept: dict[int, dict[str, Any] | None] = {}
+        for index, rows in by_range.items():
+            verified = {pk: crc for pk, crc in rows.items() if pk not in moved_on}
+            low = index * size + 1
+            kept[index] = (
+                {"n": len(verified), "crc": aggregate(verified.values()), "rows": pack_rows(verified, low)}
+                if verified
+                else None
+            )
         self._keep(feed.name, kept)
 
     def _check_identities(self, first: int, last: int, *, compare_all: bool) -> None:
         type_ids = self.sync.type_ids
-        current = self.source.identity_checksums(type_ids, self.range_size, first, last)
-        differing, stored = self._differing(IDENTITIES, current, first, last, compare_all)
+        size = self.range_size
+        low, high = first * size + 1, (last + 1) * size
+        current = self.source.identity_checksums(type_ids, size, first, last)
+        marks = self.sync.unverified_within(IDENTITIES, low, high)
+        differing, stored = self._differing(
+            IDENTITIES, current, first, last, compare_all, unverified.ranges_touched(marks, size, first, last)
+        )
         kept: dict[int, dict[str, Any] | None] = {}
         changed: set[int] = set()
         for index in differing:
-            low, high = index * self.range_size + 1, (index + 1) * self.range_size
-            persons = self.source.person_checksums(type_ids, low, high) if index in current else {}
+            range_low, range_high = index * size + 1, (index + 1) * size
+            persons = self.source.person_checksums(type_ids, range_low, range_high) if index in current else {}
             before = {int(p): crc for p, crc in (stored.get(index, {}).get("persons") or {}).items()}
             if index not in stored:
                 changed.update(persons)  # nothing kept: compare every person with the Passport
             else:
                 changed.update(p for p in persons.keys() | before.keys() if persons.get(p) != before.get(p))
+            # Persons whose rows were written since they were compared, national ID or not.
+            for a, b in unverified.within(marks, range_low, range_high):
+                changed.update(range(a, b + 1))
             n, crc = current.get(index, (0, ""))
             kept[index] = {"n": n, "crc": crc, "persons": {str(p): c for p, c in persons.items()}} if persons else None
         self._redecide(changed)
         self._keep(IDENTITIES, kept)
+        self.sync.verified(IDENTITIES, low, high)
 
     def _keep(self, name: str, ranges: Mapping[int, Mapping[str, Any] | None]) -> None:
         if ranges:
@@ -353,20 +411,44 @@ class Reconciler:
         found.rows_read = len(rows)
         self.found.add(found)
         if found.drifted:
-            log.info(
-                "%s: %s: repaired %d moved, %d restored, %d removed, %d updated, %d re-parked",
-                self.sync.hospital.name,
-                feed.name,
-                found.moved,
-                found.restored,
-                found.removed,
-                found.updated,
-                found.reparked,
-            )
+            self._log_repairs(feed.name, found)
         if repair:
-            self.sync.cover(feed, rows)
+            self.sync.cover(feed, rows, verified=True)
             self.store.records.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
+        # Whatever the rows now say, the visit records of their encounters (the ones they are in
+        # now, and the ones their records were in) are rebuilt from what the Passport holds.
+        encounters = {str(r.encounter_uuid) for r in rows if getattr(r, "encounter_uuid", None)}
+        encounters |= {
+            str(uuid) for state in existing.values() if (uuid := (state.get("openmrsData") or {}).get("encounterUuid"))
+        }
+        if encounters:
+            self.store.encounters.mark_due(self.hospital_id, encounters)
         self.sync.renew_lock()
+
+    def _remove_purged(self, feed: Feed, pks: list[int]) -> None:
+        """Rows deleted from OpenMRS: a fresh sync would have no record and no parked copy of them."""
+        records = self.store.records.of_rows(self.hospital_id, feed.name, pks)
+        parked = self.store.parked.keys_of_rows(self.hospital_id, feed.name, pks)
+        if not records and not parked:
+            return
+        repair = BatchWrite(unparks=parked)
+        repair.removals = [(rid, {"reason": "deleted from OpenMRS"}) for ids in records.values() for rid in ids]
+        found = Findings(removed=len(repair.removals))
+        self.found.add(found)
+        self._log_repairs(feed.name, found)
+        self.store.records.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
+
+    def _log_repairs(self, name: str, found: Findings) -> None:
+        log.info(
+            "%s: %s: repaired %d moved, %d restored, %d removed, %d updated, %d re-parked",
+            self.sync.hospital.name,
+            name,
+            found.moved,
+            found.restored,
+            found.removed,
+            found.updated,
+            found.reparked,
+        )
 
 
 def aggregate(row_checksums: Iterable[int]) -> str:
@@ -388,6 +470,11 @@ def pack_rows(row_checksums: Mapping[int, int], low: int) -> bytes:
 
 def unpack_rows(packed: bytes, low: int) -> dict[int, int]:
     return {low + offset: crc for offset, crc in _PAIR.iter_unpack(bytes(packed))}
+
+
+def _spans(pks: Sequence[int]) -> list[tuple[int, int]]:
+    """The keys as inclusive spans, adjacent keys joined."""
+    return [(a, b) for a, b in unverified.of_keys(pks)]
 
 
 def _total(layout: Mapping[str, int]) -> int:

@@ -53,6 +53,8 @@ RECORD_STATE_FIELDS = {
     "openmrsData.contentDigest": 1,
     "openmrsData.renderVersion": 1,
     "openmrsData.syncedFields": 1,
+    # Reconciliation: a record moved to another encounter leaves the old one's visit record stale.
+    "openmrsData.encounterUuid": 1,
 }
 
 
@@ -399,6 +401,26 @@ class Records(Concern):
             lambda: list(self._db[RECORDS].find({"_id": {"$in": wanted}}, RECORD_STATE_FIELDS)),
         )
         return {d["_id"]: d for d in docs}
+
+    def of_rows(self, hospital_id: str, source: str, pks: Iterable[int]) -> dict[int, list[ObjectId]]:
+        """The records of these rows of one source (by primary key), for rows gone from OpenMRS.
+        Observations are found through the app's index on ``openmrsData.obsId``; the clinical
+        sources (rarely purged) through the hospital and source prefix of ours."""
+        wanted = sorted(set(pks))
+        if not wanted:
+            return {}
+        key = "openmrsData.obsId" if source == "obs" else "openmrsData.sourceId"
+        query = {key: {"$in": wanted}, "openmrsData.hospitalId": hospital_id, "openmrsData.source": source}
+        docs = self._gw.call(
+            "reading records of purged rows",
+            lambda: list(self._db[RECORDS].find(query, {"openmrsData.obsId": 1, "openmrsData.sourceId": 1})),
+        )
+        found: dict[int, list[ObjectId]] = {}
+        for doc in docs:
+            origin = doc.get("openmrsData") or {}
+            pk = origin.get("obsId") if source == "obs" else origin.get("sourceId")
+            found.setdefault(int(pk or 0), []).append(doc["_id"])
+        return found
 
     def owners(self, hospital_id: str, person_ids: Iterable[int]) -> dict[int, set[str]]:
         """The Passport patients holding records of each OpenMRS person of this hospital."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pymongo
 
 from passport_sync import service
 from passport_sync.config import Settings
+from passport_sync.errors import NothingMatched
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
 from tests.helpers import Clinic, run_sync
@@ -33,6 +35,7 @@ class World:
     persons: list[int] = field(default_factory=list)
     registered: set[str] = field(default_factory=set)
     voided_by_us: set[int] = field(default_factory=set)
+    unvoided: set[int] = field(default_factory=set)
     orders: list[int] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     # Each national ID given to one person only: a number given to a second person makes the first
@@ -82,6 +85,7 @@ class World:
         if voided:
             obs_id = self.rng.choice(voided)
             self.voided_by_us.discard(obs_id)
+            self.unvoided.add(obs_id)
             self.db.execute(
                 "UPDATE obs SET voided = 0, voided_by = NULL, date_voided = NULL, void_reason = NULL WHERE obs_id = %s",
                 (obs_id,),
@@ -149,6 +153,58 @@ class World:
                 " (SELECT previous_order_id FROM orders WHERE order_id = %s) AS o)",
                 (order_id,),
             )
+
+    # -- in-place undos and changes outside the row (no trace sync-all follows) --------------------
+    def revoid(self) -> None:
+        """An unvoid undone: voided again with the first void's date, as a restore of a backup does."""
+        unvoided = [o for o in self.live("SELECT obs_id FROM obs WHERE voided = 0") if o in self.unvoided]
+        if unvoided:
+            obs_id = self.rng.choice(unvoided)
+            self.db.execute(
+                "UPDATE obs SET voided = 1, voided_by = 1, date_voided = %s WHERE obs_id = %s",
+                (datetime(2025, 1, 1), obs_id),
+            )
+
+    def rename_concept(self) -> None:
+        concept = self.rng.choice([self.clinic.diabetes, self.clinic.weight, self.clinic.diagnosis])
+        self.db.execute(
+            "UPDATE concept_name SET name = CONCAT(name, %s) WHERE concept_id = %s AND voided = 0",
+            (f" r{self.rng.randint(0, 9)}", concept),
+        )
+
+    def move_encounter(self) -> None:
+        encounters = self.live("SELECT encounter_id FROM encounter WHERE voided = 0")
+        if encounters:
+            self.db.execute(
+                "UPDATE encounter SET encounter_datetime = encounter_datetime - INTERVAL %s DAY"
+                " WHERE encounter_id = %s",
+                (self.rng.randint(1, 3), self.rng.choice(encounters)),
+            )
+
+    def move_obs_to_other_encounter(self) -> None:
+        """A row entered under the wrong visit, moved by SQL: the old encounter may be left empty."""
+        rows = self.db.execute(
+            "SELECT o.obs_id, e2.encounter_id FROM obs o JOIN encounter e2 ON e2.patient_id = o.person_id"
+            " AND e2.encounter_id <> o.encounter_id WHERE o.voided = 0"
+        )
+        if rows:
+            obs_id, encounter = self.rng.choice(rows)
+            self.db.execute("UPDATE obs SET encounter_id = %s WHERE obs_id = %s", (encounter, obs_id))
+
+    def purge_obs(self) -> None:
+        """An observation deleted (OpenMRS's purge, a data clean-up), not voided."""
+        leaves = self.live(
+            "SELECT o.obs_id FROM obs o WHERE NOT EXISTS (SELECT 1 FROM obs c WHERE c.obs_group_id = o.obs_id"
+            " OR c.previous_version = o.obs_id)"
+        )
+        if leaves:
+            obs_id = self.rng.choice(leaves)
+            self.db.execute("DELETE FROM obs WHERE obs_id = %s", (obs_id,))
+            self.voided_by_us.discard(obs_id)
+
+    def reopen_order(self) -> None:
+        """A discontinuation voided: the order it stopped is active again (date_stopped cleared)."""
+        self.void_follow_up()
 
 
 OPERATIONS = (
@@ -259,6 +315,97 @@ def run_oracle(
         client.drop_database(live_name)
         client.drop_database(fresh_name)
         client.close()
+
+
+# From a steady state: what changes OpenMRS in place, undoes in place, or changes beside the row.
+STEADY_OPERATIONS = (
+    *OPERATIONS,
+    ("revoid", 2),
+    ("rename_concept", 1),
+    ("move_encounter", 1),
+    ("move_obs_to_other_encounter", 1),
+    ("purge_obs", 1),
+    ("reopen_order", 1),
+)
+# What a site runs between the changes, in any order.
+RUNS = ("sync_all", "sync_all", "sync_patient", "reconcile_pass")
+
+
+def run_steady_oracle(seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, steps: int = 60) -> list[str]:
+    """From a steady state (sync-all, then a reconciliation pass), random changes on the OpenMRS
+    side interleaved with sync-all runs (each taking its due slice of the current pass),
+    sync-patient runs and whole passes, in any order; then sync-all alone until one whole pass has
+    run after the last change (``reconcile --full`` never). The Passport must equal a fresh full
+    sync, record for record."""
+    rng = random.Random(seed)
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    live_name = f"pstest_{secrets.token_hex(4)}"
+    try:
+        live = client[live_name]
+        world = World(Clinic(openmrs), live, rng)
+        for _ in range(6):
+            world.new_person()
+        for _ in range(10):
+            getattr(world, rng.choice([n for n, w in OPERATIONS for _ in range(w)]))()
+        settings = _small_ranges(make_settings(mongo_uri, live_name, [hospital_entry(openmrs.name)], batch_size=7))
+        # A pass spread over a few seconds: each sync-all takes a slice of it, as a site's runs do.
+        sliced = _pass_hours(settings, 4 / 3600)
+        run_sync(settings)
+        _reconcile(settings)
+        names = [name for name, weight in STEADY_OPERATIONS for _ in range(weight)]
+        for _ in range(steps):
+            if rng.random() < 0.3:
+                run = rng.choice(RUNS)
+                world.log.append(run)
+                if run == "sync_all":
+                    run_sync(sliced)
+                elif run == "sync_patient":
+                    _sync_patient(sliced, rng.choice(NUMBERS))
+                else:
+                    _reconcile(sliced)
+            name = rng.choice(names)
+            getattr(world, name)()
+            world.log.append(name)
+        # The pass under way ends, and one more runs whole after the last change.
+        whole = _pass_hours(settings, 1e-6)
+        run_sync(whole)
+        run_sync(whole)
+        problems = fresh_differences(live, openmrs, mongo_uri, settings)
+        if problems:
+            problems.append(f"seed {seed}: {world.log}")
+        return problems
+    finally:
+        client.drop_database(live_name)
+        client.close()
+
+
+def fresh_differences(live: Any, openmrs: OpenMRSDatabase, mongo_uri: str, settings: Settings) -> list[str]:
+    """How ``live`` differs from a fresh full sync of today's OpenMRS into today's patients."""
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    fresh_name = f"pstest_{secrets.token_hex(4)}"
+    try:
+        fresh = client[fresh_name]
+        for patient in live.patients.find():
+            fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": []})
+        run_sync(_small_ranges(make_settings(mongo_uri, fresh_name, [hospital_entry(openmrs.name)], batch_size=7)))
+        return differences(live, fresh, settings.hospitals[0].id)
+    finally:
+        client.drop_database(fresh_name)
+        client.close()
+
+
+def _pass_hours(settings: Settings, hours: float) -> Settings:
+    return settings.model_copy(update={"reconcile": settings.reconcile.model_copy(update={"full_pass_hours": hours})})
+
+
+def _sync_patient(settings: Settings, number: str) -> None:
+    store = PassportStore.connect(settings)
+    try:
+        service.sync_patient(settings, store, settings.enabled_hospitals(), number)
+    except NothingMatched:
+        pass  # an admin typed a number nobody holds (yet): nothing to sync
+    finally:
+        store.close()
 
 
 def _small_ranges(settings: Settings) -> Settings:

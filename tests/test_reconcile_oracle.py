@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.oracle import TRACED_OPERATIONS, run_oracle
+from tests.oracle import TRACED_OPERATIONS, run_oracle, run_steady_oracle
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -22,3 +22,10 @@ def test_sync_all_alone_equals_a_fresh_full_sync_for_changes_that_leave_a_trace(
     batch leaves out the reads and deletes of rows above the touched mark, and no reconciliation
     runs to repair what that would get wrong."""
     assert run_oracle(seed, openmrs, mongo_uri, operations=TRACED_OPERATIONS, reconcile=False) == []
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_from_a_steady_state_sync_all_and_its_slices_alone_converge(seed: int, openmrs: Any, mongo_uri: str) -> None:
+    """Changes undone in place, changes beside the row (concept names, encounters, rows moved or
+    purged), sync-patient and reconciliation passes in any order, from a reconciled state."""
+    assert run_steady_oracle(seed, openmrs, mongo_uri) == []

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import OpenMRSDatabase
-from tests.oracle import run_oracle
+from tests.oracle import run_oracle, run_steady_oracle
 
 pytestmark = pytest.mark.reliability
 
@@ -23,6 +23,28 @@ def test_reconciled_passport_equals_a_fresh_full_sync(
     figures.record(
         "reconcile oracle",
         f"seed {seed}: 80 random in-place changes",
+        injected=80,
+        expected=0,
+        found=len(problems),
+        duplicated=0,
+        missing=0,
+        unexpected=len(problems),
+        outcome="ok" if not problems else "differs",
+    )
+    assert problems == []
+
+
+STEADY_SEEDS = range(300, 320)
+
+
+@pytest.mark.parametrize("seed", STEADY_SEEDS)
+def test_from_a_steady_state_sync_all_alone_converges(
+    seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, figures: Any
+) -> None:
+    problems = run_steady_oracle(seed, openmrs, mongo_uri, steps=80)
+    figures.record(
+        "steady-state oracle",
+        f"seed {seed}: 80 random changes and runs from a reconciled state",
         injected=80,
         expected=0,
         found=len(problems),

@@ -48,7 +48,6 @@ from passport_sync.reconcile import Reconciler
 from passport_sync.sink.dry_run import DryRunPassport
 from passport_sync.sink.locks import lock_owner
 from passport_sync.sink.passport import PassportStore
-from passport_sync.source.checksums import IDENTITIES
 from passport_sync.writes import BatchWrite, HospitalRefs
 
 log = logging.getLogger("passport_sync")
@@ -298,9 +297,11 @@ class HospitalSync:
         """Before a batch of ``rows`` is written: raise the feed's touched mark over every key it may
         write (to the feed's head at once, so a run saves it once), so a crash after the write
         still finds the rows inside the mark; and, unless reconciliation writes what it compared
-        (``verified``), mark the keys and their persons unverified. New rows are marked up to the
-        feed's head at once, and their persons with the checkpoint after the write
-        (``unverified_persons``): a crash before it re-reads the batch. One command for all."""
+        (``verified``), mark the keys unverified (new rows up to the feed's head at once). One
+        command for both.
+
+        Persons need no mark of their own: every row written under today's match is marked, so
+        the next pass re-reads it and re-decides its patient whatever the person's kept checksum."""
         keys = [k for row in rows for k in feed.keys_written(row) if k > 0]
         highest = max(keys, default=0)
         head = self._heads.get(feed.name)
@@ -320,8 +321,6 @@ class HospitalSync:
                     unverified.of_keys(k for k in keys if k < first), [(first, max(highest, head_pk))]
                 )
             fields.update(self._unverified_fields(feed.name, keys, spans))
-            if not new_rows:
-                fields.update(self.unverified_persons(rows))
         if fields:
             self._save_fields(fields)
             if f"touched.{feed.name}" in fields:
@@ -337,12 +336,6 @@ class HospitalSync:
             return {}
         self._unverified[name] = unverified.add(marks, spans)
         return unverified.stored(name, self._unverified[name])
-
-    def unverified_persons(self, rows: Sequence[Any]) -> dict[str, Any]:
-        """The field marking the persons of ``rows`` unverified: their rows were written under
-        today's match, which the identity checksums kept by reconciliation may not describe."""
-        persons = sorted({int(row.person_id) for row in rows})
-        return self._unverified_fields(IDENTITIES, persons, unverified.of_keys(persons))
 
     def unverified_within(self, name: str, low: int, high: int) -> list[unverified.Interval]:
         return unverified.within(self._unverified.get(name, []), low, high)
@@ -470,7 +463,7 @@ class HospitalSync:
         with tracing.on_behalf_of(self.hospital.id):
             encounters = self._write_batch(feed, rows, plan, phase="new", keep_encounters=False)
             state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
-            kept: dict[str, Any] = self.unverified_persons(rows) if plan.batch else {}
+            kept: dict[str, Any] = {}
             if encounters:
                 self._encounters_due |= encounters
                 if len(self._encounters_due) > ENCOUNTERS_KEPT_WITH_CHECKPOINT:

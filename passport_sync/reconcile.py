@@ -40,7 +40,7 @@ from passport_sync import unverified
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import record_id
 from passport_sync.matching import PersonMatch
-from passport_sync.parking import RETRIED_BY_FULL_PASS
+from passport_sync.parking import RETRIED_BY_FULL_PASS, SHARED_NATIONAL_ID
 from passport_sync.sink.records import unchanged_record
 from passport_sync.source.checksums import IDENTITIES
 from passport_sync.writes import BatchWrite
@@ -388,6 +388,9 @@ class Reconciler:
         numbers = {n for i in identities.values() for n in map(normalise_national_id, i.identifiers) if n}
         for holders in self.source.holders(numbers, type_ids).values():
             persons |= holders
+        # A number the changed persons held before is not known any more: whoever was parked for
+        # sharing a number with one of them may share it no longer (few persons, re-decided).
+        persons |= self.store.parked.person_ids(self.hospital_id, reason=SHARED_NATIONAL_ID)
         matches = self.sync.match_persons(persons, fresh=True)
         owners = self.store.records.owners(self.hospital_id, persons)
         parked = self.store.parked.reasons(self.hospital_id, persons)

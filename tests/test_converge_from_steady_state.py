@@ -214,6 +214,15 @@ def new_rows_under_a_national_id_then_deleted(site: Site) -> None:
     site.db.execute("DELETE FROM patient_identifier WHERE patient_id = %s", (newcomer,))
 
 
+def shared_number_corrected_away(site: Site) -> None:
+    """Another patient is registered with the same national ID (so the ward's patient's rows are
+    parked as shared), then that identifier is corrected in place: the rows land again."""
+    twin = site.ward.b.patient(national_id=NID)
+    site.converge()
+    assert site.passport.openmrs_sync_parked.count_documents({"reason": "shared_national_id"})
+    site.db.execute("UPDATE patient_identifier SET identifier = %s WHERE patient_id = %s", ("1199780077770000", twin))
+
+
 def diagnosis_voided_then_unvoided(site: Site) -> None:
     site.db.execute(
         "UPDATE encounter_diagnosis SET voided = 1, date_voided = NOW() WHERE diagnosis_id = %s", (site.diagnosis,)
@@ -242,6 +251,7 @@ CASES: list[Callable[[Site], None]] = [
     diagnosis_voided_then_unvoided,
     national_id_added_then_deleted,
     new_rows_under_a_national_id_then_deleted,
+    shared_number_corrected_away,
 ]
 
 

@@ -60,11 +60,11 @@ class Parked(Concern):
         docs = self._gw.call("reading parked copies", lambda: list(self._db[PARKED].find(query, {"_id": 1})))
         return [str(d["_id"]) for d in docs]
 
-    def person_ids(self, hospital_id: str) -> set[int]:
-        """Persons of this hospital with parked observations (few: unregistered patients)."""
-        ids = self._gw.call(
-            "reading parked persons", lambda: self._db[PARKED].distinct("personId", {"hospitalId": hospital_id})
-        )
+    def person_ids(self, hospital_id: str, reason: str | None = None) -> set[int]:
+        """Persons of this hospital with parked observations (few: unregistered patients), or
+        with rows parked for ``reason``."""
+        query = {"hospitalId": hospital_id, **({"reason": reason} if reason else {})}
+        ids = self._gw.call("reading parked persons", lambda: self._db[PARKED].distinct("personId", query))
         return {int(i) for i in ids}
 
     def any(self, hospital_id: str) -> bool:

@@ -215,9 +215,13 @@ def new_rows_under_a_national_id_then_deleted(site: Site) -> None:
 
 
 def shared_number_corrected_away(site: Site) -> None:
-    """Another patient is registered with the same national ID (so the ward's patient's rows are
-    parked as shared), then that identifier is corrected in place: the rows land again."""
-    twin = site.ward.b.patient(national_id=NID)
+    """Two OpenMRS patients hold one national ID (so their rows are parked as shared), then one
+    identifier is corrected in place: the other's rows are parked for their own reason again
+    (here, a number not registered in the Passport), as a fresh sync parks them."""
+    number = "1199780066660000"
+    first = site.ward.b.patient(national_id=number)
+    site.ward.b.obs(first, site.weight, value_numeric=61)
+    twin = site.ward.b.patient(national_id=number)
     site.converge()
     assert site.passport.openmrs_sync_parked.count_documents({"reason": "shared_national_id"})
     site.db.execute("UPDATE patient_identifier SET identifier = %s WHERE patient_id = %s", ("1199780077770000", twin))

@@ -309,15 +309,17 @@ class Reconciler:
         for pk, crc in self.source.row_checksums(feed.name, coalesce(differing, size), local_now).items():
             by_range[(pk - 1) // size][pk] = crc
         changed: list[int] = []
+        since_compared: set[int] = set()
         gone: list[int] = []
         for index, rows in by_range.items():
             self.found.row_checksums += len(rows)
             before = unpack_rows(stored[index]["rows"], index * size + 1) if "rows" in stored.get(index, {}) else None
-            changed.extend(
-                pk
-                for pk, crc in rows.items()
-                if before is None or before.get(pk) != crc or unverified.contains(marks, pk)
-            )
+            if before is None:
+                changed.extend(rows)  # nothing kept: every row compared
+            else:
+                again = [pk for pk, crc in rows.items() if before.get(pk) != crc or unverified.contains(marks, pk)]
+                changed.extend(again)
+                since_compared.update(again)
             # Rows deleted from OpenMRS (purged, not voided): those a pass had kept, and (where the
             # app's index finds their records cheaply) those written since.
             gone.extend(pk for pk in (before or {}) if pk not in rows)
@@ -328,7 +330,7 @@ class Reconciler:
         moved_on: set[int] = set()
         for start in range(0, len(changed), batch):
             pks = changed[start : start + batch]
-            self._repair(feed, feed.by_pks(pks))
+            self._repair(feed, feed.by_pks(pks), since_compared)
             # A row changed again while it was compared: its new state is the next pass's to compare.
             after = self.source.row_checksums(feed.name, _spans(pks), local_now)
             moved_on.update(pk for pk in pks if after.get(pk) != by_range[(pk - 1) // size].get(pk))
@@ -406,8 +408,9 @@ class Reconciler:
                     self._repair(feed, rows)
                     after = feed.pk(rows[-1])
 
-    def _repair(self, feed: Feed, rows: Sequence[Any]) -> None:
-        """Map rows as a fresh sync would, compare with the Passport, write only what drifted."""
+    def _repair(self, feed: Feed, rows: Sequence[Any], changed_since: Collection[int] = ()) -> None:
+        """Map rows as a fresh sync would, compare with the Passport, write only what drifted
+        (``changed_since``: the keys whose kept checksum differed or that were unverified)."""
         planned = self.sync.plan_for_reconcile(feed, rows)
         existing = self.store.records.states(planned_ids(self.hospital_id, planned))
         repair, found = drift(self.hospital_id, planned, existing)
@@ -418,12 +421,15 @@ class Reconciler:
         if repair:
             self.sync.cover(feed, rows, verified=True)
             self.store.records.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
-        # Whatever the rows now say, the visit records of their encounters (the ones they are in
-        # now, and the ones their records were in) are rebuilt from what the Passport holds.
-        encounters = {str(r.encounter_uuid) for r in rows if getattr(r, "encounter_uuid", None)}
-        encounters |= {
-            str(uuid) for state in existing.values() if (uuid := (state.get("openmrsData") or {}).get("encounterUuid"))
-        }
+        # The visit records of the encounters these rows changed in: the encounter a rewritten
+        # record was in (its new one is marked by the write), and the encounters of rows that
+        # changed since a pass compared them (their encounter may have, with no record drifting).
+        # A first comparison (nothing kept) rebuilds only what drifted: the visit records were
+        # built from the same rows.
+        encounters = {str(r.encounter_uuid) for r in rows if feed.pk(r) in changed_since and r.encounter_uuid}
+        for doc in repair.upserts:
+            if uuid := (existing.get(doc["_id"], {}).get("openmrsData") or {}).get("encounterUuid"):
+                encounters.add(str(uuid))
         if encounters:
             self.store.encounters.mark_due(self.hospital_id, encounters)
         self.sync.renew_lock()

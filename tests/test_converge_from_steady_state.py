@@ -152,9 +152,10 @@ def concept_reclassified(site: Site) -> None:
 
 
 def encounter_date_changed(site: Site) -> None:
+    # An encounter of observations only: no record of its own shows the date, its visit record does.
     site.db.execute(
         "UPDATE encounter SET encounter_datetime = encounter_datetime - INTERVAL 2 DAY WHERE encounter_id = %s",
-        (site.ward.encounter,),
+        (site.second_encounter,),
     )
 
 

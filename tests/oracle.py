@@ -21,6 +21,7 @@ from passport_sync import service
 from passport_sync.config import Settings
 from passport_sync.errors import NothingMatched
 from passport_sync.sink.passport import PassportStore
+from passport_sync.sink.records import Records
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
 from tests.helpers import Clinic, run_sync
 
@@ -328,15 +329,42 @@ STEADY_OPERATIONS = (
     ("reopen_order", 1),
 )
 # What a site runs between the changes, in any order.
-RUNS = ("sync_all", "sync_all", "sync_patient", "reconcile_pass")
+RUNS = ("sync_all", "sync_all", "sync_patient", "reconcile_pass", "killed_sync_all")
+
+
+class Killed(BaseException):
+    """The process dies: no handler of the run's sees it (its lock is released, as a later run
+    would find it expired)."""
+
+
+def _killed_sync_all(settings: Settings, after_writes: int) -> None:
+    """sync-all killed right after its ``after_writes``-th batch write reached MongoDB, before
+    whatever follows it (the checkpoint, the links' neighbours, the visit records)."""
+    apply = Records.apply
+    calls = [0]
+
+    def apply_then_die(self: Records, *args: Any, **kwargs: Any) -> Any:
+        outcome = apply(self, *args, **kwargs)
+        calls[0] += 1
+        if calls[0] > after_writes:
+            raise Killed
+        return outcome
+
+    Records.apply = apply_then_die  # type: ignore[method-assign]
+    try:
+        run_sync(settings)
+    except Killed:
+        pass
+    finally:
+        Records.apply = apply  # type: ignore[method-assign]
 
 
 def run_steady_oracle(seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, steps: int = 60) -> list[str]:
     """From a steady state (sync-all, then a reconciliation pass), random changes on the OpenMRS
-    side interleaved with sync-all runs (each taking its due slice of the current pass),
-    sync-patient runs and whole passes, in any order; then sync-all alone until one whole pass has
-    run after the last change (``reconcile --full`` never). The Passport must equal a fresh full
-    sync, record for record."""
+    side interleaved with sync-all runs (each taking its due slice of the current pass), sync-all
+    runs killed after a batch write, sync-patient runs and whole passes, in any order; then
+    sync-all alone until one whole pass has run after the last change (``reconcile --full``
+    never). The Passport must equal a fresh full sync, record for record."""
     rng = random.Random(seed)
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
     live_name = f"pstest_{secrets.token_hex(4)}"
@@ -361,6 +389,8 @@ def run_steady_oracle(seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, steps
                     run_sync(sliced)
                 elif run == "sync_patient":
                     _sync_patient(sliced, rng.choice(NUMBERS))
+                elif run == "killed_sync_all":
+                    _killed_sync_all(sliced, rng.randint(0, 3))
                 else:
                     _reconcile(sliced)
             name = rng.choice(names)

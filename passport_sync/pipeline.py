@@ -126,7 +126,7 @@ class HospitalSync:
         self._nothing_synced: bool | None = None
         # Only sync-all starts a feed's mark (sync-patient and reconcile keep an existing one up).
         self._sets_marks = False
-        # Keys (and persons) written since reconciliation last compared them (see unverified.py).
+        # Keys written since reconciliation last compared them (see unverified.py).
         self._unverified: dict[str, list[unverified.Interval]] = {}
         # Encounters made due by new rows and kept with the checkpoint, not yet rebuilt.
         self._encounters_due: set[str] = set()

@@ -332,7 +332,7 @@ class Reconciler:
             pks = changed[start : start + batch]
             self._repair(feed, feed.by_pks(pks), since_compared)
             # A row changed again while it was compared: its new state is the next pass's to compare.
-            after = self.source.row_checksums(feed.name, _spans(pks), local_now)
+            after = self.source.row_checksums(feed.name, unverified.of_keys(pks), local_now)
             moved_on.update(pk for pk in pks if after.get(pk) != by_range[(pk - 1) // size].get(pk))
         if gone:
             self._remove_purged(feed, gone)
@@ -349,31 +349,22 @@ class Reconciler:
 
     def _check_identities(self, first: int, last: int, *, compare_all: bool) -> None:
         type_ids = self.sync.type_ids
-        size = self.range_size
-        low, high = first * size + 1, (last + 1) * size
-        current = self.source.identity_checksums(type_ids, size, first, last)
-        marks = self.sync.unverified_within(IDENTITIES, low, high)
-        differing, stored = self._differing(
-            IDENTITIES, current, first, last, compare_all, unverified.ranges_touched(marks, size, first, last)
-        )
+        current = self.source.identity_checksums(type_ids, self.range_size, first, last)
+        differing, stored = self._differing(IDENTITIES, current, first, last, compare_all)
         kept: dict[int, dict[str, Any] | None] = {}
         changed: set[int] = set()
         for index in differing:
-            range_low, range_high = index * size + 1, (index + 1) * size
-            persons = self.source.person_checksums(type_ids, range_low, range_high) if index in current else {}
+            low, high = index * self.range_size + 1, (index + 1) * self.range_size
+            persons = self.source.person_checksums(type_ids, low, high) if index in current else {}
             before = {int(p): crc for p, crc in (stored.get(index, {}).get("persons") or {}).items()}
             if index not in stored:
                 changed.update(persons)  # nothing kept: compare every person with the Passport
             else:
                 changed.update(p for p in persons.keys() | before.keys() if persons.get(p) != before.get(p))
-            # Persons whose rows were written since they were compared, national ID or not.
-            for a, b in unverified.within(marks, range_low, range_high):
-                changed.update(range(a, b + 1))
             n, crc = current.get(index, (0, ""))
             kept[index] = {"n": n, "crc": crc, "persons": {str(p): c for p, c in persons.items()}} if persons else None
         self._redecide(changed)
         self._keep(IDENTITIES, kept)
-        self.sync.verified(IDENTITIES, low, high)
 
     def _keep(self, name: str, ranges: Mapping[int, Mapping[str, Any] | None]) -> None:
         if ranges:
@@ -479,11 +470,6 @@ def pack_rows(row_checksums: Mapping[int, int], low: int) -> bytes:
 
 def unpack_rows(packed: bytes, low: int) -> dict[int, int]:
     return {low + offset: crc for offset, crc in _PAIR.iter_unpack(bytes(packed))}
-
-
-def _spans(pks: Sequence[int]) -> list[tuple[int, int]]:
-    """The keys as inclusive spans, adjacent keys joined."""
-    return [(a, b) for a, b in unverified.of_keys(pks)]
 
 
 def _total(layout: Mapping[str, int]) -> int:

@@ -9,7 +9,7 @@ checksum while the Passport still shows the change. So each writer marks the key
 unverified (stored with the checkpoint, before or with the write), and the next pass re-reads every
 unverified key in the ranges it checks, keeps the checksum of what it compared, and clears them.
 
-Marks are kept as sorted, disjoint intervals of primary keys (persons: patient ids). A long list
+Marks are kept as sorted, disjoint intervals of primary keys. A long list
 is shortened by joining the intervals closest to each other: that only ever marks more keys,
 which costs re-reads, never a missed repair.
 """

@@ -295,3 +295,30 @@ def test_a_row_changed_while_it_is_compared_is_compared_again(
     site.db.execute(set_weight, (75, site.obs))  # back to what the pass's checksum saw
     site.converge()
     assert site.differences() == []
+
+
+def test_every_rendered_input_is_in_the_row_checksum(openmrs: Any, passport: Any, mongo_uri: str) -> None:
+    """What a record shows from other tables changes the checksum of its row: a concept's name,
+    the provider's name, the encounter's type and the global properties the rendering reads."""
+    site = Site(openmrs, passport, mongo_uri)
+    now = datetime(2025, 11, 6, 12, 0)
+
+    def checksums() -> dict[str, dict[int, int]]:
+        with OpenMRSSource(site.settings.hospitals[0], site.settings.sync.retry) as source:
+            return {feed: source.row_checksums(feed, [(1, 1000)], now) for feed in ("obs", "diagnosis", "drug_order")}
+
+    changes = [
+        ("UPDATE concept_name SET name = 'Plasmodium infection' WHERE concept_id = %s", (site.ward.malaria,)),
+        ("UPDATE person_name SET family_name = 'Uwase' WHERE person_id = (SELECT person_id FROM provider"
+         " WHERE provider_id = %s)", (site.ward.provider,)),
+        ("UPDATE encounter_type SET name = 'Adult follow-up' WHERE encounter_type_id = (SELECT encounter_type"
+         " FROM encounter WHERE encounter_id = %s)", (site.ward.encounter,)),
+        ("INSERT INTO global_property (property, property_value, uuid) VALUES ('default_locale', 'fr', UUID())"
+         " ON DUPLICATE KEY UPDATE property_value = 'fr'", ()),
+    ]  # fmt: skip
+    for sql, params in changes:
+        before = checksums()
+        site.db.execute(sql, params)
+        after = checksums()
+        assert before["diagnosis"] != after["diagnosis"], sql
+        assert before["drug_order"] != after["drug_order"] or "concept_name" in sql, sql

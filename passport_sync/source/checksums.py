@@ -21,7 +21,7 @@ from typing import Any
 
 from passport_sync.source.clinical import CLINICAL_SOURCES, DRUG_ORDERS, ClinicalSource
 from passport_sync.source.clinical import selection as clinical_selection
-from passport_sync.source.queries import Query, SchemaInfo, obs_selection
+from passport_sync.source.queries import PROBED_PROPERTIES, Query, SchemaInfo, obs_selection
 
 IDENTITIES = "identity"
 
@@ -36,16 +36,28 @@ def _feed_table(feed: str, schema: SchemaInfo, now: datetime) -> tuple[str, str,
     column its read selects and everything else its records show (``queries.Selection``)."""
     if feed == "obs":
         selection = obs_selection(schema)
-        return selection.joins.removeprefix("FROM "), "o.obs_id", selection.digest_terms(), []
+        return selection.joins.removeprefix("FROM "), "o.obs_id", selection.digest_terms() + _settings(schema), []
     source = _clinical(feed)
     selection = clinical_selection(source, schema)
-    terms = selection.digest_terms()
+    terms = selection.digest_terms() + _settings(schema)
     params: list[Any] = []
     if source is DRUG_ORDERS:
         # Expiry writes nothing: whether it has passed is part of what the record shows.
         terms.append("o.auto_expire_date <= %s")
         params.append(now)
     return selection.joins.removeprefix("FROM "), f"{source.alias}.{source.pk}", terms, params
+
+
+def _settings(schema: SchemaInfo) -> list[str]:
+    """The global properties every record is rendered with (the boolean concepts, the default
+    locale): one value per statement, so a change to them makes every row differ once."""
+    if not schema.has("global_property"):
+        return []
+    names = ", ".join(f"'{name}'" for name in PROBED_PROPERTIES)
+    return [
+        "(SELECT GROUP_CONCAT(CONCAT_WS('=', property, property_value) ORDER BY property)"
+        f" FROM global_property WHERE property IN ({names}))"
+    ]
 
 
 def _clinical(feed: str) -> ClinicalSource:

@@ -33,7 +33,8 @@ def _registered_an_hour_ago(passport: Any, national_id: str, seconds: int = 0) -
     patient_id = ObjectId(register_patient(passport, national_id))
     doc = passport.patients.find_one({"_id": patient_id})
     passport.patients.delete_one({"_id": patient_id})
-    doc["_id"] = ObjectId.from_datetime(datetime.now(UTC) - timedelta(hours=1, seconds=seconds))
+    registered = datetime.now(UTC) - timedelta(hours=1, seconds=seconds)
+    doc.update(_id=ObjectId.from_datetime(registered), createdAt=registered, updatedAt=registered)
     passport.patients.insert_one(doc)
 
 

@@ -25,6 +25,9 @@ from passport_sync.mapping.national_id import normalise_national_id
 # clock is behind ours, or a save that commits after the run read past its ``updatedAt``, is
 # still seen. Changes returned again inside the look-back are recognised and not handled twice.
 LOOKBACK = timedelta(minutes=10)
+# At most this many handled changes are kept (the newest): a burst of saves (an app-wide update)
+# must not outgrow the checkpoint document. One forgotten is only handled again.
+HANDLED_KEPT = 20_000
 # The check for deleted patients is cut into this many parts of the patients the hospital's
 # records point to, paced over ``reconcile.full_pass_hours`` like the reconciliation itself.
 SWEEP_STEPS = 24
@@ -70,7 +73,8 @@ def still_returned(handled: Mapping[str, str], changes: Iterable[PatientChange],
     look-back) can return again: older ones are forgotten, so the map stays small."""
     floor = stamp(read_from(watermark))
     merged = {**handled, **{c.patient_id: stamp(c.updated_at) for c in changes}}
-    return {pid: at for pid, at in merged.items() if at >= floor}
+    kept = sorted(((at, pid) for pid, at in merged.items() if at >= floor), reverse=True)[:HANDLED_KEPT]
+    return {pid: at for at, pid in kept}
 
 
 def saved_before(found: Iterable[PatientChange], moment: datetime) -> dict[str, str]:

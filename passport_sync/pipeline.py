@@ -525,10 +525,11 @@ class HospitalSync:
         found = self.store.patients.changed_since(changes.read_from(watermark))
         handled = dict(check.get("changedHandled") or {})
         new = changes.to_handle(found, handled)
-        if new:
-            numbers = changes.numbers_of(new)
+        # A chunk at a time: an app-wide update can save every patient at once.
+        for chunk in _chunks(new, self.settings.sync.batch_size):
+            numbers = changes.numbers_of(chunk)
             holders = self.source.holders(numbers, self.type_ids) if numbers else {}
-            on_patients = self.store.records.persons_on(self.hospital.id, [c.patient_id for c in new])
+            on_patients = self.store.records.persons_on(self.hospital.id, [c.patient_id for c in chunk])
             persons |= changes.persons_to_redecide(holders, on_patients)
         moved = changes.advance(watermark, found, now)
         if moved != watermark or "changedSince" not in check:
@@ -557,8 +558,9 @@ class HospitalSync:
                 sweep.update(low=low, high=high)
             span = changes.sweep_span(str(sweep["low"]), str(sweep["high"]), done, due)
             if span is not None and (referenced := self.store.records.patients_between(self.hospital.id, *span)):
-                gone = changes.dangling(referenced, self.store.patients.ids_between(*span))
-                persons = self.store.records.persons_on(self.hospital.id, gone) if gone else set()
+                gone = sorted(changes.dangling(referenced, self.store.patients.ids_between(*span)))
+                for chunk in _chunks(gone, self.settings.sync.batch_size):
+                    persons |= self.store.records.persons_on(self.hospital.id, chunk)
             sweep["done"] = due
         if due >= changes.SWEEP_STEPS:
             check.pop("sweep", None)  # the next run starts the next sweep
@@ -569,14 +571,17 @@ class HospitalSync:
     def _redecide(self, persons: set[int]) -> None:
         """Compare where these persons' rows are with where they go now, and repair what differs
         (as reconciliation does for a person whose identifiers changed)."""
-        found = Reconciler(self).redecide(persons)
-        moved = found.moved + found.restored + found.removed + found.reparked
-        if moved:
+        reconciler = Reconciler(self)
+        for chunk in _chunks(sorted(persons), self.settings.sync.batch_size):
+            reconciler.redecide(set(chunk))
+        found = reconciler.found
+        if found.drifted:
             log.info(
-                "%s: patients changed in Patient Passport: %d record(s) moved, %d restored, %d re-parked",
+                "%s: patients changed in Patient Passport: %d record(s) moved, %d restored, %d removed, %d re-parked",
                 self.hospital.name,
                 found.moved,
                 found.restored,
+                found.removed,
                 found.reparked,
             )
         self.report.reassigned += found.moved

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
@@ -150,6 +151,26 @@ class World:
                 (order_id,),
             )
 
+    # -- what patients and staff do in the app ---------------------------------------------------------
+    def correct_in_app(self) -> None:
+        """A registered patient's national ID corrected in the app to a number not registered yet
+        (the app's models set ``updatedAt`` on every save)."""
+        free = [n for n in NUMBERS if n not in self.registered]
+        if self.registered and free:
+            old, new = self.rng.choice(sorted(self.registered)), self.rng.choice(free)
+            self.passport.patients.update_one(
+                {"nationalId": old}, {"$set": {"nationalId": new, "updatedAt": datetime.now(UTC)}}
+            )
+            self.registered.discard(old)
+            self.registered.add(new)
+
+    def register_again(self) -> None:
+        """A patient deleted in the app and registered again (a new ``_id``)."""
+        if self.registered:
+            number = self.rng.choice(sorted(self.registered))
+            self.passport.patients.delete_one({"nationalId": number})
+            register_patient(self.passport, number)
+
 
 OPERATIONS = (
     ("new_person", 2),
@@ -168,6 +189,8 @@ OPERATIONS = (
 # in the Passport): no in-place change that only reconciliation finds.
 IN_PLACE = {"unvoid", "sql_merge", "correct_identifier", "void_follow_up"}
 TRACED_OPERATIONS = tuple((name, weight) for name, weight in OPERATIONS if name not in IN_PLACE)
+# What the app changes (registrations are in OPERATIONS): sync-all re-decides them on its own.
+PASSPORT_OPERATIONS = (("correct_in_app", 2), ("register_again", 1))
 
 
 def snapshot(db: Any, hospital_id: str) -> tuple[dict[Any, tuple[Any, ...]], dict[str, str]]:

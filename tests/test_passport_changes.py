@@ -27,7 +27,7 @@ from passport_sync.pipeline import HospitalSync
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
 from tests.helpers import Clinic, run_sync, synced
-from tests.oracle import differences
+from tests.oracle import PASSPORT_OPERATIONS, TRACED_OPERATIONS, differences, run_oracle
 
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
 MINE, OTHERS, THIRD = "1200000000011", "1200000000022", "1200000000033"
@@ -299,3 +299,14 @@ def test_a_national_id_changed_on_a_patient_moves_its_records_off_and_keeps_the_
     assert allergies(passport, patient) == ["Peanuts"]
     assert parked_persons(passport) == {person: NOT_IN_PASSPORT, waiting: NOT_IN_PASSPORT}
     assert fresh_differences(passport, mongo_uri, openmrs, {patient: ["Peanuts"]}) == []
+
+
+# -- any order ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_registrations_corrections_and_registrations_again_in_any_order_converge_through_sync_all_alone(
+    seed: int, openmrs: OpenMRSDatabase, mongo_uri: str
+) -> None:
+    """The oracle's traced changes and the app's, interleaved with sync-all runs, without any
+    reconciliation (not even sync-all's slices): the Passport equals a fresh full sync."""
+    operations = (*TRACED_OPERATIONS, *PASSPORT_OPERATIONS)
+    assert run_oracle(seed, openmrs, mongo_uri, operations=operations, reconcile=False) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from passport_sync import passport_changes as changes
 from passport_sync.passport_changes import PatientChange
 
@@ -43,6 +45,17 @@ def test_handled_changes_are_kept_only_while_the_next_lookup_can_return_them() -
     old, recent = _change(A, 11), _change(B, 9)
     kept = changes.still_returned({C: changes.stamp(NOW - timedelta(hours=2))}, [old, recent], NOW)
     assert kept == {B: changes.stamp(recent.updated_at)}
+
+
+def test_a_burst_of_saves_keeps_only_the_newest_handled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(changes, "HANDLED_KEPT", 2)
+    saves = [_change(A, 3), _change(B, 1), _change(C, 2)]
+    assert changes.still_returned({}, saves, NOW) == {
+        B: changes.stamp(saves[1].updated_at),
+        C: changes.stamp(saves[2].updated_at),
+    }
+    # The one forgotten is handled again, never missed.
+    assert changes.to_handle(saves, changes.still_returned({}, saves, NOW)) == [saves[0]]
 
 
 def test_a_first_run_takes_the_saves_before_it_started_as_handled() -> None:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
+from passport_sync import passport_changes as changes
 from passport_sync import tracing, unverified
 from passport_sync.checkpoint import ChangesDigest, Checkpoint
 from passport_sync.config import HospitalConfig, Settings
@@ -35,7 +36,7 @@ from passport_sync.feeds import ClinicalFeed, Feed, ObservationFeed
 from passport_sync.lease import Lease
 from passport_sync.mapping import RENDER_VERSION
 from passport_sync.mapping.visits import DERIVED_SOURCES
-from passport_sync.matching import PatientMatcher, PersonMatch, registrations_from, registrations_to_handle
+from passport_sync.matching import PatientMatcher, PersonMatch
 from passport_sync.models import FeedHead, HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.parking import RETRIED_BY_FULL_PASS
@@ -44,7 +45,7 @@ from passport_sync.planning import clinical as clinical_planner
 from passport_sync.planning import observations as obs_planner
 from passport_sync.planning import visits as visits_planner
 from passport_sync.ports import OpenMRSReader, PassportSink
-from passport_sync.reconcile import Reconciler
+from passport_sync.reconcile import Reconciler, due_position
 from passport_sync.sink.dry_run import DryRunPassport
 from passport_sync.sink.locks import lock_owner
 from passport_sync.sink.passport import PassportStore
@@ -59,8 +60,6 @@ _T = TypeVar("_T")
 # stays bounded; the next runs continue where it stopped.
 RERENDER_BATCHES_PER_RUN = 50
 RERENDER = "re-render"
-# How far back each run looks for patients registered in Patient Passport since the last one.
-NEW_PATIENT_LOOKBACK = timedelta(minutes=10)
 # The encounters whose visit records new rows made due are kept with the checkpoint (in the same
 # command), up to this many; beyond it they move to ``openmrs_sync_encounters``.
 ENCOUNTERS_DUE_FIELD = "encountersDue"
@@ -177,6 +176,9 @@ class HospitalSync:
                 while rows := feed.of_persons(persons, after, self.settings.sync.batch_size):
                     self._process(feed, rows, phase="patient")
                     after = feed.pk(rows[-1])
+            # Records already on a patient that no longer holds the number (a national ID corrected
+            # in the app) are moved off it: parking the rows again alone would leave them there.
+            self._redecide(persons)
             self._rebuild_encounters()
 
         return self._run(work, summary=False)
@@ -499,22 +501,24 @@ class HospitalSync:
         return state
 
     def _land_parked(self, syncstatus: Mapping[str, Any]) -> None:
-        """Re-decide the persons whose parked rows may land now, and land those whose patient is
-        known: persons given a national ID in OpenMRS since the last run, and holders of the
-        national IDs of patients registered in Patient Passport since then. Every parked person,
-        and the rows parked for their own data, once per ``reconcile.full_pass_hours`` (a national
-        ID corrected in place, a duplicate patient removed). So a run costs what changed, not what
-        is parked.
+        """Re-decide the persons whose rows may belong elsewhere now, land those whose patient is
+        known, and move records off patients that no longer match them: persons given a national
+        ID in OpenMRS since the last run, and the persons concerned by the patients registered,
+        corrected or deleted in Patient Passport since then (see ``_passport_changes``). Every
+        parked person, and the rows parked for their own data, once per
+        ``reconcile.full_pass_hours`` (a national ID corrected in place, a duplicate patient
+        removed). So a run costs what changed, not what is parked.
         """
         check = dict(syncstatus.get("parkedCheck") or {})
         now = self.clock()
         full_at = check.get("fullAt")
         full = full_at is None or now - _aware(full_at) >= timedelta(hours=self.settings.reconcile.full_pass_hours)
+        involved = self._passport_changes(check, now)
         if full:
             persons = self.store.parked.person_ids(self.hospital.id)
-            check.update(fullAt=now, patientsSince=now)
+            check.update(fullAt=now)
         else:
-            persons = self._persons_to_redecide(check, now)
+            persons = self._persons_to_redecide(check, involved)
         check["identifierMax"] = self._identifier_max
         feeds = self.feeds()
         for chunk in _chunks(sorted(persons), self.settings.sync.batch_size):
@@ -527,28 +531,102 @@ class HospitalSync:
             # One equality lookup per reason: an index serves it on every server (SecantusDB scans $in).
             for reason in RETRIED_BY_FULL_PASS:
                 self._land(feeds[0], self.store.parked.ids(self.hospital.id, "obs", reason=reason))
+        if involved:
+            # Both directions: what the landing above left (records on a patient that no longer
+            # holds their number, or no longer exists) is compared with the Passport and moved.
+            self._redecide(involved)
         if check != syncstatus.get("parkedCheck"):
             self._save_fields({"parkedCheck": check})
 
-    def _persons_to_redecide(self, check: dict[str, Any], now: datetime) -> set[int]:
-        """Parked persons whose national ID, or whose Passport patient, appeared since the last run."""
-        persons: set[int] = set()
+    def _persons_to_redecide(self, check: dict[str, Any], involved: set[int]) -> set[int]:
+        """Parked persons given a national ID in OpenMRS since the last run, or concerned by a
+        change in Patient Passport (``involved``)."""
+        persons = set(involved)
         identifier_max = int(check.get("identifierMax") or 0)
         if self._identifier_max > identifier_max:
             persons |= self.source.persons_with_identifiers_after(identifier_max, self.type_ids)
-        # A margin both ways: the seconds in the app's ObjectIds come from its servers' clocks, not ours.
-        since = _aware(check.get("patientsSince") or now) - NEW_PATIENT_LOOKBACK
-        registered = self.store.patients.registered_since(since, now + NEW_PATIENT_LOOKBACK)
-        # The overlap returns the patients of the last runs again: only those not handled yet are.
-        handled = dict(check.get("patientsHandled") or {})
-        new = registrations_to_handle(registered, handled)
-        if new:
-            for holders in self.source.holders(set(new.values()), self.type_ids).values():
-                persons |= holders
-            check["patientsSince"] = now
-            # Pruned to what the next run's lookup (from now minus the look-back) can return.
-            check["patientsHandled"] = registrations_from({**handled, **new}, now - NEW_PATIENT_LOOKBACK)
         return self.store.parked.persons_among(self.hospital.id, persons) if persons else set()
+
+    def _passport_changes(self, check: dict[str, Any], now: datetime) -> set[int]:
+        """The persons concerned by what the app changed since the last run: the OpenMRS holders of
+        the numbers of the patients registered or corrected (found by their ``updatedAt``, from a
+        watermark kept in ``check`` minus a look-back), and the persons whose records are on those
+        patients or on patients deleted since (``_deleted_patients``)."""
+        persons = self._deleted_patients(check, now)
+        stored = check.get("changedSince") or check.get("patientsSince")  # the latter: an earlier version's
+        check.pop("patientsSince", None)
+        check.pop("patientsHandled", None)
+        if stored is None:
+            # The first run decided every row from the patients as they were when it started: the
+            # changes saved before then are handled, those saved since are the next run's.
+            started = self.report.started_at or now
+            found = self.store.patients.changed_since(changes.read_from(started))
+            check.update(changedSince=started, changedHandled=changes.saved_before(found, started))
+            return persons
+        watermark = _aware(stored)
+        found = self.store.patients.changed_since(changes.read_from(watermark))
+        handled = dict(check.get("changedHandled") or {})
+        new = changes.to_handle(found, handled)
+        # A chunk at a time: an app-wide update can save every patient at once.
+        for chunk in _chunks(new, self.settings.sync.batch_size):
+            numbers = changes.numbers_of(chunk)
+            holders = self.source.holders(numbers, self.type_ids) if numbers else {}
+            on_patients = self.store.records.persons_on(self.hospital.id, [c.patient_id for c in chunk])
+            persons |= changes.persons_to_redecide(holders, on_patients)
+        moved = changes.advance(watermark, found, now)
+        if moved != watermark or "changedSince" not in check:
+            check["changedSince"] = moved
+        kept = changes.still_returned(handled, new, moved)
+        if kept != handled:
+            check["changedHandled"] = kept
+        return persons
+
+    def _deleted_patients(self, check: dict[str, Any], now: datetime) -> set[int]:
+        """The persons whose records are on patients deleted in the app. The patients the
+        hospital's records point to are compared with ``patients`` a part at a time, by ``_id``
+        range, paced so the whole comparison ends once per ``reconcile.full_pass_hours``; a run
+        with no part due asks nothing."""
+        sweep = dict(check.get("sweep") or {})
+        if not sweep:
+            sweep = {"startedAt": now, "done": 0}
+        full_pass = timedelta(hours=self.settings.reconcile.full_pass_hours)
+        due = due_position(changes.SWEEP_STEPS, _aware(sweep["startedAt"]), now, full_pass)
+        done = int(sweep["done"])
+        persons: set[int] = set()
+        if due > done:
+            if "low" not in sweep:
+                # The first part due fixes the sweep's bounds; patients registered later are the next sweep's.
+                low, high = self.store.records.patient_bounds(self.hospital.id) or ("", "")
+                sweep.update(low=low, high=high)
+            span = changes.sweep_span(str(sweep["low"]), str(sweep["high"]), done, due)
+            if span is not None and (referenced := self.store.records.patients_between(self.hospital.id, *span)):
+                gone = sorted(changes.dangling(referenced, self.store.patients.ids_between(*span)))
+                for chunk in _chunks(gone, self.settings.sync.batch_size):
+                    persons |= self.store.records.persons_on(self.hospital.id, chunk)
+            sweep["done"] = due
+        if due >= changes.SWEEP_STEPS:
+            check.pop("sweep", None)  # the next run starts the next sweep
+        elif sweep != check.get("sweep"):
+            check["sweep"] = sweep
+        return persons
+
+    def _redecide(self, persons: set[int]) -> None:
+        """Compare where these persons' rows are with where they go now, and repair what differs
+        (as reconciliation does for a person whose identifiers changed)."""
+        reconciler = Reconciler(self)
+        for chunk in _chunks(sorted(persons), self.settings.sync.batch_size):
+            reconciler.redecide(set(chunk))
+        found = reconciler.found
+        if found.drifted:
+            log.info(
+                "%s: patients changed in Patient Passport: %d record(s) moved, %d restored, %d removed, %d re-parked",
+                self.hospital.name,
+                found.moved,
+                found.restored,
+                found.removed,
+                found.reparked,
+            )
+        self.report.reassigned += found.moved
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
         fresh = {pk for pk in pks if (feed.name, pk) not in self._parked_now}

@@ -371,6 +371,11 @@ class Reconciler:
             self.store.checkpoints.save_checksums(self.hospital_id, name, ranges)
 
     # -- repairs -------------------------------------------------------------------------------------
+    def redecide(self, persons: set[int]) -> Findings:
+        """Re-decide these persons now (the Passport patients they match or are on changed)."""
+        self._redecide(set(persons))
+        return self.found
+
     def _redecide(self, persons: set[int]) -> None:
         """Where these persons' rows go now; re-read the rows of those the Passport disagrees with."""
         if not persons:

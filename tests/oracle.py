@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
@@ -207,6 +207,33 @@ class World:
         """A discontinuation voided: the order it stopped is active again (date_stopped cleared)."""
         self.void_follow_up()
 
+    # -- what patients and staff do in the app ---------------------------------------------------------
+    def correct_in_app(self) -> None:
+        """A registered patient's national ID corrected in the app to a number not registered yet
+        (the app's models set ``updatedAt`` on every save)."""
+        free = [n for n in NUMBERS if n not in self.registered]
+        if self.registered and free:
+            old, new = self.rng.choice(sorted(self.registered)), self.rng.choice(free)
+            self.passport.patients.update_one(
+                {"nationalId": old}, {"$set": {"nationalId": new, "updatedAt": datetime.now(UTC)}}
+            )
+            self.registered.discard(old)
+            self.registered.add(new)
+
+    def register_again(self) -> None:
+        """A patient deleted in the app and registered again (a new ``_id``)."""
+        if self.registered:
+            number = self.rng.choice(sorted(self.registered))
+            self.passport.patients.delete_one({"nationalId": number})
+            register_patient(self.passport, number)
+
+    def delete_in_app(self) -> None:
+        """A patient deleted in the app, not registered again: their records must go back to parked."""
+        if self.registered:
+            number = self.rng.choice(sorted(self.registered))
+            self.passport.patients.delete_one({"nationalId": number})
+            self.registered.discard(number)
+
 
 OPERATIONS = (
     ("new_person", 2),
@@ -225,6 +252,8 @@ OPERATIONS = (
 # in the Passport): no in-place change that only reconciliation finds.
 IN_PLACE = {"unvoid", "sql_merge", "correct_identifier", "void_follow_up"}
 TRACED_OPERATIONS = tuple((name, weight) for name, weight in OPERATIONS if name not in IN_PLACE)
+# What the app changes (registrations are in OPERATIONS): sync-all re-decides them on its own.
+PASSPORT_OPERATIONS = (("correct_in_app", 2), ("register_again", 1))
 
 
 def snapshot(db: Any, hospital_id: str) -> tuple[dict[Any, tuple[Any, ...]], dict[str, str]]:
@@ -327,6 +356,8 @@ STEADY_OPERATIONS = (
     ("move_obs_to_other_encounter", 1),
     ("purge_obs", 1),
     ("reopen_order", 1),
+    *PASSPORT_OPERATIONS,
+    ("delete_in_app", 1),
 )
 # What a site runs between the changes, in any order.
 RUNS = ("sync_all", "sync_all", "sync_patient", "reconcile_pass", "killed_sync_all")

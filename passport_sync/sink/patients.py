@@ -13,6 +13,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import UpdateOne
 
+from passport_sync.passport_changes import PatientChange
 from passport_sync.sink.gateway import ALLERGIES, PATIENTS, RECORDS, Concern, MongoGateway
 
 
@@ -37,17 +38,25 @@ class Patients(Concern):
             found[str(doc["nationalId"])].append(str(doc["_id"]))
         return dict(found)
 
-    def registered_since(self, moment: datetime, until: datetime) -> list[tuple[str, str]]:
-        """(``_id`` string, national ID) of the patients registered from ``moment`` to ``until``
-        (by their ``_id``'s creation second, so the lookup is on the ``_id`` index whatever the
-        number of patients; an ``_id`` not made from a clock, dated in the future, is not taken for
-        a new patient forever)."""
-        window = {"$gte": ObjectId.from_datetime(moment), "$lt": ObjectId.from_datetime(until)}
+    def changed_since(self, moment: datetime) -> list[PatientChange]:
+        """The patients the app saved (registered or changed) from ``moment`` on, by their
+        ``updatedAt`` (set by the app on every save; the sync never sets it), on an index of ours."""
         docs = self._gw.call(
-            "reading new patients",
-            lambda: list(self._db[PATIENTS].find({"_id": window}, {"nationalId": 1})),
+            "reading changed patients",
+            lambda: list(self._db[PATIENTS].find({"updatedAt": {"$gte": moment}}, {"nationalId": 1, "updatedAt": 1})),
         )
-        return [(str(d["_id"]), str(d["nationalId"])) for d in docs if d.get("nationalId")]
+        return [
+            PatientChange(str(d["_id"]), str(d["nationalId"]) if d.get("nationalId") else None, d["updatedAt"])
+            for d in docs
+            if isinstance(d.get("updatedAt"), datetime)
+        ]
+
+    def ids_between(self, first: str, last: str) -> set[str]:
+        """The ``_id`` strings of the patients from ``first`` to ``last`` (24 hex digits, both
+        included): a range on the ``_id`` index."""
+        span = {"$gte": ObjectId(first), "$lte": ObjectId(last)}
+        docs = self._gw.call("reading patients by id", lambda: list(self._db[PATIENTS].find({"_id": span}, {"_id": 1})))
+        return {str(d["_id"]) for d in docs}
 
     def link(self, records: list[dict[str, Any]], fresh: set[ObjectId] | None = None) -> None:
         """``patients.medicalHistory`` gets each record id, as the original design did.

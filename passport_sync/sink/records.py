@@ -445,3 +445,40 @@ class Records(Concern):
             if person in owners:
                 owners[person].add(str(doc.get("patientId")))
         return owners
+
+    def persons_on(self, hospital_id: str, patient_ids: Iterable[str]) -> set[int]:
+        """The OpenMRS persons of this hospital whose records are on these patients."""
+        wanted = sorted(set(patient_ids))
+        if not wanted:
+            return set()
+        found = self._gw.call(
+            "reading persons on patients",
+            lambda: self._db[RECORDS].distinct(
+                "openmrsData.personId", {"openmrsData.hospitalId": hospital_id, "patientId": {"$in": wanted}}
+            ),
+        )
+        return {int(p) for p in found if isinstance(p, int)}
+
+    def patient_bounds(self, hospital_id: str) -> tuple[str, str] | None:
+        """The lowest and the highest patient id this hospital's records point to (None: no record)."""
+        query = {"openmrsData.hospitalId": hospital_id, "patientId": {"$type": "string"}}
+
+        def first(direction: int) -> list[dict[str, Any]]:
+            return list(self._db[RECORDS].find(query, {"patientId": 1}).sort("patientId", direction).limit(1))
+
+        low = self._gw.call("reading the lowest patient of records", lambda: first(1))
+        high = self._gw.call("reading the highest patient of records", lambda: first(-1))
+        if not low or not high:
+            return None
+        return str(low[0]["patientId"]), str(high[0]["patientId"])
+
+    def patients_between(self, hospital_id: str, first: str, last: str) -> set[str]:
+        """The patients from ``first`` to ``last`` (both included) this hospital's records point to:
+        a range on the app's index on ``patientId``."""
+        found = self._gw.call(
+            "reading patients of records",
+            lambda: self._db[RECORDS].distinct(
+                "patientId", {"openmrsData.hospitalId": hospital_id, "patientId": {"$gte": first, "$lte": last}}
+            ),
+        )
+        return {str(p) for p in found}

@@ -103,6 +103,14 @@ class RecordSink(Protocol):
     def owners(self, hospital_id: str, person_ids: Iterable[int]) -> dict[int, set[str]]: ...
 
 
+class PassportPatients(PatientDirectory, Protocol):
+    """The patients as matching reads them, and the ``medicalHistory`` links of their records."""
+
+    links: bool
+
+    def remove_links(self, hospital_id: str, after: ObjectId | None, limit: int) -> ObjectId | None: ...
+
+
 class CheckpointStore(Protocol):
     """Where each hospital's feeds stand, which database it is, and the reconciliation's state."""
 
@@ -160,7 +168,7 @@ class PassportSink(Protocol):
     @property
     def placeholders(self) -> PlaceholderSink: ...
     @property
-    def patients(self) -> PatientDirectory: ...
+    def patients(self) -> PassportPatients: ...
     @property
     def parked(self) -> ParkedRows: ...
     @property

@@ -59,9 +59,10 @@ _T = TypeVar("_T")
 # stays bounded; the next runs continue where it stopped.
 RERENDER_BATCHES_PER_RUN = 50
 RERENDER = "re-render"
-# Removing the medicalHistory links earlier versions wrote: at most this many pages of records
-# per run (the same bound as re-rendering); the next runs continue where it stopped.
-LINK_REMOVAL_PAGES_PER_RUN = 50
+# Removing the medicalHistory links earlier versions wrote: the records of this many persons at a
+# time, at most so many ranges per run; the next runs continue where it stopped.
+LINK_REMOVAL_PERSONS_PER_RANGE = 200
+LINK_REMOVAL_RANGES_PER_RUN = 50
 LINKS_REMOVED = "medicalHistoryLinksRemoved"
 LINKS_REMOVED_AFTER = "medicalHistoryLinksAfter"
 # How far back each run looks for patients registered in Patient Passport since the last one.
@@ -622,9 +623,10 @@ class HospitalSync:
 
     def _remove_links(self, syncstatus: Mapping[str, Any]) -> None:
         """Take out, once, the ``patients.medicalHistory`` links earlier versions wrote, unless
-        links are configured: a bounded number of pages of the hospital's records per run,
-        resuming where the last run stopped, then recorded as done (``medicalHistoryLinksRemoved``).
-        With links configured, a done mark is cleared, so turning them off again removes them again."""
+        links are configured: the hospital's records a range of persons at a time, a bounded number
+        of ranges per run, resuming where the last run stopped (``medicalHistoryLinksAfter``, the
+        next person), then recorded as done (``medicalHistoryLinksRemoved``). With links
+        configured, a done mark is cleared, so turning them off again removes them again."""
         if self.dry_run:
             return
         done = bool(syncstatus.get(LINKS_REMOVED))
@@ -638,14 +640,16 @@ class HospitalSync:
             # Everything there was written by this run, which wrote no link.
             self._save_fields({LINKS_REMOVED: True, LINKS_REMOVED_AFTER: None})
             return
-        after = syncstatus.get(LINKS_REMOVED_AFTER)
-        for _ in range(LINK_REMOVAL_PAGES_PER_RUN):
-            last = self.store.patients.remove_links(self.hospital.id, after, self.settings.sync.batch_size)
-            if last is None:
+        highest = self.store.patients.highest_person(self.hospital.id)
+        low = int(syncstatus.get(LINKS_REMOVED_AFTER) or 0)
+        for _ in range(LINK_REMOVAL_RANGES_PER_RUN):
+            if highest is None or low > highest:
                 self._save_fields({LINKS_REMOVED: True, LINKS_REMOVED_AFTER: None})
                 return
-            after = last
-            self._save_fields({LINKS_REMOVED_AFTER: after})
+            high = low + LINK_REMOVAL_PERSONS_PER_RANGE
+            self.store.patients.remove_links(self.hospital.id, low, high)
+            low = high
+            self._save_fields({LINKS_REMOVED_AFTER: low})
             self.lease.renew()
 
     def _save_fields(self, fields: Mapping[str, Any]) -> None:

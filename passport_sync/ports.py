@@ -108,7 +108,8 @@ class PassportPatients(PatientDirectory, Protocol):
 
     links: bool
 
-    def remove_links(self, hospital_id: str, after: ObjectId | None, limit: int) -> ObjectId | None: ...
+    def highest_person(self, hospital_id: str) -> int | None: ...
+    def remove_links(self, hospital_id: str, low: int, high: int) -> int: ...
 
 
 class CheckpointStore(Protocol):

@@ -91,21 +91,23 @@ def test_the_links_earlier_versions_wrote_are_removed_once_resuming_where_a_run_
     run_sync(with_links(settings))  # what an earlier version wrote
     own_entry = ObjectId()  # an entry of the app's own: never the sync's to remove
     passport.patients.update_one({"_id": ObjectId(patients[0])}, {"$push": {"medicalHistory": own_entry}})
-    records = passport.medicalrecords.count_documents({})
-    assert records > 2 * settings.sync.batch_size
     linked = sum(len(h) for h in _histories(passport).values())
-    assert linked == records + 1
+    assert linked == passport.medicalrecords.count_documents({}) + 1
+    assert persons == sorted(persons)
 
-    # Two pages per run: the first run after the upgrade stops part way and says where.
-    monkeypatch.setattr(pipeline, "LINK_REMOVAL_PAGES_PER_RUN", 2)
+    # One range of persons per run, of the first two persons: the first run after the upgrade
+    # stops part way and says where.
+    monkeypatch.setattr(pipeline, "LINK_REMOVAL_PERSONS_PER_RANGE", persons[1] + 1)
+    monkeypatch.setattr(pipeline, "LINK_REMOVAL_RANGES_PER_RUN", 1)
     _, commands = _traced(settings)
-    assert commands["reading records to unlink"] == 2
-    left = sum(len(h) for h in _histories(passport).values())
-    assert 1 < left < linked
+    assert commands["reading records to unlink"] == 2  # the highest person, and one range
+    histories = _histories(passport)
+    assert histories[patients[0]] == {own_entry} and histories[patients[1]] == set()
+    assert histories[patients[2]] and histories[patients[3]]
     status = passport.syncstatus.find_one({"hospitalId": HOSPITAL})
-    assert not status.get(pipeline.LINKS_REMOVED) and status[pipeline.LINKS_REMOVED_AFTER] is not None
+    assert not status.get(pipeline.LINKS_REMOVED) and status[pipeline.LINKS_REMOVED_AFTER] == persons[1] + 1
 
-    monkeypatch.setattr(pipeline, "LINK_REMOVAL_PAGES_PER_RUN", 1000)
+    monkeypatch.setattr(pipeline, "LINK_REMOVAL_RANGES_PER_RUN", 50)
     run_sync(settings)
     assert _histories(passport) == {pid: ({own_entry} if pid == patients[0] else set()) for pid in patients}
     assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})[pipeline.LINKS_REMOVED] is True

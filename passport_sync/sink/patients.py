@@ -14,7 +14,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import UpdateOne
 
-from passport_sync.sink.gateway import ALLERGIES, PATIENTS, RECORDS, Concern, MongoGateway
+from passport_sync.sink.gateway import ALLERGIES, ONE_REPLY, PATIENTS, RECORDS, Concern, MongoGateway
 
 
 class Patients(Concern):
@@ -95,20 +95,38 @@ class Patients(Concern):
         if pulls:
             self._gw.call(what, lambda: self._db[PATIENTS].bulk_write(pulls, ordered=False))
 
-    def remove_links(self, hospital_id: str, after: ObjectId | None, limit: int) -> ObjectId | None:
-        """Take the next ``limit`` records of the hospital (in ``_id`` order, after ``after``) out of
-        their patients' ``medicalHistory``: the links earlier versions wrote. Returns the last
-        record passed, None when there were none left. Idempotent: pulling a link twice changes
-        nothing, so a crash in between only repeats a page."""
-        query: dict[str, Any] = {"openmrsData.hospitalId": hospital_id}
-        if after is not None:
-            query["_id"] = {"$gt": after}
+    def highest_person(self, hospital_id: str) -> int | None:
+        """The highest OpenMRS person id among the hospital's records (None: it has none)."""
+        docs = self._gw.call(
+            "reading records to unlink",
+            lambda: list(
+                self._db[RECORDS]
+                .find({"openmrsData.hospitalId": hospital_id}, {"openmrsData.personId": 1})
+                .sort("openmrsData.personId", -1)
+                .limit(1)
+            ),
+        )
+        person = (docs[0].get("openmrsData") or {}).get("personId") if docs else None
+        return int(person) if isinstance(person, int) else None
+
+    def remove_links(self, hospital_id: str, low: int, high: int) -> int:
+        """Take the records of the hospital's persons ``low`` to ``high`` (excluded) out of their
+        patients' ``medicalHistory``: the links earlier versions wrote. Idempotent: pulling a link
+        twice changes nothing, so a crash in between only repeats a range. Returns the records
+        passed."""
+        # A range of persons, not of _id: the index on (hospital, person) serves it on every server
+        # (SecantusDB scans and sorts the collection for a page of _ids).
+        span = {"$gte": low, "$lt": high}
         records = self._gw.call(
             "reading records to unlink",
-            lambda: list(self._db[RECORDS].find(query, {"patientId": 1}).sort("_id", 1).limit(limit).batch_size(limit)),
+            lambda: list(
+                self._db[RECORDS].find(
+                    {"openmrsData.hospitalId": hospital_id, "openmrsData.personId": span},
+                    {"patientId": 1},
+                    batch_size=ONE_REPLY,
+                )
+            ),
         )
-        if not records:
-            return None
         owned: dict[str, list[ObjectId]] = defaultdict(list)
         for record in records:
             patient = record.get("patientId")
@@ -122,8 +140,7 @@ class Patients(Concern):
         ]
         if pulls:
             self._gw.call("removing medicalHistory links", lambda: self._db[PATIENTS].bulk_write(pulls, ordered=False))
-        last: ObjectId = records[-1]["_id"]
-        return last
+        return len(records)
 
     def sync_allergies(self, patient_ids: set[str]) -> None:
         """Keep ``patients.allergies`` in step with the synced allergy records of each patient.

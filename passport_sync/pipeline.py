@@ -60,10 +60,19 @@ _T = TypeVar("_T")
 # stays bounded; the next runs continue where it stopped.
 RERENDER_BATCHES_PER_RUN = 50
 RERENDER = "re-render"
+# Removing the medicalHistory links earlier versions wrote: the records of this many persons at a
+# time, at most so many ranges per run; the next runs continue where it stopped.
+LINK_REMOVAL_PERSONS_PER_RANGE = 200
+LINK_REMOVAL_RANGES_PER_RUN = 50
+LINKS_REMOVED = "medicalHistoryLinksRemoved"
+LINKS_REMOVED_AFTER = "medicalHistoryLinksAfter"
 # The encounters whose visit records new rows made due are kept with the checkpoint (in the same
 # command), up to this many; beyond it they move to ``openmrs_sync_encounters``.
 ENCOUNTERS_DUE_FIELD = "encountersDue"
 ENCOUNTERS_KEPT_WITH_CHECKPOINT = 5000
+# A first run builds the visit records of settled encounters from its batches this many at a time
+# (one statement for their encounter rows), as the rebuild path reads them back.
+ENCOUNTERS_BUILT_AT_ONCE = 500
 
 
 def utcnow() -> datetime:
@@ -129,6 +138,10 @@ class HospitalSync:
         self._unverified: dict[str, list[unverified.Interval]] = {}
         # Encounters made due by new rows and kept with the checkpoint, not yet rebuilt.
         self._encounters_due: set[str] = set()
+        # A first run's records by encounter, until the visit record is built from them; and the
+        # encounters whose visit record was built so and not touched since (nothing to rebuild).
+        self._in_flight = visits_planner.EncountersInFlight(ENCOUNTERS_BUILT_AT_ONCE)
+        self._visits_built: set[str] = set()
         # The configured zone, else the database server's (read in _prepare): never silently UTC.
         self.tz: tzinfo = hospital.zone() or UTC
 
@@ -148,6 +161,7 @@ class HospitalSync:
                 self._run_feed(feed, doc)
             self._land_parked(doc)
             self._rerender(doc)
+            self._remove_links(doc)
             if not self.dry_run:
                 self.report.reconcile = Reconciler(self).slice().as_dict()
             self._rebuild_encounters()
@@ -452,22 +466,80 @@ class HospitalSync:
                 more = len(rows) >= limit and (until is None or last < until)
                 page = reading.submit(read_page, reader, last, limit) if more else None
                 plan = self._plan_batch(feed, rows, phase="new", untouched_above=self._untouched_above(feed))
+                visits = self._visits_from_batches(plan.batch)
                 if written is not None:
                     state = written.result()
-                written = writing.submit(self._write_and_advance, feed, rows, plan, state)
+                written = writing.submit(self._write_and_advance, feed, rows, plan, state, visits)
             if written is not None:
                 state = written.result()
+        self._build_pending_visits()
         return state
 
-    def _write_and_advance(self, feed: Feed, rows: Sequence[Any], plan: Plan, state: Checkpoint) -> Checkpoint:
-        """Write a batch of new rows, then move the checkpoint, which also keeps the encounters the
-        batch made due: one command for both, and a crash in between re-reads the batch."""
+    def _builds_visits_from_batches(self) -> bool:
+        """Whether visit records are built from the batches that wrote their records: only on a
+        hospital's first run (nothing synced before it, so the batches hold every record of an
+        encounter), and only while every record this run inserted was new."""
+        report = self.report
+        return self._nothing_synced is True and not self.dry_run and not (report.already_present or report.reassigned)
+
+    def _visits_from_batches(self, batch: BatchWrite) -> tuple[BatchWrite, set[str]] | None:
+        """The visit records of the encounters settled by this planned batch, built from the
+        records earlier batches of this run wrote (see ``EncountersInFlight``), with the
+        encounters they are for; None when there are none yet."""
+        if not self._builds_visits_from_batches() or batch.removals or batch.patches:
+            self._in_flight.drop()
+            return None
+        settled = self._in_flight.add(batch)
+        return self._build_visits(settled) if settled else None
+
+    def _build_visits(self, uuids: list[str]) -> tuple[BatchWrite, set[str]]:
+        """What the rebuild path would write for these encounters, from the records in memory."""
+        records = self._in_flight.take(uuids)
+        encounters = self.source.encounters(uuids)
+        self._load_doctors(list(encounters.values()))
+        return visits_planner.plan(uuids, encounters, records, self._context({}, reconciling=False)), set(uuids)
+
+    def _build_pending_visits(self) -> None:
+        """At the end of a feed's new rows: build the encounters still in flight (the feed's
+        last ones are settled now), unless this run no longer builds from batches."""
+        pending = self._in_flight.pending()
+        if not pending or not self._builds_visits_from_batches():
+            self._in_flight.drop()
+            return
+        for chunk in _chunks(pending, ENCOUNTERS_BUILT_AT_ONCE):
+            batch, built = self._build_visits(chunk)
+            if batch:
+                self.store.records.apply(batch, self.clock())
+            # Still listed with the checkpoint: the end of the run clears the list, rebuilding none of them.
+            self._visits_built |= built
+
+    def _write_and_advance(
+        self,
+        feed: Feed,
+        rows: Sequence[Any],
+        plan: Plan,
+        state: Checkpoint,
+        visits: tuple[BatchWrite, set[str]] | None = None,
+    ) -> Checkpoint:
+        """Write a batch of new rows (and the ``visits`` built from earlier batches), then move the
+        checkpoint, which also keeps the encounters the batch made due and no longer those whose
+        visit it wrote: one command for all, and a crash in between re-reads the batch and
+        rebuilds the encounters still listed."""
         with tracing.on_behalf_of(self.hospital.id):
             encounters = self._write_batch(feed, rows, plan, phase="new", keep_encounters=False)
+            # Touched again after its visit was built from batches: the rebuild path reads it back.
+            self._visits_built -= encounters
+            built: set[str] = set()
+            if visits is not None and self._builds_visits_from_batches():
+                batch, built = visits
+                if batch:
+                    self.store.records.apply(batch, self.clock())
+                self._visits_built |= built
             state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
             kept: dict[str, Any] = {}
-            if encounters:
+            if encounters or built & self._encounters_due:
                 self._encounters_due |= encounters
+                self._encounters_due -= built
                 if len(self._encounters_due) > ENCOUNTERS_KEPT_WITH_CHECKPOINT:
                     self.store.encounters.mark_due(self.hospital.id, self._encounters_due)
                     self._encounters_due = set()
@@ -669,6 +741,37 @@ class HospitalSync:
             after = stale[-1]["_id"]
             self._save_fields({"renderAfter": after})
 
+    def _remove_links(self, syncstatus: Mapping[str, Any]) -> None:
+        """Take out, once, the ``patients.medicalHistory`` links earlier versions wrote, unless
+        links are configured: the hospital's records a range of persons at a time, a bounded number
+        of ranges per run, resuming where the last run stopped (``medicalHistoryLinksAfter``, the
+        next person), then recorded as done (``medicalHistoryLinksRemoved``). With links
+        configured, a done mark is cleared, so turning them off again removes them again."""
+        if self.dry_run:
+            return
+        done = bool(syncstatus.get(LINKS_REMOVED))
+        if self.store.patients.links:
+            if done:
+                self._save_fields({LINKS_REMOVED: False, LINKS_REMOVED_AFTER: None})
+            return
+        if done:
+            return
+        if self._nothing_synced:
+            # Everything there was written by this run, which wrote no link.
+            self._save_fields({LINKS_REMOVED: True, LINKS_REMOVED_AFTER: None})
+            return
+        highest = self.store.patients.highest_person(self.hospital.id)
+        low = int(syncstatus.get(LINKS_REMOVED_AFTER) or 0)
+        for _ in range(LINK_REMOVAL_RANGES_PER_RUN):
+            if highest is None or low > highest:
+                self._save_fields({LINKS_REMOVED: True, LINKS_REMOVED_AFTER: None})
+                return
+            high = low + LINK_REMOVAL_PERSONS_PER_RANGE
+            self.store.patients.remove_links(self.hospital.id, low, high)
+            low = high
+            self._save_fields({LINKS_REMOVED_AFTER: low})
+            self.lease.renew()
+
     def _save_fields(self, fields: Mapping[str, Any]) -> None:
         self.store.checkpoints.save(self.hospital.id, fields, self.clock())
 
@@ -679,10 +782,9 @@ class HospitalSync:
         between a batch and this step is repaired by the next run.
         """
         limit = self.settings.sync.batch_size
-        kept = sorted(self._encounters_due)
-        for chunk in _chunks(kept, limit):
+        for chunk in _chunks(sorted(self._encounters_due - self._visits_built), limit):
             self._rebuild(chunk)
-        if kept:
+        if self._encounters_due:
             self._save_fields({ENCOUNTERS_DUE_FIELD: []})
             self._encounters_due = set()
         while uuids := self.store.encounters.due(self.hospital.id, limit):

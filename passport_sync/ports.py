@@ -107,6 +107,15 @@ class RecordSink(Protocol):
     def patients_between(self, hospital_id: str, first: str, last: str) -> set[str]: ...
 
 
+class PassportPatients(PatientDirectory, Protocol):
+    """The patients as matching reads them, and the ``medicalHistory`` links of their records."""
+
+    links: bool
+
+    def highest_person(self, hospital_id: str) -> int | None: ...
+    def remove_links(self, hospital_id: str, low: int, high: int) -> int: ...
+
+
 class CheckpointStore(Protocol):
     """Where each hospital's feeds stand, which database it is, and the reconciliation's state."""
 
@@ -165,7 +174,7 @@ class PassportSink(Protocol):
     @property
     def placeholders(self) -> PlaceholderSink: ...
     @property
-    def patients(self) -> PatientDirectory: ...
+    def patients(self) -> PassportPatients: ...
     @property
     def parked(self) -> ParkedRows: ...
     @property

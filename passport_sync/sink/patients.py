@@ -1,6 +1,7 @@
 """The app's ``patients`` documents as the sync reads and changes them (``store.patients``): the
-lookup by national ID, each patient's ``medicalHistory`` links to its records, and the
-``allergies`` list kept in step with the synced allergy records."""
+lookup by national ID, each patient's ``medicalHistory`` links to its records (only when
+``sync.medical_history_links`` is on; otherwise the links earlier versions wrote are taken out
+once), and the ``allergies`` list kept in step with the synced allergy records."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 from passport_sync.passport_changes import PatientChange
-from passport_sync.sink.gateway import ALLERGIES, PATIENTS, RECORDS, Concern, MongoGateway
+from passport_sync.sink.gateway import ALLERGIES, ONE_REPLY, PATIENTS, RECORDS, Concern, MongoGateway
 
 
 class Patients(Concern):
-    def __init__(self, gateway: MongoGateway) -> None:
+    def __init__(self, gateway: MongoGateway, *, links: bool = False) -> None:
         super().__init__(gateway)
+        # Whether records are linked into ``patients.medicalHistory`` (sync.medical_history_links).
+        self.links = links
         # sync-all --workers shares one store between hospitals: two hospitals updating the same
         # patient's allergy list at once would each drop the other's new allergy (read, then write).
         self._allergies_lock = threading.Lock()
@@ -61,11 +64,15 @@ class Patients(Concern):
     def link(self, records: list[dict[str, Any]], fresh: set[ObjectId] | None = None) -> None:
         """``patients.medicalHistory`` gets each record id, as the original design did.
 
+        Nothing at all unless links are configured (``links``).
+
         Records this batch inserted (``fresh``) cannot be in the array yet: they are appended,
         which stays cheap as the array grows; the condition on the first id makes a retried
         append a no-op. Records already present (a re-run after a crash, a reset) go through
         ``$addToSet``.
         """
+        if not self.links or not records:
+            return
         fresh = fresh or set()
         appended: dict[str, list[ObjectId]] = defaultdict(list)
         merged: dict[str, list[ObjectId]] = defaultdict(list)
@@ -86,7 +93,9 @@ class Patients(Concern):
     def unlink(self, what: str, links: Iterable[tuple[Any, ObjectId]]) -> None:
         """Take each record out of its former patient's ``medicalHistory``: ``(patientId, record
         id)`` pairs, where a patient id that is no 24-hex string (never a Passport patient) is
-        skipped."""
+        skipped. Sent whether or not links are configured: a record removed or moved may still
+        carry a link an earlier version wrote (until ``remove_links`` has passed it), and removals
+        and moves are rare."""
         pulls = [
             UpdateOne({"_id": ObjectId(patient)}, {"$pull": {"medicalHistory": rid}})
             for patient, rid in links
@@ -94,6 +103,53 @@ class Patients(Concern):
         ]
         if pulls:
             self._gw.call(what, lambda: self._db[PATIENTS].bulk_write(pulls, ordered=False))
+
+    def highest_person(self, hospital_id: str) -> int | None:
+        """The highest OpenMRS person id among the hospital's records (None: it has none)."""
+        docs = self._gw.call(
+            "reading records to unlink",
+            lambda: list(
+                self._db[RECORDS]
+                .find({"openmrsData.hospitalId": hospital_id}, {"openmrsData.personId": 1})
+                .sort("openmrsData.personId", -1)
+                .limit(1)
+            ),
+        )
+        person = (docs[0].get("openmrsData") or {}).get("personId") if docs else None
+        return int(person) if isinstance(person, int) else None
+
+    def remove_links(self, hospital_id: str, low: int, high: int) -> int:
+        """Take the records of the hospital's persons ``low`` to ``high`` (excluded) out of their
+        patients' ``medicalHistory``: the links earlier versions wrote. Idempotent: pulling a link
+        twice changes nothing, so a crash in between only repeats a range. Returns the records
+        passed."""
+        # A range of persons, not of _id: the index on (hospital, person) serves it on every server
+        # (SecantusDB scans and sorts the collection for a page of _ids).
+        span = {"$gte": low, "$lt": high}
+        records = self._gw.call(
+            "reading records to unlink",
+            lambda: list(
+                self._db[RECORDS].find(
+                    {"openmrsData.hospitalId": hospital_id, "openmrsData.personId": span},
+                    {"patientId": 1},
+                    batch_size=ONE_REPLY,
+                )
+            ),
+        )
+        owned: dict[str, list[ObjectId]] = defaultdict(list)
+        for record in records:
+            patient = record.get("patientId")
+            if isinstance(patient, str) and ObjectId.is_valid(patient):
+                owned[patient].append(record["_id"])
+        pulls = [
+            UpdateOne(
+                {"_id": ObjectId(pid), "medicalHistory": {"$in": ids}}, {"$pull": {"medicalHistory": {"$in": ids}}}
+            )
+            for pid, ids in owned.items()
+        ]
+        if pulls:
+            self._gw.call("removing medicalHistory links", lambda: self._db[PATIENTS].bulk_write(pulls, ordered=False))
+        return len(records)
 
     def sync_allergies(self, patient_ids: set[str]) -> None:
         """Keep ``patients.allergies`` in step with the synced allergy records of each patient.

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -335,7 +336,8 @@ def sync_all(
                     "exit_code": code,
                     "hospitals": [r.as_dict() for r in reports],
                 },
-                None if quiet and code == EXIT_OK else partial(render_sync_summary, reports),
+                # Exit 3 (another run holds every hospital) is benign: nothing for cron to mail.
+                None if quiet and code in (EXIT_OK, EXIT_LOCKED) else partial(render_sync_summary, reports),
             )
             return code
 
@@ -467,19 +469,20 @@ def status(
     verbose: VerboseOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Per hospital: checkpoint, last run, records, parked observations, backlog and lock.
+    """Per enabled hospital (or each one named): checkpoint, last run, records, parked
+    observations, backlog and lock.
 
     Exit code 0 when every hospital shown is healthy; 1 when a hospital's last run failed or its
     OpenMRS database cannot be reached (and when MongoDB cannot); 2 when no hospital is
-    configured.
+    enabled.
 
     Example: passport-sync status --json
     """
     with errors_to_exit_codes("status" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
-        hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
-        if not hospitals:
-            raise UsageError("no hospital is configured", hint="add hospitals to the YAML file or set HOSPITAL_1_ID, …")
+        # Enabled hospitals only (unless named): a disabled one is not synced, so probing it would
+        # only fail, slowly, on every call.
+        hospitals = service.select_hospitals(settings, hospital, passwords=False)
 
         def work(store: PassportStore) -> int:
             statuses = [service.hospital_status(settings, store, h) for h in hospitals]
@@ -495,7 +498,27 @@ def status(
     raise typer.Exit(code)
 
 
-@app.command("check")
+class MonitoringPluginCommand(typer.core.TyperCommand):
+    """A command whose every outcome is a monitoring-plugin state: a usage error (an unknown
+    option, ``--max-age 0`` or ``abc``) is UNKNOWN, exit 3, with the status line first; click's
+    own exit 2 would read as CRITICAL in Nagios and Icinga."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        json_output = "--json" in args  # parsing consumes args
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _CLICK_USAGE_ERROR as exc:
+            verdict = health.unknown(f"usage: {exc.format_message()} (see passport-sync check --help)")
+            show(json_output, {"command": "check", **verdict.as_dict()}, partial(print, verdict.status_line))
+            raise typer.Exit(verdict.state) from None
+
+
+# click's UsageError (an unknown option, a value of the wrong type or out of range), reached through
+# typer's public BadParameter, whichever click typer carries.
+_CLICK_USAGE_ERROR: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+@app.command("check", cls=MonitoringPluginCommand)
 def check(
     max_age: Annotated[
         int,
@@ -512,6 +535,14 @@ def check(
             "--max-behind", metavar="ROWS", min=0, help="WARNING when more rows than this wait in a hospital's OpenMRS."
         ),
     ] = 1000,
+    read_openmrs: Annotated[
+        bool,
+        typer.Option(
+            "--openmrs",
+            help="Count the rows behind in each OpenMRS database now (needs its credentials, so run it "
+            "where sync-all runs). Default: MongoDB only, with the count the last run stored.",
+        ),
+    ] = False,
     hospital: HospitalOption = None,
     json_output: JsonOption = False,
     config: ConfigOption = None,
@@ -520,27 +551,38 @@ def check(
 ) -> None:
     """Health check for Nagios, Icinga, Zabbix or systemd OnFailure=: one status line, then details.
 
+    Reads MongoDB only (the last runs and the backlog each stored), so it needs no OpenMRS
+    credential: it runs as NRPE or a check unit runs it. --openmrs counts the backlog in OpenMRS now.
+
     Exit codes (monitoring-plugin convention): 0 OK; 1 WARNING (rows behind beyond --max-behind, rows
-    parked for data problems, errors in the last run); 2 CRITICAL (the last run failed, or the last
-    successful run is older than --max-age or never happened); 3 UNKNOWN (MongoDB unreachable, no
-    hospital configured, invalid configuration).
+    parked for data problems, errors in the last run); 2 CRITICAL (the last run failed, the last
+    successful run is older than --max-age or never happened, the MongoDB database is not a Patient
+    Passport, no row of a hospital reached a patient); 3 UNKNOWN (MongoDB unreachable, no hospital
+    configured, invalid configuration or usage).
 
     Example: passport-sync check --max-age 20 --max-behind 5000
     """
     try:
         settings = load(config, verbose=verbose, quiet=quiet)
-        hospitals = service.select_hospitals(settings, hospital)
+        hospitals = service.select_hospitals(settings, hospital, passwords=read_openmrs)
         # A monitoring plugin answers within its timeout: one attempt, no retries.
         settings = settings.model_copy(
             update={"sync": settings.sync.model_copy(update={"retry": RetryConfig(attempts=1)})}
         )
         with open_store(settings) as store:
             store.ping()
-            facts = service.for_each_hospital(
-                hospitals, lambda h: service.health_facts(settings, store, h), settings.sync.workers
-            )
-        limits = health.Limits(max_age=timedelta(minutes=max_age), max_behind=max_behind)
-        verdict = health.judge(facts, limits, datetime.now(UTC))
+            wrong = store.passport_problem()
+            if wrong is None:
+                facts = service.for_each_hospital(
+                    hospitals,
+                    lambda h: service.health_facts(settings, store, h, read_openmrs=read_openmrs),
+                    settings.sync.workers,
+                )
+        if wrong is not None:
+            verdict = health.wrong_target(wrong + "; check the database name at the end of MONGODB_URI")
+        else:
+            limits = health.Limits(max_age=timedelta(minutes=max_age), max_behind=max_behind)
+            verdict = health.judge(facts, limits, datetime.now(UTC))
     except ConfigError as exc:
         verdict = health.unknown("invalid configuration: " + "; ".join(exc.problems))
     except PassportSyncError as exc:

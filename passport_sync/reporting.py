@@ -52,7 +52,8 @@ class LoggingObserver:
         )
 
     def hospital_done(self, report: HospitalReport) -> None:
-        level = logging.INFO if report.outcome == "ok" else logging.ERROR
+        # "locked": another run holds the hospital and syncs it; nothing is wrong, --quiet stays silent.
+        level = logging.INFO if report.outcome in ("ok", "locked") else logging.ERROR
         log.log(
             level,
             "%s: %s in %.1fs: read %d, written %d, already present %d, removed %d, parked %d, errors %d",

@@ -19,7 +19,7 @@ import pymongo
 from passport_sync import service
 from passport_sync.config import Settings
 from passport_sync.sink.passport import PassportStore
-from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
+from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient, start_passport_backend
 from tests.helpers import Clinic, run_sync
 
 NUMBERS = [f"12000000000{i:02d}" for i in range(12)]
@@ -224,6 +224,8 @@ def run_oracle(
     live_name, fresh_name = f"pstest_{secrets.token_hex(4)}", f"pstest_{secrets.token_hex(4)}"
     try:
         live = client[live_name]
+        start_passport_backend(live)
+        start_passport_backend(client[fresh_name])
         world = World(Clinic(openmrs), live, rng, unique_numbers=not reconcile)
         for _ in range(6):
             world.new_person()

@@ -194,8 +194,21 @@ def last_obs_id_before(moment: datetime) -> Query:
     return ("SELECT MAX(obs_id) AS m FROM obs WHERE date_created < %s", (moment,))
 
 
-def count_obs_after(after_obs_id: int) -> Query:
-    return ("SELECT COUNT(*) FROM obs WHERE obs_id > %s", (after_obs_id,))
+def count_obs_after(after_obs_id: int, gaps: Sequence[tuple[int, int]] = ()) -> Query:
+    """The observations that wait: after the checkpoint, or inside one of its late-commit gaps.
+    Rows, not ids: ids an insert skipped (bulk inserts, auto_increment_increment) count nothing."""
+    return (f"SELECT COUNT(*) FROM obs WHERE {pk_after_or_within('obs_id', gaps)}", (after_obs_id, *_flat(gaps)))
+
+
+def pk_after_or_within(pk: str, gaps: Sequence[tuple[int, int]]) -> str:
+    """``pk`` after a checkpoint (the first parameter) or in one of ``gaps`` (low, high; at most
+    checkpoint.MAX_GAP_RANGES of them): primary-key ranges, so the count reads the index only
+    where rows can wait."""
+    return " OR ".join([f"{pk} > %s", *(f"{pk} BETWEEN %s AND %s" for _ in gaps)])
+
+
+def _flat(gaps: Sequence[tuple[int, int]]) -> list[int]:
+    return [bound for gap in gaps for bound in gap]
 
 
 def identifier_types(name_like: str | None, uuid: str | None) -> Query:

@@ -1,0 +1,234 @@
+"""Monitoring tells the truth: a wrong MongoDB database is an error, the backlog counts rows (not
+ids), `check` runs without OpenMRS credentials and answers usage errors with UNKNOWN, disabled
+hospitals are not probed, and a benign lock is silent under --quiet. Real MariaDB and the MongoDB
+wire server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import pytest
+from typer.testing import CliRunner
+
+from passport_sync import service
+from passport_sync.cli import app
+from passport_sync.models import HospitalReport
+from passport_sync.sink.passport import PassportStore
+from tests.conftest import hospital_entry, make_settings, register_patient
+from tests.helpers import Clinic, write_config
+
+CENTRAL = "60a7c2f5e4b0c1a2d3e4f5a6"
+NID = "1199780012345678"
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, list(args), env=env or {})
+
+
+@pytest.fixture
+def clinic(openmrs: Any, passport: Any) -> Clinic:
+    clinic = Clinic(openmrs)
+    person = clinic.patient(NID)
+    register_patient(passport, NID)
+    clinic.visit(person, weights=2)
+    return clinic
+
+
+@pytest.fixture
+def config(tmp_path: Path, clinic: Clinic, mongo_uri: str, mongo_db_name: str) -> Path:
+    return write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [hospital_entry(clinic.db.name)])
+
+
+# -- a Passport that is not one ---------------------------------------------------------------------
+def test_a_mistyped_mongodb_database_is_refused_and_check_is_critical(
+    tmp_path: Path, clinic: Clinic, mongo_uri: str, mongo_db_name: str
+) -> None:
+    typo = f"{mongo_db_name}x"
+    config = write_config(tmp_path / "typo.yaml", mongo_uri, typo, [hospital_entry(clinic.db.name)])
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    try:
+        for command in ("sync-all", "sync-patient", "reconcile"):
+            args = [command, "--config", str(config)] + ([NID] if command == "sync-patient" else [])
+            result = invoke(*args)
+            assert result.exit_code == 2, (command, result.stdout, result.stderr)
+            assert f"MongoDB database '{typo}' is not a Patient Passport database" in result.stderr
+            # The hint names the fix and the Passport next door.
+            assert "check the database name at the end of MONGODB_URI" in result.stderr
+            assert mongo_db_name in result.stderr.split("hint:", 1)[1]
+            assert typo not in client.list_database_names()  # nothing written, not even an index
+
+        checked = invoke("check", "--config", str(config))
+        assert checked.exit_code == 2, checked.stdout
+        assert checked.stdout.startswith(
+            f"PASSPORT-SYNC CRITICAL - MongoDB database '{typo}' is not a Patient Passport"
+        )
+        assert typo not in client.list_database_names()
+
+        tested = json.loads(invoke("test-connection", "--config", str(config), "--json").stdout)
+        mongo_checks = {c["check"]: c for c in tested["results"][-1]["checks"]}
+        assert not tested["ok"] and mongo_checks["collection patients"]["level"] == "error"
+    finally:
+        client.drop_database(typo)
+        client.close()
+
+
+def test_check_is_critical_when_no_row_of_a_hospital_reached_a_patient(
+    tmp_path: Path, openmrs: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    clinic = Clinic(openmrs)
+    for number in ("1199780012340001", "1199780012340002"):
+        clinic.visit(clinic.patient(number))  # nobody registered in this Passport
+    config = write_config(tmp_path / "h.yaml", mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)])
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    result = invoke("check", "--config", str(config))
+    assert result.exit_code == 2, result.stdout
+    assert "no row reached a patient: all 4 rows synced wait for a patient registered in Patient Passport" in (
+        result.stdout
+    )
+
+
+# -- rows, not ids -----------------------------------------------------------------------------------
+def test_an_id_gap_is_not_counted_as_rows_behind_but_a_late_commit_inside_it_is(
+    config: Path, clinic: Clinic, passport: Any
+) -> None:
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    # A bulk insert (or another Galera node) used 20,535 ids that never became rows.
+    (top,) = clinic.db.execute("SELECT MAX(obs_id) FROM obs")[0]
+    clinic.db.execute(f"ALTER TABLE obs AUTO_INCREMENT = {top + 20_536}")
+    person = clinic.patient("1199780012340000")
+    register_patient(passport, "1199780012340000")
+    clinic.visit(person)
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    syncstatus = passport.syncstatus.find_one({"hospitalId": CENTRAL})
+    assert [gap[:2] for gap in syncstatus["gaps"]] == [[top + 1, top + 20_535]]  # the gap is watched
+
+    status = json.loads(invoke("status", "--config", str(config), "--json").stdout)["hospitals"][0]
+    assert status["behind"] == 0
+    assert status["checkpoint"]["pending_late_commit_ids"] == 20_535
+    checked = invoke("check", "--config", str(config), "--max-behind", "0")
+    assert checked.exit_code == 0, checked.stdout
+    assert invoke("check", "--config", str(config), "--max-behind", "0", "--openmrs").exit_code == 0
+
+    # A row that commits late inside the gap does wait: it is counted.
+    (newest,) = clinic.visit(person, weights=0)
+    clinic.db.execute("UPDATE obs SET obs_id = %s WHERE obs_id = %s", (top + 7, newest))
+    clinic.db.execute(f"ALTER TABLE obs AUTO_INCREMENT = {newest}")
+    status = json.loads(invoke("status", "--config", str(config), "--json").stdout)["hospitals"][0]
+    assert status["behind"] == 1
+    late = invoke("check", "--config", str(config), "--max-behind", "0", "--openmrs")
+    assert late.exit_code == 1 and "1 rows behind in OpenMRS (limit 0)" in late.stdout
+
+
+def test_check_reads_the_backlog_the_last_run_stored(clinic: Clinic, mongo_uri: str, mongo_db_name: str) -> None:
+    """Without --openmrs, check judges the rows the last run counted at its end, from MongoDB."""
+    settings = make_settings(mongo_uri, mongo_db_name, [hospital_entry(clinic.db.name)])
+    person = clinic.patient("1199780012340000")
+
+    class LateArrivals:
+        """Three observations recorded as the hospital's run ends."""
+
+        def hospital_started(self, hospital_id: str, hospital_name: str) -> None: ...
+
+        def batch_done(self, report: HospitalReport, phase: str) -> None: ...
+
+        def hospital_done(self, report: HospitalReport) -> None:
+            clinic.visit(person, weights=2)
+
+    store = PassportStore.connect(settings)
+    try:
+        (report,) = service.sync_all(settings, store, settings.hospitals, observer=LateArrivals())
+    finally:
+        store.close()
+    assert report.outcome == "ok" and report.behind == 3
+    # OpenMRS is out of reach for the check (a wrong password): it does not need it.
+    entry = hospital_entry(clinic.db.name)
+    entry["db"]["password"] = "not-the-password"
+    config = write_config(Path(clinic.db.name + ".yaml").absolute(), mongo_uri, mongo_db_name, [entry])
+    try:
+        result = invoke("check", "--config", str(config), "--max-behind", "2")
+        assert result.exit_code == 1, result.stdout
+        assert "3 rows behind in OpenMRS (limit 2)" in result.stdout
+        assert invoke("check", "--config", str(config), "--max-behind", "3").exit_code == 0
+        unreachable = invoke("check", "--config", str(config), "--max-behind", "3", "--openmrs")
+        assert unreachable.exit_code == 3 and "cannot count the rows behind" in unreachable.stdout
+    finally:
+        config.unlink()
+
+
+# -- check as monitoring runs it --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--max-age", "0"], "Invalid value for '--max-age'"),
+        (["--max-age", "abc"], "Invalid value for '--max-age'"),
+        (["--max-behind", "-1"], "Invalid value for '--max-behind'"),
+        (["--no-such-option"], "No such option: --no-such-option"),
+    ],
+)
+def test_check_usage_errors_are_unknown_not_critical(arguments: list[str], said: str) -> None:
+    result = invoke("check", *arguments)
+    assert result.exit_code == 3, result.output
+    assert result.stdout.startswith("PASSPORT-SYNC UNKNOWN - usage: ")
+    assert said in result.stdout
+    document = json.loads(invoke("check", "--json", *arguments).stdout)
+    assert document["state"] == "UNKNOWN" and document["exit_code"] == 3
+
+
+def test_check_runs_without_the_openmrs_credentials_the_sync_reads_from_credentials_directory(
+    tmp_path: Path, clinic: Clinic, mongo_uri: str, mongo_db_name: str
+) -> None:
+    """The check unit and NRPE have no ${CREDENTIALS_DIRECTORY}: check reads MongoDB only."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "central-db-password").write_text(str(hospital_entry("x")["db"]["password"]) + "\n")
+    entry = hospital_entry(clinic.db.name)
+    del entry["db"]["password"]
+    entry["db"]["password_file"] = "${CREDENTIALS_DIRECTORY}/central-db-password"
+    config = write_config(tmp_path / "hospitals.yaml", mongo_uri, mongo_db_name, [entry])
+    synced = invoke("sync-all", "--config", str(config), env={"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert synced.exit_code == 0, synced.stderr
+
+    result = invoke("check", "--config", str(config))
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("PASSPORT-SYNC OK - 1 hospital(s) synced within 30 min")
+    # Reading OpenMRS is opt-in, and then its credential is needed: a configuration problem, UNKNOWN.
+    opted = invoke("check", "--config", str(config), "--openmrs")
+    assert opted.exit_code == 3 and "password_file: cannot read" in opted.stdout
+
+
+# -- disabled hospitals ------------------------------------------------------------------------------
+def test_status_and_check_skip_disabled_hospitals(
+    tmp_path: Path, clinic: Clinic, mongo_uri: str, mongo_db_name: str
+) -> None:
+    disabled = hospital_entry("pstest_no_such_database", hospital_id="old", name="Closed Clinic", enabled=False)
+    disabled["db"].update(host="127.0.0.1", port=1)  # nothing listens: probing it would fail
+    config = write_config(tmp_path / "h.yaml", mongo_uri, mongo_db_name, [hospital_entry(clinic.db.name), disabled])
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    status = invoke("status", "--config", str(config), "--json")
+    assert status.exit_code == 0, status.stdout
+    assert [h["hospital_id"] for h in json.loads(status.stdout)["hospitals"]] == [CENTRAL]
+    assert invoke("status", "--config", str(config), "--quiet").exit_code == 0
+    checked = invoke("check", "--config", str(config))
+    assert checked.exit_code == 0 and "Closed Clinic" not in checked.stdout
+    # Named, it is shown (and its database is tried).
+    named = invoke("status", "--config", str(config), "--hospital", "old", "--json")
+    assert [h["hospital_id"] for h in json.loads(named.stdout)["hospitals"]] == ["old"]
+
+
+# -- a benign lock under --quiet ---------------------------------------------------------------------
+def test_quiet_sync_prints_nothing_when_another_run_holds_the_lock(config: Path, passport: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    passport.openmrs_sync_locks.insert_one(
+        {"_id": CENTRAL, "owner": "otherhost:1:42:abcd", "expiresAt": datetime.now(UTC) + timedelta(minutes=5)}
+    )
+    result = invoke("sync-all", "--config", str(config), "--quiet")
+    assert result.exit_code == 3
+    assert result.stdout == "" and result.stderr == ""
+    loud = invoke("sync-all", "--config", str(config))
+    assert loud.exit_code == 3 and "ERROR" not in loud.stderr
+    assert "otherhost:1:42:abcd" in loud.stdout + loud.stderr

@@ -443,7 +443,13 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
         result["timezone"] = zone
         check("time zone", True, zone)
         schema = source.schema()
-        check("OpenMRS tables", True, f"{len(queries.REQUIRED_TABLES)} required tables present")
+        # The same declaration sync-all checks first (queries.READ_COLUMNS): schema() refused it otherwise.
+        columns = sum(len(c) for c in queries.READ_COLUMNS.values())
+        check(
+            "OpenMRS tables",
+            True,
+            f"{len(queries.REQUIRED_TABLES)} tables and {columns} columns sync-all reads present",
+        )
         wanted = settings.national_id_type_for(hospital)
         try:
             chosen: IdentifierType | None = source.national_id_type(wanted)

@@ -232,3 +232,17 @@ def test_quiet_sync_prints_nothing_when_another_run_holds_the_lock(config: Path,
     loud = invoke("sync-all", "--config", str(config))
     assert loud.exit_code == 3 and "ERROR" not in loud.stderr
     assert "otherhost:1:42:abcd" in loud.stdout + loud.stderr
+
+
+# -- one schema check -------------------------------------------------------------------------------
+def test_test_connection_refuses_the_schema_sync_all_refuses_with_the_same_words(config: Path, clinic: Clinic) -> None:
+    clinic.db.execute("ALTER TABLE obs DROP COLUMN value_text")
+    message = "this OpenMRS database lacks column(s) passport-sync reads: obs.value_text"
+    tested = invoke("test-connection", "--config", str(config), "--json")
+    assert tested.exit_code == 1
+    checks = {c["check"]: c for c in json.loads(tested.stdout)["results"][0]["checks"]}
+    assert message in checks["schema"]["detail"] and checks["schema"]["level"] == "error"
+    synced = invoke("sync-all", "--config", str(config), "--json")
+    assert synced.exit_code == 1
+    (error,) = json.loads(synced.stdout)["hospitals"][0]["errors"]
+    assert message in error and "test-connection" not in error  # the hint no longer points back

@@ -56,7 +56,7 @@ _HINTS = {
     1142: "grant the user SELECT on the OpenMRS database (see scripts/create-readonly-user.sql)",
     1049: "check db.name: the database does not exist on that server",
     1146: "this database lacks an OpenMRS table; check db.name points at the OpenMRS database",
-    1054: "this OpenMRS schema lacks a column we read; run test-connection to see the schema version",
+    1054: "this OpenMRS schema lacks a column passport-sync reads; report it with the OpenMRS version",
     2003: "check db.host and db.port, that the server runs, and that a firewall lets this host in",
     2005: "check db.host: the name does not resolve",
     2013: "the connection dropped; check the network and the server's wait_timeout",
@@ -469,11 +469,21 @@ class OpenMRSSource:
         if self._schema is None:
             rows = self.run(queries.SCHEMA_QUERY)
             self._schema = SchemaInfo(frozenset((r["TABLE_NAME"], r["COLUMN_NAME"]) for r in rows))
-            missing = [t for t in queries.REQUIRED_TABLES if not self._schema.has(t)]
-            if missing:
+            missing_tables = [t for t in queries.REQUIRED_TABLES if not self._schema.has(t)]
+            if missing_tables:
+                self._schema = None
                 raise SourceError(
-                    f"not an OpenMRS database: missing table(s) {', '.join(missing)}",
-                    hint="check db.name of this hospital",
+                    f"not an OpenMRS database: missing table(s) {', '.join(missing_tables)}",
+                    hint="check db.name of this hospital, and that the MySQL user may SELECT these tables"
+                    " (scripts/create-readonly-user.sql)",
+                )
+            missing = queries.missing_columns(self._schema)
+            if missing:
+                self._schema = None
+                raise SourceError(
+                    f"this OpenMRS database lacks column(s) passport-sync reads: {', '.join(missing)}",
+                    hint="passport-sync reads OpenMRS Platform 2.x tables as they ship; restore the column(s), or"
+                    " grant the MySQL user SELECT on them if only the grant is missing",
                 )
         return self._schema
 

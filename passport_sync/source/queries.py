@@ -31,20 +31,54 @@ SCHEMA_QUERY: Query = (
     (),
 )
 
-REQUIRED_TABLES = (
-    "obs",
-    "concept",
-    "concept_name",
-    "concept_datatype",
-    "concept_class",
-    "patient_identifier",
-    "patient_identifier_type",
-    "encounter",
-    "encounter_provider",
-    "provider",
-    "person_name",
-    "location",
-)
+# Every table and column the sync reads without first asking whether it exists (the statements
+# below and in checksums.py; columns of later OpenMRS versions are read through ``_optional``, the
+# clinical sources' tables are looked for one by one). ``OpenMRSSource.schema`` refuses a database
+# without one of them, naming each: sync-all before it reads anything and test-connection alike,
+# so the two cannot disagree.
+READ_COLUMNS: dict[str, tuple[str, ...]] = {
+    "obs": (
+        "obs_id", "uuid", "person_id", "concept_id", "obs_datetime", "date_created", "voided", "date_voided",
+        "void_reason", "encounter_id", "location_id", "obs_group_id", "previous_version", "value_coded",
+        "value_coded_name_id", "value_drug", "value_numeric", "value_modifier", "value_text", "value_datetime",
+        "value_complex", "comments",
+    ),
+    "person": ("person_id",),
+    "concept": ("concept_id", "uuid", "datatype_id", "class_id"),
+    "concept_name": (
+        "concept_name_id", "concept_id", "name", "locale", "concept_name_type", "locale_preferred", "voided",
+    ),
+    "concept_datatype": ("concept_datatype_id", "name"),
+    "concept_class": ("concept_class_id", "name"),
+    "concept_numeric": ("concept_id", "units", "hi_normal", "low_normal", "hi_critical", "low_critical"),
+    "drug": ("drug_id", "name"),
+    "patient": ("patient_id", "voided"),
+    "patient_identifier": ("patient_identifier_id", "patient_id", "identifier", "identifier_type", "voided"),
+    "patient_identifier_type": ("patient_identifier_type_id", "name", "uuid", "retired"),
+    "encounter": (
+        "encounter_id", "uuid", "patient_id", "encounter_type", "encounter_datetime", "location_id",
+        "date_created", "voided",
+    ),
+    "encounter_type": ("encounter_type_id", "name"),
+    "encounter_provider": ("encounter_provider_id", "encounter_id", "provider_id", "voided"),
+    "provider": ("provider_id", "uuid", "name", "person_id"),
+    "person_name": (
+        "person_name_id", "person_id", "prefix", "given_name", "middle_name", "family_name", "preferred", "voided",
+    ),
+    "location": ("location_id", "name"),
+}  # fmt: skip
+REQUIRED_TABLES = tuple(READ_COLUMNS)
+
+
+def missing_columns(schema: SchemaInfo) -> list[str]:
+    """``table`` or ``table.column`` for each part of ``READ_COLUMNS`` the database lacks."""
+    missing: list[str] = []
+    for table, columns in READ_COLUMNS.items():
+        if not schema.has(table):
+            missing.append(table)
+            continue
+        missing.extend(f"{table}.{column}" for column in columns if not schema.has(table, column))
+    return missing
 
 
 def _placeholders(values: Collection[Any]) -> str:

@@ -525,7 +525,8 @@ class OpenMRSSource:
     def _global_properties(self) -> dict[str, Any]:
         """The global properties the sync reads, once per connection's run."""
         if self._properties is None:
-            rows = self.run(queries.global_properties()) if self.schema().has("global_property") else []
+            query = queries.global_properties(self.schema())
+            rows = self.run(query) if query is not None else []
             self._properties = {r["property"]: r["property_value"] for r in rows}
         return self._properties
 

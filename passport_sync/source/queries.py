@@ -359,9 +359,27 @@ SELECT e.encounter_id, e.uuid, e.patient_id AS person_id, e.encounter_datetime, 
     )
 
 
-def global_properties() -> Query:
+# The view scripts/create-readonly-user.sql creates over ``global_property``: the rows of
+# PROBED_PROPERTIES only. OpenMRS keeps secrets in that table too (mail.password, API keys), so
+# the read-only user is granted the view, not the table.
+PROPERTIES_VIEW = "passport_sync_global_property"
+
+
+def properties_source(schema: SchemaInfo) -> str | None:
+    """Where the global properties are read: the table where the user may read it, else the view,
+    else nowhere (OpenMRS's defaults apply)."""
+    for name in ("global_property", PROPERTIES_VIEW):
+        if schema.has(name, "property") and schema.has(name, "property_value"):
+            return name
+    return None
+
+
+def global_properties(schema: SchemaInfo) -> Query | None:
+    source = properties_source(schema)
+    if source is None:
+        return None
     names = ", ".join(f"'{name}'" for name in PROBED_PROPERTIES)
-    return (f"SELECT property, property_value FROM global_property WHERE property IN ({names})", ())
+    return (f"SELECT property, property_value FROM {source} WHERE property IN ({names})", ())
 
 
 def first_obs_uuid() -> Query:
@@ -393,10 +411,12 @@ def probe(schema: SchemaInfo, latest: Sequence[tuple[str, Query, Query]]) -> Que
         assert not query[1], "probe parts take no parameters"
         return f"({query[0]})"
 
+    properties = properties_source(schema)
+
     def prop(name: str) -> str:
-        if not schema.has("global_property"):
+        if properties is None:
             return "NULL"
-        return f"(SELECT property_value FROM global_property WHERE property = '{name}')"
+        return f"(SELECT property_value FROM {properties} WHERE property = '{name}')"
 
     columns = [
         "NOW() AS now",

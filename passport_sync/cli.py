@@ -614,7 +614,7 @@ def check_connection(
             with service.default_source(h, settings) as source:
                 results.append(service.check_source(h, settings, source))
         with open_store(settings) as store:
-            results.append(service.check_sink(store))
+            results.append(service.check_sink(store, settings))
         code = EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
         show(
             json_output,

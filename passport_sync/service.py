@@ -14,7 +14,15 @@ from functools import partial
 from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
-from passport_sync.config import HospitalConfig, NationalIdType, Settings, check_passwords
+from passport_sync.config import (
+    HospitalConfig,
+    NationalIdType,
+    Settings,
+    check_passwords,
+    mongo_hosts_are_loopback,
+    mongo_tls_state,
+    mongo_uri_options,
+)
 from passport_sync.errors import NothingMatched, PassportSyncError, SourceError, UsageError
 from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
@@ -544,13 +552,15 @@ RECOMMENDED_INDEXES = (
 )
 
 
-def check_sink(store: PassportStore) -> dict[str, Any]:
+def check_sink(store: PassportStore, settings: Settings | None = None) -> dict[str, Any]:
     checks: list[dict[str, Any]] = []
     result: dict[str, Any] = {"target": "mongodb", "ok": False, "checks": checks}
     try:
         checks.append(
             {"check": "reachable", "ok": True, "level": "ok", "detail": f"MongoDB {store.ping()}", "hint": ""}
         )
+        if settings is not None:
+            checks.append(_mongo_tls_check(settings.mongodb.uri.get_secret_value()))
         present = store.collections()
         for name in ("patients", "medicalrecords", "users", "doctors", "hospitals"):
             ok = name in present
@@ -580,6 +590,42 @@ def check_sink(store: PassportStore) -> dict[str, Any]:
         return result
     result["ok"] = all(c["ok"] for c in checks)
     return result
+
+
+def _mongo_tls_check(uri: str) -> dict[str, Any]:
+    """test-connection's line on MongoDB's TLS, as the URI's options set it (pymongo connects so
+    or not at all)."""
+    encrypted, verified, host_checked = mongo_tls_state(uri)
+    fix = "add tls=true to MONGODB_URI (and tlsCAFile=PATH for a private CA); see the README, TLS to MongoDB"
+    if not encrypted:
+        local = mongo_hosts_are_loopback(uri)
+        detail = "NOT encrypted" + (" (MongoDB on this machine)" if local else ": MONGODB_URI has no tls=true")
+        return {
+            "check": "TLS",
+            "ok": True,
+            "level": "ok" if local else "warning",
+            "detail": detail,
+            "hint": "" if local else fix,
+        }
+    if not verified:
+        return {
+            "check": "TLS",
+            "ok": True,
+            "level": "warning",
+            "detail": "encrypted, but the server's certificate is NOT verified (tlsInsecure or"
+            " tlsAllowInvalidCertificates)",
+            "hint": "remove those options and give the server's CA as tlsCAFile",
+        }
+    options = mongo_uri_options(uri)
+    trusted = f"CA {options['tlscafile']}" if options.get("tlscafile") else "the system's trust store"
+    identity = "host name checked" if host_checked else "host name NOT checked (tlsAllowInvalidHostnames)"
+    return {
+        "check": "TLS",
+        "ok": True,
+        "level": "ok" if host_checked else "warning",
+        "detail": f"encrypted; certificate verified against {trusted}; {identity}",
+        "hint": "",
+    }
 
 
 def _reconcile_status(state: dict[str, Any]) -> dict[str, Any]:

@@ -246,3 +246,75 @@ def test_test_connection_refuses_the_schema_sync_all_refuses_with_the_same_words
     assert synced.exit_code == 1
     (error,) = json.loads(synced.stdout)["hospitals"][0]["errors"]
     assert message in error and "test-connection" not in error  # the hint no longer points back
+
+
+# -- no silent plaintext -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("tls=yes", "the MongoDB URI option tls=yes is not true or false"),
+        ("ssl=1", "the MongoDB URI option ssl=1 is not true or false"),
+        ("tlsInsecure=maybe", "the MongoDB URI option tlsInsecure=maybe is not true or false"),
+        ("tlss=true", "the MongoDB URI has an unknown TLS option 'tlss'"),
+    ],
+)
+def test_a_malformed_mongodb_tls_option_is_a_configuration_error(
+    tmp_path: Path, openmrs: Any, mongo_uri: str, mongo_db_name: str, passport: Any, option: str, said: str
+) -> None:
+    config = write_config(tmp_path / "h.yaml", mongo_uri, f"{mongo_db_name}?{option}", [hospital_entry(openmrs.name)])
+    result = invoke("sync-all", "--config", str(config))
+    assert result.exit_code == 2, result.stderr
+    assert said in result.stderr and "mongodb.uri" in result.stderr
+    assert "syncstatus" not in passport.list_collection_names()  # nothing written
+    checked = invoke("check", "--config", str(config))
+    assert checked.exit_code == 3 and said in checked.stdout
+
+
+def test_test_connection_shows_mongodb_tls(config: Path) -> None:
+    tested = json.loads(invoke("test-connection", "--config", str(config), "--json").stdout)
+    mongo = {c["check"]: c for c in tested["results"][-1]["checks"]}
+    assert mongo["TLS"]["detail"] == "NOT encrypted (MongoDB on this machine)"
+    assert mongo["TLS"]["level"] == "ok"
+    plain = invoke("test-connection", "--config", str(config)).stdout
+    assert "NOT encrypted (MongoDB on this machine)" in plain
+
+
+def non_loopback_address() -> str | None:
+    """An address of this machine that is not loopback (the route out), or None."""
+    import ipaddress
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: only the route is chosen
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+def test_plaintext_mysql_over_a_network_is_a_warning_that_quiet_keeps(
+    tmp_path: Path, clinic: Clinic, mongo_uri: str, mongo_db_name: str
+) -> None:
+    """The test MariaDB offers no TLS. Reached at a non-loopback address (a forwarder on this
+    machine's own address), tls: preferred falls back to plaintext with a WARNING even under
+    --quiet; tls: disabled (said on purpose) and the loopback stay silent."""
+    from passport_sync.synthetic.proxy import LatencyProxies
+    from tests.conftest import MYSQL
+
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    with LatencyProxies(MYSQL["host"], MYSQL["port"], delay=0) as proxies:
+        for tls, warned in (("preferred", True), ("disabled", False)):
+            entry = hospital_entry(clinic.db.name)
+            entry["db"].update(host=address, port=proxies.open(address), tls=tls)
+            config = write_config(tmp_path / f"{tls}.yaml", mongo_uri, mongo_db_name, [entry])
+            result = invoke("sync-all", "--config", str(config), "--quiet")
+            assert result.exit_code == 0, result.stderr
+            assert ("WARNING" in result.stderr and "offers no TLS" in result.stderr) is warned, result.stderr
+            if warned:
+                assert f"{address}:" in result.stderr and "db.tls: required" in result.stderr
+    local = write_config(tmp_path / "local.yaml", mongo_uri, mongo_db_name, [hospital_entry(clinic.db.name)])
+    quiet = invoke("sync-all", "--config", str(local), "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""

@@ -151,6 +151,12 @@ def open_database(settings: Settings) -> Database[Any]:
             f"cannot use MongoDB URI {redact_uri(uri)}: {exc.__class__.__name__}",
             hint="check MONGODB_URI",
         ) from None
+    except OSError as exc:  # a tlsCAFile or tlsCertificateKeyFile that cannot be read or is not PEM
+        raise SinkError(
+            f"cannot use MongoDB URI {redact_uri(uri)}: cannot load its TLS files"
+            f" ({getattr(exc, 'reason', None) or exc.strerror or type(exc).__name__})",
+            hint="tlsCAFile and tlsCertificateKeyFile must be PEM files the service user can read",
+        ) from None
     return client[settings.database_name]
 
 

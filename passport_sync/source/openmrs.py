@@ -395,7 +395,16 @@ class OpenMRSSource:
                     # tls: preferred and a server without TLS: plaintext, said in test-connection.
                     self._server_has_no_tls = True
                     _SERVERS_WITHOUT_TLS.add((db.host, db.port))
-                    log.info("%s: the OpenMRS server offers no TLS; plaintext (tls: preferred)", self.hospital.name)
+                    if db.on_this_machine:
+                        log.info("%s: the OpenMRS server offers no TLS; plaintext (tls: preferred)", self.hospital.name)
+                    else:
+                        # Patient data crosses a network unencrypted: a WARNING, which --quiet keeps.
+                        log.warning(
+                            "%s: the OpenMRS server %s:%d offers no TLS: patient data crosses the network in"
+                            " plaintext (tls: preferred); set db.tls: required with db.ssl.ca, or db.tls: disabled"
+                            " to accept plaintext on purpose",
+                            self.hospital.name, db.host, db.port,
+                        )  # fmt: skip
                     del kwargs["ssl"]
                     conn = self._connect(**kwargs, ssl_disabled=True)
             except Exception as exc:  # noqa: BLE001 - every driver failure is translated here

@@ -318,3 +318,63 @@ def test_plaintext_mysql_over_a_network_is_a_warning_that_quiet_keeps(
     local = write_config(tmp_path / "local.yaml", mongo_uri, mongo_db_name, [hospital_entry(clinic.db.name)])
     quiet = invoke("sync-all", "--config", str(local), "--quiet")
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+# -- the README's recipes, run as written -------------------------------------------------------------
+README = Path(__file__).resolve().parent.parent / "README.md"
+INSTALLED = "/usr/local/bin/passport-sync"
+CONFIG = "/etc/passport-sync/hospitals.yaml"
+
+
+def readme_line(starting: str) -> str:
+    (line,) = [raw.strip() for raw in README.read_text().splitlines() if raw.strip().startswith(starting)]
+    return line
+
+
+def test_the_readme_cron_line_check_unit_and_nrpe_command_run_as_written(
+    tmp_path: Path, clinic: Clinic, mongo_uri: str, mongo_db_name: str
+) -> None:
+    """With cron's PATH and the units' environment (MONGODB_URI from the environment file, no
+    ${CREDENTIALS_DIRECTORY} for the check): the installed program and the configuration are this
+    test's, everything else is the README's text."""
+    import shlex
+    import subprocess
+    import sys
+
+    readme = README.read_text()
+    assert f"ln -s /opt/passport-sync/bin/passport-sync {INSTALLED}" in readme
+    cron = readme_line("*/5 * * * * ")
+    unit = readme.split("# /etc/systemd/system/passport-sync-check.service", 1)[1].split("```", 1)[0]
+    assert "LoadCredential" not in unit and "EnvironmentFile=-/etc/passport-sync/env" in unit
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    sudoers = readme_line("nagios ALL=(root) NOPASSWD: ")
+    nrpe = readme_line("command[passport_sync]=/usr/bin/sudo ")
+    allowed = sudoers.split("NOPASSWD: ", 1)[1]
+    assert nrpe == f"command[passport_sync]=/usr/bin/sudo {allowed}"  # sudo allows exactly what NRPE runs
+    assert "-p EnvironmentFile=/etc/passport-sync/env" in allowed and "LoadCredential" not in allowed
+
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "central-db-password").write_text(str(hospital_entry("x")["db"]["password"]) + "\n")
+    (credentials / "central-db-password").chmod(0o600)
+    entry = hospital_entry(clinic.db.name)
+    del entry["db"]["password"]
+    entry["db"]["password_file"] = "${CREDENTIALS_DIRECTORY}/central-db-password"
+    config = write_config(tmp_path / "hospitals.yaml", "mongodb://127.0.0.1:1", "not-this-one", [entry])
+    program = str(Path(sys.executable).parent / "passport-sync")
+    environment = {"PATH": "/usr/bin:/bin", "MONGODB_URI": f"{mongo_uri}/{mongo_db_name}"}  # the env file
+
+    def run(command: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        words = shlex.split(command)
+        assert words[0] == INSTALLED and CONFIG in words, command  # absolute: cron's PATH has no /usr/local/bin
+        words = [program if w == INSTALLED else str(config) if w == CONFIG else w for w in words]
+        return subprocess.run(words, env=environment | extra, capture_output=True, text=True, timeout=300, check=False)
+
+    # cron, a healthy run: nothing printed (the password comes from the file named in the YAML).
+    synced = run(cron.split(" ", 5)[5], CREDENTIALS_DIRECTORY=str(credentials))
+    assert (synced.returncode, synced.stdout, synced.stderr) == (0, "", "")
+    # The check unit and NRPE: no credentials at all.
+    for command in (exec_start.removeprefix("ExecStart="), allowed[allowed.index(INSTALLED) :]):
+        checked = run(command)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert checked.stdout.startswith("PASSPORT-SYNC OK - 1 hospital(s) synced within ")

@@ -368,7 +368,7 @@ def reconcile(
 
     Example: passport-sync reconcile --hospital central --dry-run
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("reconcile" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital)
 
@@ -658,6 +658,12 @@ def reset_checkpoint(
                 raise UsageError(
                     f"--to {to!r} is not a date or date-time", hint="use e.g. 2025-11-06 or 2025-11-06T10:30"
                 ) from None
+            # A day of margin: the hospital's clock may be ahead of this host's by a time zone.
+            if when.replace(tzinfo=None) > datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1):
+                raise UsageError(
+                    f"--to {to} is in the future: no row was created after it, so nothing would be re-read",
+                    hint="give the date from which rows should be synced again, e.g. the day a problem began",
+                )
         what = f"rows created since {to}" if to else "everything"
         if not yes:
             if not stdin_is_terminal():
@@ -731,7 +737,7 @@ def demo(
     from passport_sync.demo import run as demo_run  # only the demo needs the builder and secantus
     from passport_sync.synthetic.mysql import parse_mysql_url
 
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("demo" if json_output else None):
         configure_logging(verbose=verbose, quiet=quiet)
         options = demo_run.DemoOptions(
             mysql=parse_mysql_url(mysql_url), mongodb_uri=mongodb_uri, demo_dir=demo_dir, prefix=prefix

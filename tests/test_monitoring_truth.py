@@ -378,3 +378,87 @@ def test_the_readme_cron_line_check_unit_and_nrpe_command_run_as_written(
         checked = run(command)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert checked.stdout.startswith("PASSPORT-SYNC OK - 1 hospital(s) synced within ")
+
+
+# -- smaller items -----------------------------------------------------------------------------------
+def test_reconcile_and_demo_print_their_json_document_on_a_configuration_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("hospitals: [{id: x}]\n")
+    for args in (
+        ["reconcile", "--config", str(broken), "--json"],
+        ["demo", "--mysql-url", "http://nowhere", "--demo-dir", str(tmp_path / "demo"), "--json"],
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        document = json.loads(result.stdout)
+        assert document["command"] == args[0] and document["exit_code"] == 2 and document["error"], document
+
+
+def test_reset_checkpoint_to_a_future_date_is_a_usage_error(config: Path, passport: Any) -> None:
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    before = passport.syncstatus.find_one({"hospitalId": CENTRAL})
+    result = invoke("reset-checkpoint", CENTRAL, "--to", "2999-01-01", "--yes", "--config", str(config))
+    assert result.exit_code == 2
+    assert "--to 2999-01-01 is in the future" in result.stderr
+    assert passport.syncstatus.find_one({"hospitalId": CENTRAL}) == before
+
+
+class WrongService:
+    """A TCP service on a free local port that answers like a web server: an HTTP error as soon as
+    a client connects (``greets``) or once it has sent something."""
+
+    def __init__(self, *, greets: bool) -> None:
+        import socket
+        import threading
+
+        self.greets = greets
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        answer = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            with client:
+                try:
+                    if not self.greets:
+                        client.recv(4096)
+                    client.sendall(answer)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_web_server_where_mysql_or_mongodb_should_be_is_named(
+    tmp_path: Path, clinic: Clinic, mongo_uri: str, mongo_db_name: str
+) -> None:
+    http_first, http_after = WrongService(greets=True), WrongService(greets=False)
+    try:
+        entry = hospital_entry(clinic.db.name)
+        entry["db"]["port"] = http_first.port
+        config = write_config(tmp_path / "mysql.yaml", mongo_uri, mongo_db_name, [entry])
+        tested = json.loads(invoke("test-connection", "--config", str(config), "--json").stdout)
+        connect = tested["results"][0]["checks"][0]
+        assert connect["check"] == "connect" and not connect["ok"]
+        assert "the server on that port does not speak MySQL's protocol" in connect["detail"]
+        assert "db.port" in connect["hint"]
+
+        config = write_config(
+            tmp_path / "mongo.yaml", f"mongodb://127.0.0.1:{http_after.port}", "pp", [hospital_entry(clinic.db.name)]
+        )
+        checked = invoke("check", "--config", str(config))
+        assert checked.exit_code == 3
+        assert "the server on that port does not speak MongoDB's protocol" in checked.stdout
+        assert "MongoDB listens on 27017" in checked.stdout
+        synced = invoke("sync-all", "--config", str(config))
+        assert synced.exit_code == 1 and "does not speak MongoDB's protocol" in synced.stderr
+    finally:
+        http_first.close()
+        http_after.close()

@@ -75,6 +75,14 @@ def translate_mongo_error(exc: BaseException, what: str, hosts: str = "") -> Pas
     if isinstance(exc, PassportSyncError):
         return exc
     at = f" at {hosts}" if hosts else ""
+    if isinstance(exc, ConnectionFailure) and "ProtocolError" in str(exc):
+        # An answer that is not MongoDB's wire protocol (a web server on that port): waiting and
+        # retrying cannot help.
+        return SinkError(
+            f"MongoDB unreachable{at} during {what}: the server on that port does not speak MongoDB's protocol"
+            " (a web server or another service?)",
+            hint="check the host and port in MONGODB_URI (mongodb.uri): MongoDB listens on 27017 unless set otherwise",
+        )
     if isinstance(exc, ConnectionFailure):
         cause, transient = _connection_cause(exc)
         hint = (

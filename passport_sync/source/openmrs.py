@@ -184,6 +184,13 @@ def translate_mysql_error(
             f"{where}: a query got no answer within {db.read_timeout_seconds}s (timed out)",
             hint="raise db.read_timeout_seconds if the server is slow, or check that it is not hung",
         )
+    if "Packet sequence number wrong" in detail:
+        # The first bytes back were not a MySQL greeting: another service (HTTP, SSH) on that port.
+        return SourceError(
+            f"{where}: the server on that port does not speak MySQL's protocol ({detail})",
+            hint="check db.host and db.port: they must name the MySQL/MariaDB server (port 3306 unless set"
+            " otherwise), not a web server or another service",
+        )
     hint = _HINTS.get(code or 0, "")
     message = f"{where}: MySQL error {code}: {detail}" if code else f"{where}: {detail}"
     if any(s in detail for s in ("Name or service not known", "nodename nor servname", "No address associated")):

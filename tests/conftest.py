@@ -58,12 +58,22 @@ def mongo_db_name(mongo_uri: str) -> Iterator[str]:
     client.close()
 
 
+# The collections the Patient Passport backend creates in a new database when it starts.
+BACKEND_COLLECTIONS = ("doctors", "hospitals", "medicalrecords", "patients", "users")
+
+
 def start_passport_backend(db: Any) -> None:
     """What the Patient Passport backend leaves in a new database when it starts: its collections
     (Mongoose creates them with their indexes), no documents."""
-    for collection in ("patients", "users", "doctors", "hospitals", "medicalrecords"):
+    for collection in BACKEND_COLLECTIONS:
         if collection not in db.list_collection_names():
             db.create_collection(collection)
+
+
+def untouched(db: Any) -> bool:
+    """Whether the sync left this Passport as the backend made it: its collections, all empty."""
+    names = sorted(db.list_collection_names())
+    return names == list(BACKEND_COLLECTIONS) and not any(db[name].estimated_document_count() for name in names)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -752,6 +753,7 @@ def demo(
             )
         else:
             result = demo_run.run_demo(options)
+            result.program = invoked_program()
             code = sync_exit_code(result.reports)
             show(
                 json_output,
@@ -759,6 +761,22 @@ def demo(
                 partial(demo_run.render_demo, result, sys.stdout),
             )
     raise typer.Exit(code)
+
+
+def invoked_program() -> str:
+    """How to run this program again from this shell: ``passport-sync`` when PATH finds this very
+    program, else the path it was started by (relative to the working directory when inside it),
+    so a printed next command works as shown."""
+    started = Path(sys.argv[0])
+    if started.name != "passport-sync":
+        return "passport-sync"  # python -m passport_sync, or a test runner
+    found = shutil.which("passport-sync")
+    if found and Path(found).resolve() == started.resolve():
+        return "passport-sync"
+    path = started.absolute()
+    with suppress(ValueError):
+        path = path.relative_to(Path.cwd())
+    return str(path) if path.is_absolute() or "/" in str(path) else f"./{path}"
 
 
 def _version_callback(value: bool) -> None:

@@ -17,6 +17,7 @@ code meaning
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ from passport_sync.reporting import (
     render_reconcile,
     render_status,
     render_sync_summary,
+    render_table,
 )
 from passport_sync.sink.passport import PassportStore
 
@@ -622,6 +624,79 @@ def check_connection(
             {"command": "test-connection", "ok": code == EXIT_OK, "exit_code": code, "results": results},
             partial(render_checks, results),
         )
+    raise typer.Exit(code)
+
+
+WORKLIST_COLUMNS = (
+    ("hospital_name", "Hospital"),
+    ("openmrs_identifier", "OpenMRS ID"),
+    ("patient_uuid", "Patient uuid"),
+    ("rows", "Rows"),
+    ("since", "Waiting since"),
+    ("problem", "Problem"),
+    ("fix", "Fix"),
+)
+
+
+@app.command("worklist")
+def worklist(
+    hospital: HospitalOption = None,
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            metavar="REASON",
+            help="Only this parking reason; repeat for several (default: those a fix in OpenMRS lands: "
+            "invalid_national_id, conflicting_national_ids, shared_national_id, ambiguous_passport_patient, "
+            "missing_concept, invalid_data).",
+            show_default=False,
+        ),
+    ] = None,
+    csv_output: Annotated[bool, typer.Option("--csv", help="CSV on stdout, one row per patient and reason.")] = False,
+    with_national_id: Annotated[
+        bool,
+        typer.Option("--with-national-id", help="Also show each patient's national ID (hidden otherwise)."),
+    ] = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """The patients whose rows wait for a fix in OpenMRS, per hospital and reason, for the data manager.
+
+    Each patient by OpenMRS identifier and uuid (never a name; the national ID only with
+    --with-national-id), the problem in plain words with its fix, the rows waiting and since when.
+    The rows land on the next run after the fix (or at once with sync-patient).
+
+    Example: passport-sync worklist --hospital central --csv > central-worklist.csv
+    """
+    with errors_to_exit_codes("worklist" if json_output else None):
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital)
+        if csv_output and json_output:
+            raise UsageError("--csv and --json do not go together: choose one")
+
+        def work(store: PassportStore) -> int:
+            rows = service.worklist(settings, store, hospitals, reasons=reason, national_ids=with_national_id)
+            columns = WORKLIST_COLUMNS + ((("national_id", "National ID"),) if with_national_id else ())
+
+            def render() -> None:
+                if csv_output:
+                    fields = [*service.WORKLIST_FIELDS, *(["national_id"] if with_national_id else [])]
+                    writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+                    writer.writeheader()
+                    writer.writerows(rows)
+                elif rows:
+                    render_table(
+                        "passport-sync: worklist (rows waiting for a fix in OpenMRS)", columns, rows, sys.stdout
+                    )
+                elif not quiet:
+                    print("Nothing waits for a fix in OpenMRS.")
+
+            show(json_output, {"command": "worklist", "exit_code": EXIT_OK, "patients": rows}, render)
+            return EXIT_OK
+
+        code = _with_store(settings, work)
     raise typer.Exit(code)
 
 

@@ -150,7 +150,7 @@ def judge_hospital(facts: HospitalFacts, limits: Limits, now: datetime) -> Hospi
     problems = {reason: count for reason, count in facts.data_problems.items() if count}
     if problems:
         listed = ", ".join(f"{reason} {count}" for reason, count in sorted(problems.items()))
-        warning.append(f"rows parked for data problems to fix in OpenMRS: {listed}")
+        warning.append(f"rows parked for data problems to fix in OpenMRS: {listed} (passport-sync worklist lists them)")
     if facts.records == 0 and facts.parked and facts.parked_waiting_for_patients == facts.parked:
         critical.append(
             f"no row reached a patient: all {facts.parked:,} rows synced wait for a patient registered in"

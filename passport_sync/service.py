@@ -6,7 +6,7 @@ The CLI is a thin layer over these functions; they raise our exceptions and retu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +28,7 @@ from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import HospitalReport, IdentifierType
 from passport_sync.observer import NullObserver, SyncObserver
-from passport_sync.parking import DATA_PROBLEMS, NO_NATIONAL_ID, NOT_IN_PASSPORT, RETRIED_BY_FULL_PASS
+from passport_sync.parking import DATA_PROBLEMS, FIXES, NO_NATIONAL_ID, NOT_IN_PASSPORT, RETRIED_BY_FULL_PASS
 from passport_sync.pipeline import HospitalSync
 from passport_sync.sink.locks import lock_owner
 from passport_sync.sink.passport import APP_COLLECTIONS, PassportStore
@@ -203,6 +203,66 @@ def health_facts(
 DATA_PROBLEM_REASONS = frozenset(DATA_PROBLEMS) | frozenset(RETRIED_BY_FULL_PASS)
 # Parked rows that wait for their patient: when every row of a hospital waits so, no patient matched.
 WAITING_FOR_PATIENTS = frozenset({NOT_IN_PASSPORT, NO_NATIONAL_ID})
+
+
+# The fields of a worklist row, in order (``national_id`` follows when asked for).
+WORKLIST_FIELDS = (
+    "hospital_id", "hospital_name", "reason", "problem", "fix", "openmrs_identifier", "patient_uuid", "person_id",
+    "rows", "since",
+)  # fmt: skip
+
+
+def worklist(
+    settings: Settings,
+    store: PassportStore,
+    hospitals: Sequence[HospitalConfig],
+    *,
+    reasons: Collection[str] | None = None,
+    national_ids: bool = False,
+    source_factory: SourceFactory = default_source,
+) -> list[dict[str, Any]]:
+    """The data manager's worklist: per hospital, reason and OpenMRS patient, the rows waiting for a
+    fix in OpenMRS (``reasons``: default those that need one), with what to do and since when.
+
+    A patient is named by their OpenMRS identifier (not the national ID) and uuid, never by name;
+    ``national_ids`` adds the national ID, for an operator who asks for it explicitly. Where
+    OpenMRS cannot be reached the rows are still listed, by OpenMRS person id.
+    """
+    wanted = sorted(reasons) if reasons else sorted(DATA_PROBLEM_REASONS)
+    unknown = [reason for reason in wanted if reason not in FIXES]
+    if unknown:
+        raise UsageError(f"unknown reason {unknown[0]!r}", hint=f"the reasons: {', '.join(sorted(FIXES))}")
+    rows: list[dict[str, Any]] = []
+    for hospital in hospitals:
+        waiting = store.parked.waiting_persons(hospital.id, wanted)
+        if not waiting:
+            continue
+        references: dict[int, dict[str, Any]] = {}
+        try:
+            with source_factory(hospital, settings) as source:
+                type_id = source.national_id_type(settings.national_id_type_for(hospital)).type_id
+                references = source.patient_references({w["person_id"] for w in waiting}, [type_id])
+        except PassportSyncError as exc:
+            log.warning("%s: cannot read the patients' OpenMRS identifiers: %s", hospital.name, exc)
+        for entry in waiting:
+            found = references.get(entry["person_id"], {})
+            problem, fix = FIXES[entry["reason"]]
+            row: dict[str, Any] = {
+                "hospital_id": hospital.id,
+                "hospital_name": hospital.name,
+                "reason": entry["reason"],
+                "problem": problem,
+                "fix": fix,
+                "openmrs_identifier": found.get("openmrs_identifier"),
+                "patient_uuid": found.get("uuid"),
+                "person_id": entry["person_id"],
+                "rows": entry["rows"],
+                "since": _iso(entry["since"]),
+            }
+            if national_ids:
+                row["national_id"] = found.get("national_id")
+            rows.append(row)
+    return rows
 
 
 def reconcile(

@@ -462,3 +462,55 @@ def test_a_web_server_where_mysql_or_mongodb_should_be_is_named(
     finally:
         http_first.close()
         http_after.close()
+
+
+# -- the data manager's worklist -----------------------------------------------------------------------
+def test_worklist_names_each_patient_to_fix_by_openmrs_identifier_never_by_name(
+    config: Path, clinic: Clinic, passport: Any
+) -> None:
+    import csv
+    import io
+
+    openmrs_id = clinic.b.identifier_type("OpenMRS ID")
+    invalid = clinic.patient(
+        "11997800AB345678", given="Jeanne", family="Mukamana", extra_identifiers=[(openmrs_id, "100-7")]
+    )
+    clinic.visit(invalid, weights=2)
+    twice = [clinic.patient("1199780055555555", given="Alice", family="Twin") for _ in range(2)]
+    clinic.visit(twice[0])
+    clinic.visit(clinic.patient("1199780099999999"))  # waits for registration: not on the worklist
+    assert invoke("sync-all", "--config", str(config)).exit_code == 0
+    (person_uuid,) = clinic.db.execute("SELECT uuid FROM person WHERE person_id = %s", (invalid,))[0]
+
+    document = json.loads(invoke("worklist", "--config", str(config), "--json").stdout)
+    rows = {(r["reason"], r["person_id"]): r for r in document["patients"]}
+    assert set(rows) == {("invalid_national_id", invalid), ("shared_national_id", twice[0])}
+    first = rows["invalid_national_id", invalid]
+    assert first["openmrs_identifier"] == "100-7" and first["patient_uuid"] == person_uuid
+    assert first["rows"] == 3 and first["since"].endswith("Z")
+    assert first["problem"] == "the national ID is not 10-16 digits"
+    assert "correct the National ID identifier in OpenMRS" in first["fix"]
+    assert rows["shared_national_id", twice[0]]["openmrs_identifier"] is None  # only a national ID
+
+    plain = invoke("worklist", "--config", str(config))
+    spread = invoke("worklist", "--config", str(config), "--csv")
+    for result in (plain, spread, invoke("worklist", "--config", str(config), "--json")):
+        assert result.exit_code == 0, result.output
+        for secret in ("Jeanne", "Mukamana", "Alice", "Twin", "11997800AB345678", "1199780055555555"):
+            assert secret not in result.stdout + result.stderr, secret
+    assert "100-7" in plain.stdout and "correct the National ID identifier" in plain.stdout
+    table = list(csv.DictReader(io.StringIO(spread.stdout)))
+    assert {(r["reason"], r["openmrs_identifier"]) for r in table} == {
+        ("invalid_national_id", "100-7"),
+        ("shared_national_id", ""),
+    }
+
+    # The national ID only when asked for; the reasons one asks for.
+    asked = json.loads(invoke("worklist", "--config", str(config), "--json", "--with-national-id").stdout)
+    assert {r["national_id"] for r in asked["patients"]} == {"11997800AB345678", "1199780055555555"}
+    waiting = json.loads(
+        invoke("worklist", "--config", str(config), "--json", "--reason", "patient_not_in_passport").stdout
+    )
+    assert [r["rows"] for r in waiting["patients"]] == [2]
+    wrong = invoke("worklist", "--config", str(config), "--reason", "typo")
+    assert wrong.exit_code == 2 and "unknown reason 'typo'" in wrong.stderr

@@ -707,6 +707,20 @@ class OpenMRSSource:
         return {int(r["patient_id"]) for r in self.run(queries.identifiers_after(after_id, type_ids))}
 
     @_traced
+    def patient_references(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+        """person_id -> {uuid, openmrs_identifier, national_id} (see queries.patient_references)."""
+        found: dict[int, dict[str, Any]] = {}
+        ordered = sorted(set(person_ids))
+        for start in range(0, len(ordered), 1000):
+            for row in self.run(queries.patient_references(ordered[start : start + 1000], type_ids)):
+                found[int(row["person_id"])] = {
+                    "uuid": row["uuid"],
+                    "openmrs_identifier": row["openmrs_identifier"],
+                    "national_id": row["national_id"],
+                }
+        return found
+
+    @_traced
     def persons_by_national_id(self, digits: str, type_ids: Collection[int]) -> list[int]:
         """OpenMRS patients holding this national ID, however it is written (sync-patient)."""
         return sorted(self.holders([digits], type_ids)[digits])

@@ -43,7 +43,7 @@ READ_COLUMNS: dict[str, tuple[str, ...]] = {
         "value_coded_name_id", "value_drug", "value_numeric", "value_modifier", "value_text", "value_datetime",
         "value_complex", "comments",
     ),
-    "person": ("person_id",),
+    "person": ("person_id", "uuid"),
     "concept": ("concept_id", "uuid", "datatype_id", "class_id"),
     "concept_name": (
         "concept_name_id", "concept_id", "name", "locale", "concept_name_type", "locale_preferred", "voided",
@@ -53,7 +53,9 @@ READ_COLUMNS: dict[str, tuple[str, ...]] = {
     "concept_numeric": ("concept_id", "units", "hi_normal", "low_normal", "hi_critical", "low_critical"),
     "drug": ("drug_id", "name"),
     "patient": ("patient_id", "voided"),
-    "patient_identifier": ("patient_identifier_id", "patient_id", "identifier", "identifier_type", "voided"),
+    "patient_identifier": (
+        "patient_identifier_id", "patient_id", "identifier", "identifier_type", "preferred", "voided",
+    ),
     "patient_identifier_type": ("patient_identifier_type_id", "name", "uuid", "retired"),
     "encounter": (
         "encounter_id", "uuid", "patient_id", "encounter_type", "encounter_datetime", "location_id",
@@ -318,6 +320,28 @@ def identifiers_not_plain_digits(type_ids: Collection[int]) -> Query:
     """Identifiers written with anything but ASCII digits (separators, other scripts): these are
     the only ones whose normalised form can differ from the stored text. Read once per run."""
     return _national_ids(type_ids, "pi.identifier NOT REGEXP '^[0-9]+$'", ())
+
+
+def patient_references(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
+    """What a data manager finds a patient by in OpenMRS, never a name: the person's uuid, its
+    preferred identifier other than the national ID (the OpenMRS ID), and its national ID
+    (shown only when the operator asks)."""
+    others = f"pi.identifier_type NOT IN ({_placeholders(type_ids)})"
+    nationals = f"pi.identifier_type IN ({_placeholders(type_ids)})"
+
+    def first(condition: str) -> str:
+        return (
+            "(SELECT pi.identifier FROM patient_identifier pi"
+            f" WHERE pi.patient_id = p.person_id AND pi.voided = 0 AND {condition}"
+            " ORDER BY pi.preferred DESC, pi.patient_identifier_id LIMIT 1)"
+        )
+
+    ids = sorted(person_ids)
+    return (
+        f"SELECT p.person_id, p.uuid, {first(others)} AS openmrs_identifier, {first(nationals)} AS national_id"
+        f" FROM person p WHERE p.person_id IN ({_placeholders(ids)})",
+        (*type_ids, *type_ids, *ids),
+    )
 
 
 def concept_names(concept_ids: Collection[int]) -> Query:

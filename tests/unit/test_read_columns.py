@@ -32,6 +32,7 @@ def statements() -> list[str]:
         queries.count_obs_after(0, [(1, 2)])[0],
         queries.last_obs_id_before(datetime(2025, 1, 1))[0],
         queries.first_obs_uuid()[0],
+        queries.patient_references([1], [1])[0],
     ]
 
 

@@ -169,8 +169,13 @@ def render_table(
         for row in rows:
             # Text, not markup: "[red]" in an OpenMRS value is shown as typed.
             table.add_row(*(Text(row[key]) for key, _ in columns))
-        Console(file=out).print(table)
-        return
+        console = Console(file=out)
+        # The width the table wants, not clamped to the terminal's.
+        if console.measure(table, options=console.options.update_width(1_000_000)).maximum <= console.width:
+            console.print(table)
+            return
+        # Too wide for this terminal (80 columns): Rich would cut headers and values (a uuid to
+        # copy) with "…"; the plain lines below lose nothing, the terminal wraps them.
     widths = [max([len(h)] + [len(str(r.get(k, ""))) for r in rows]) for k, h in columns]
     print(title, file=out)
     print("  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip(), file=out)

@@ -56,3 +56,26 @@ def test_the_next_commands_name_the_program_as_this_shell_finds_it(
     steps = result.next_steps()
     assert steps[1] == f"  .venv/bin/passport-sync status --config {tmp_path / 'hospitals.yaml'}"
     assert all("passport-sync " not in line.replace(".venv/bin/passport-sync ", "") for line in steps)
+
+
+def test_a_table_too_wide_for_the_terminal_is_printed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from passport_sync.reporting import CHECK_COLUMNS, SUMMARY_COLUMNS
+
+    monkeypatch.setenv("COLUMNS", "80")
+    uuid = "8d79403a-c2cc-11de-8d13-0010c6dffd0f"
+    out = io.StringIO()
+    out.isatty = lambda: True  # type: ignore[method-assign]
+    summary = {"hospital": "Central Hospital", "outcome": "ok", "read": "12345", "written": "12000"}
+    render_table("passport-sync: sync summary", SUMMARY_COLUMNS, [summary], out)
+    detail = f'"National ID" (id 3, uuid {uuid})'
+    render_table(
+        "passport-sync: connection test", CHECK_COLUMNS, [{"check": "national ID type", "detail": detail}], out
+    )
+    text = out.getvalue()
+    assert uuid in text and "…" not in text
+    for header in ("Hospital", "Outcome", "Present", "Re-rendered", "Seconds"):
+        assert header in text
+    narrow = io.StringIO()
+    narrow.isatty = lambda: True  # type: ignore[method-assign]
+    render_table("t", (("a", "A"),), [{"a": "fits"}], narrow)
+    assert "┃" in narrow.getvalue()  # a table that fits stays a table

@@ -108,14 +108,21 @@ def sync_all(
             report = sync.run_incremental()
             if report.outcome == "ok" and (count_behind or not dry_run):
                 try:
-                    report.behind, sources = count_behind_rows(source, store.checkpoints.load(hospital.id))
+                    syncstatus = store.checkpoints.load(hospital.id)
+                    sources: dict[str, Any] = {}
+                    if not count_behind and nothing_waited(report, syncstatus):
+                        # An idle run: nothing waited when it began (rows since will be the next run's).
+                        report.behind, measured_at = 0, report.started_at
+                    else:
+                        report.behind, sources = count_behind_rows(source, syncstatus)
+                        measured_at = report.finished_at
                     if not dry_run:
                         store.checkpoints.save_backlog(
                             hospital.id,
                             {
                                 "rows": report.behind,
                                 "sources": {name: feed["behind"] for name, feed in sources.items()},
-                                "measuredAt": report.finished_at,
+                                "measuredAt": measured_at,
                             },
                         )
                 except PassportSyncError as exc:
@@ -408,15 +415,21 @@ def count_behind_rows(source: OpenMRSSource, syncstatus: dict[str, Any] | None) 
 
     Rows that exist, counted by the database: an id nobody used (a bulk insert's, or another
     node's under auto_increment_increment) is a gap but never work."""
-    state = cp_logic.from_document(syncstatus)
-    total = source.count_obs_after(state.last_obs_id, state.gap_ranges)
-    sources: dict[str, Any] = {}
-    for clinical_source in source.clinical_sources():
-        feed_state = cp_logic.stored_checkpoint(clinical_source.name, syncstatus)
-        behind = source.clinical_count_after(clinical_source, feed_state.last_obs_id, feed_state.gap_ranges)
-        sources[clinical_source.name] = {"last_id": feed_state.last_obs_id, "behind": behind}
-        total += behind
-    return total, sources
+    names = ["obs", *(clinical_source.name for clinical_source in source.clinical_sources())]
+    states = {name: cp_logic.stored_checkpoint(name, syncstatus) for name in names}
+    counted = source.count_waiting([(name, state.last_obs_id, state.gap_ranges) for name, state in states.items()])
+    sources = {name: {"last_id": states[name].last_obs_id, "behind": counted[name]} for name in names[1:]}
+    return sum(counted.values()), sources
+
+
+def nothing_waited(report: HospitalReport, syncstatus: Mapping[str, Any] | None) -> bool:
+    """Whether a successful run shows, without a statement, that no row waited when it began: it
+    read nothing (every feed's head was at its checkpoint) and no feed awaits an id in a gap. So
+    an idle run stores its backlog (0) at no cost."""
+    if report.read or not syncstatus:
+        return False
+    feeds = ["obs", *((syncstatus.get("sources") or {}).keys())]
+    return not any(cp_logic.stored_checkpoint(feed, syncstatus).gaps for feed in feeds)
 
 
 def reset_checkpoint(

@@ -633,6 +633,22 @@ class OpenMRSSource:
         row = self.run(queries.count_obs_after(after_obs_id, gaps))[0]
         return int(next(iter(row.values())) or 0)
 
+    @_traced
+    def count_waiting(self, feeds: Sequence[tuple[str, int, Sequence[tuple[int, int]]]]) -> dict[str, int]:
+        """Rows waiting per feed (name, checkpoint, gaps), counted in one statement: the
+        observations and each clinical source (by its name) after the checkpoint or in a gap."""
+        by_name = {source.name: source for source in clinical.CLINICAL_SOURCES}
+        parts: list[Query] = []
+        for name, after, gaps in feeds:
+            if name == "obs":
+                parts.append(queries.count_obs_after(after, gaps))
+            else:
+                parts.append(clinical.count_after(by_name[name], after, gaps))
+        if not parts:
+            return {}
+        row = self.run(queries.scalars(parts))[0]
+        return {name: int(row[f"n_{index}"] or 0) for index, (name, _, _) in enumerate(feeds)}
+
     # -- people and names ------------------------------------------------------------------------
     @_traced
     def identities(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, PersonIdentity]:

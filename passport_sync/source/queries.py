@@ -236,6 +236,12 @@ def count_obs_after(after_obs_id: int, gaps: Sequence[tuple[int, int]] = ()) -> 
     return (f"SELECT COUNT(*) FROM obs WHERE {pk_after_or_within('obs_id', gaps)}", (after_obs_id, *_flat(gaps)))
 
 
+def scalars(parts: Sequence[Query]) -> Query:
+    """Single-value queries as the columns ``n_0``, ``n_1``, … of one statement."""
+    sql = "SELECT " + ", ".join(f"({q[0]}) AS n_{index}" for index, q in enumerate(parts))
+    return sql, tuple(p for q in parts for p in q[1])
+
+
 def pk_after_or_within(pk: str, gaps: Sequence[tuple[int, int]]) -> str:
     """``pk`` after a checkpoint (the first parameter) or in one of ``gaps`` (low, high; at most
     checkpoint.MAX_GAP_RANGES of them): primary-key ranges, so the count reads the index only

@@ -17,9 +17,11 @@ code meaning
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -51,6 +54,7 @@ from passport_sync.reporting import (
     render_reconcile,
     render_status,
     render_sync_summary,
+    render_table,
 )
 from passport_sync.sink.passport import PassportStore
 
@@ -335,7 +339,8 @@ def sync_all(
                     "exit_code": code,
                     "hospitals": [r.as_dict() for r in reports],
                 },
-                None if quiet and code == EXIT_OK else partial(render_sync_summary, reports),
+                # Exit 3 (another run holds every hospital) is benign: nothing for cron to mail.
+                None if quiet and code in (EXIT_OK, EXIT_LOCKED) else partial(render_sync_summary, reports),
             )
             return code
 
@@ -366,7 +371,7 @@ def reconcile(
 
     Example: passport-sync reconcile --hospital central --dry-run
     """
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("reconcile" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
         hospitals = service.select_hospitals(settings, hospital)
 
@@ -467,19 +472,20 @@ def status(
     verbose: VerboseOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Per hospital: checkpoint, last run, records, parked observations, backlog and lock.
+    """Per enabled hospital (or each one named): checkpoint, last run, records, parked
+    observations, backlog and lock.
 
     Exit code 0 when every hospital shown is healthy; 1 when a hospital's last run failed or its
     OpenMRS database cannot be reached (and when MongoDB cannot); 2 when no hospital is
-    configured.
+    enabled.
 
     Example: passport-sync status --json
     """
     with errors_to_exit_codes("status" if json_output else None):
         settings = load(config, verbose=verbose, quiet=quiet)
-        hospitals = service.select_hospitals(settings, hospital) if hospital else settings.hospitals
-        if not hospitals:
-            raise UsageError("no hospital is configured", hint="add hospitals to the YAML file or set HOSPITAL_1_ID, …")
+        # Enabled hospitals only (unless named): a disabled one is not synced, so probing it would
+        # only fail, slowly, on every call.
+        hospitals = service.select_hospitals(settings, hospital, passwords=False)
 
         def work(store: PassportStore) -> int:
             statuses = [service.hospital_status(settings, store, h) for h in hospitals]
@@ -495,7 +501,27 @@ def status(
     raise typer.Exit(code)
 
 
-@app.command("check")
+class MonitoringPluginCommand(typer.core.TyperCommand):
+    """A command whose every outcome is a monitoring-plugin state: a usage error (an unknown
+    option, ``--max-age 0`` or ``abc``) is UNKNOWN, exit 3, with the status line first; click's
+    own exit 2 would read as CRITICAL in Nagios and Icinga."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        json_output = "--json" in args  # parsing consumes args
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _CLICK_USAGE_ERROR as exc:
+            verdict = health.unknown(f"usage: {exc.format_message()} (see passport-sync check --help)")
+            show(json_output, {"command": "check", **verdict.as_dict()}, partial(print, verdict.status_line))
+            raise typer.Exit(verdict.state) from None
+
+
+# click's UsageError (an unknown option, a value of the wrong type or out of range), reached through
+# typer's public BadParameter, whichever click typer carries.
+_CLICK_USAGE_ERROR: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+@app.command("check", cls=MonitoringPluginCommand)
 def check(
     max_age: Annotated[
         int,
@@ -512,6 +538,14 @@ def check(
             "--max-behind", metavar="ROWS", min=0, help="WARNING when more rows than this wait in a hospital's OpenMRS."
         ),
     ] = 1000,
+    read_openmrs: Annotated[
+        bool,
+        typer.Option(
+            "--openmrs",
+            help="Count the rows behind in each OpenMRS database now (needs its credentials, so run it "
+            "where sync-all runs). Default: MongoDB only, with the count the last run stored.",
+        ),
+    ] = False,
     hospital: HospitalOption = None,
     json_output: JsonOption = False,
     config: ConfigOption = None,
@@ -520,27 +554,38 @@ def check(
 ) -> None:
     """Health check for Nagios, Icinga, Zabbix or systemd OnFailure=: one status line, then details.
 
+    Reads MongoDB only (the last runs and the backlog each stored), so it needs no OpenMRS
+    credential: it runs as NRPE or a check unit runs it. --openmrs counts the backlog in OpenMRS now.
+
     Exit codes (monitoring-plugin convention): 0 OK; 1 WARNING (rows behind beyond --max-behind, rows
-    parked for data problems, errors in the last run); 2 CRITICAL (the last run failed, or the last
-    successful run is older than --max-age or never happened); 3 UNKNOWN (MongoDB unreachable, no
-    hospital configured, invalid configuration).
+    parked for data problems, errors in the last run); 2 CRITICAL (the last run failed, the last
+    successful run is older than --max-age or never happened, the MongoDB database is not a Patient
+    Passport, no row of a hospital reached a patient); 3 UNKNOWN (MongoDB unreachable, no hospital
+    configured, invalid configuration or usage).
 
     Example: passport-sync check --max-age 20 --max-behind 5000
     """
     try:
         settings = load(config, verbose=verbose, quiet=quiet)
-        hospitals = service.select_hospitals(settings, hospital)
+        hospitals = service.select_hospitals(settings, hospital, passwords=read_openmrs)
         # A monitoring plugin answers within its timeout: one attempt, no retries.
         settings = settings.model_copy(
             update={"sync": settings.sync.model_copy(update={"retry": RetryConfig(attempts=1)})}
         )
         with open_store(settings) as store:
             store.ping()
-            facts = service.for_each_hospital(
-                hospitals, lambda h: service.health_facts(settings, store, h), settings.sync.workers
-            )
-        limits = health.Limits(max_age=timedelta(minutes=max_age), max_behind=max_behind)
-        verdict = health.judge(facts, limits, datetime.now(UTC))
+            wrong = store.passport_problem()
+            if wrong is None:
+                facts = service.for_each_hospital(
+                    hospitals,
+                    lambda h: service.health_facts(settings, store, h, read_openmrs=read_openmrs),
+                    settings.sync.workers,
+                )
+        if wrong is not None:
+            verdict = health.wrong_target(wrong + "; check the database name at the end of MONGODB_URI")
+        else:
+            limits = health.Limits(max_age=timedelta(minutes=max_age), max_behind=max_behind)
+            verdict = health.judge(facts, limits, datetime.now(UTC))
     except ConfigError as exc:
         verdict = health.unknown("invalid configuration: " + "; ".join(exc.problems))
     except PassportSyncError as exc:
@@ -572,13 +617,86 @@ def check_connection(
             with service.default_source(h, settings) as source:
                 results.append(service.check_source(h, settings, source))
         with open_store(settings) as store:
-            results.append(service.check_sink(store))
+            results.append(service.check_sink(store, settings))
         code = EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
         show(
             json_output,
             {"command": "test-connection", "ok": code == EXIT_OK, "exit_code": code, "results": results},
             partial(render_checks, results),
         )
+    raise typer.Exit(code)
+
+
+WORKLIST_COLUMNS = (
+    ("hospital_name", "Hospital"),
+    ("openmrs_identifier", "OpenMRS ID"),
+    ("patient_uuid", "Patient uuid"),
+    ("rows", "Rows"),
+    ("since", "Waiting since"),
+    ("problem", "Problem"),
+    ("fix", "Fix"),
+)
+
+
+@app.command("worklist")
+def worklist(
+    hospital: HospitalOption = None,
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            metavar="REASON",
+            help="Only this parking reason; repeat for several (default: those a fix in OpenMRS lands: "
+            "invalid_national_id, conflicting_national_ids, shared_national_id, ambiguous_passport_patient, "
+            "missing_concept, invalid_data).",
+            show_default=False,
+        ),
+    ] = None,
+    csv_output: Annotated[bool, typer.Option("--csv", help="CSV on stdout, one row per patient and reason.")] = False,
+    with_national_id: Annotated[
+        bool,
+        typer.Option("--with-national-id", help="Also show each patient's national ID (hidden otherwise)."),
+    ] = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """The patients whose rows wait for a fix in OpenMRS, per hospital and reason, for the data manager.
+
+    Each patient by OpenMRS identifier and uuid (never a name; the national ID only with
+    --with-national-id), the problem in plain words with its fix, the rows waiting and since when.
+    The rows land on the next run after the fix (or at once with sync-patient).
+
+    Example: passport-sync worklist --hospital central --csv > central-worklist.csv
+    """
+    with errors_to_exit_codes("worklist" if json_output else None):
+        settings = load(config, verbose=verbose, quiet=quiet)
+        hospitals = service.select_hospitals(settings, hospital)
+        if csv_output and json_output:
+            raise UsageError("--csv and --json do not go together: choose one")
+
+        def work(store: PassportStore) -> int:
+            rows = service.worklist(settings, store, hospitals, reasons=reason, national_ids=with_national_id)
+            columns = WORKLIST_COLUMNS + ((("national_id", "National ID"),) if with_national_id else ())
+
+            def render() -> None:
+                if csv_output:
+                    fields = [*service.WORKLIST_FIELDS, *(["national_id"] if with_national_id else [])]
+                    writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+                    writer.writeheader()
+                    writer.writerows(rows)
+                elif rows:
+                    render_table(
+                        "passport-sync: worklist (rows waiting for a fix in OpenMRS)", columns, rows, sys.stdout
+                    )
+                elif not quiet:
+                    print("Nothing waits for a fix in OpenMRS.")
+
+            show(json_output, {"command": "worklist", "exit_code": EXIT_OK, "patients": rows}, render)
+            return EXIT_OK
+
+        code = _with_store(settings, work)
     raise typer.Exit(code)
 
 
@@ -616,6 +734,12 @@ def reset_checkpoint(
                 raise UsageError(
                     f"--to {to!r} is not a date or date-time", hint="use e.g. 2025-11-06 or 2025-11-06T10:30"
                 ) from None
+            # A day of margin: the hospital's clock may be ahead of this host's by a time zone.
+            if when.replace(tzinfo=None) > datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1):
+                raise UsageError(
+                    f"--to {to} is in the future: no row was created after it, so nothing would be re-read",
+                    hint="give the date from which rows should be synced again, e.g. the day a problem began",
+                )
         what = f"rows created since {to}" if to else "everything"
         if not yes:
             if not stdin_is_terminal():
@@ -689,7 +813,7 @@ def demo(
     from passport_sync.demo import run as demo_run  # only the demo needs the builder and secantus
     from passport_sync.synthetic.mysql import parse_mysql_url
 
-    with errors_to_exit_codes():
+    with errors_to_exit_codes("demo" if json_output else None):
         configure_logging(verbose=verbose, quiet=quiet)
         options = demo_run.DemoOptions(
             mysql=parse_mysql_url(mysql_url), mongodb_uri=mongodb_uri, demo_dir=demo_dir, prefix=prefix
@@ -704,6 +828,7 @@ def demo(
             )
         else:
             result = demo_run.run_demo(options)
+            result.program = invoked_program()
             code = sync_exit_code(result.reports)
             show(
                 json_output,
@@ -711,6 +836,22 @@ def demo(
                 partial(demo_run.render_demo, result, sys.stdout),
             )
     raise typer.Exit(code)
+
+
+def invoked_program() -> str:
+    """How to run this program again from this shell: ``passport-sync`` when PATH finds this very
+    program, else the path it was started by (relative to the working directory when inside it),
+    so a printed next command works as shown."""
+    started = Path(sys.argv[0])
+    if started.name != "passport-sync":
+        return "passport-sync"  # python -m passport_sync, or a test runner
+    found = shutil.which("passport-sync")
+    if found and Path(found).resolve() == started.resolve():
+        return "passport-sync"
+    path = started.absolute()
+    with suppress(ValueError):
+        path = path.relative_to(Path.cwd())
+    return str(path) if path.is_absolute() or "/" in str(path) else f"./{path}"
 
 
 def _version_callback(value: bool) -> None:

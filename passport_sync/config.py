@@ -9,6 +9,7 @@ configuration is valid.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -46,6 +48,18 @@ _ENV_HOSPITAL_KEYS = {
 
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "localhost.localdomain"}
+
+
+def is_loopback_host(host: str) -> bool:
+    """A loopback name, or any loopback address (127.0.0.0/8, ::1)."""
+    name = host.strip().lower().rstrip(".")
+    if name in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})$")
 
@@ -127,6 +141,11 @@ class DatabaseConfig(_Strict):
         if len(given) > 1:
             raise ValueError(f"set only one of {', '.join(given)}")
         return self
+
+    @property
+    def on_this_machine(self) -> bool:
+        """Whether ``host`` is a loopback name or address: plaintext there crosses no network."""
+        return is_loopback_host(self.host)
 
     def identity(self) -> tuple[str, int, str]:
         """Which database this is: server, port and database name (the loopback names are one)."""
@@ -383,7 +402,72 @@ def mongo_uri_problem(uri: str) -> str | None:
         return "the MongoDB URI names no host; write it as mongodb://HOST:PORT/DATABASE"
     if scheme == "mongodb+srv" and ("," in hosts or ":" in hosts.rsplit("]", 1)[-1]):
         return "a mongodb+srv:// URI names one host without a port"
+    return _mongo_tls_option_problem(uri)
+
+
+# The MongoDB URI's TLS switches (lower-cased): true or false, nothing else. pymongo only warns
+# about ``tls=yes`` and connects in plaintext; here it is a configuration error.
+_MONGO_TLS_FLAGS = {
+    "tls": "tls",
+    "ssl": "ssl",
+    "tlsinsecure": "tlsInsecure",
+    "tlsallowinvalidcertificates": "tlsAllowInvalidCertificates",
+    "tlsallowinvalidhostnames": "tlsAllowInvalidHostnames",
+    "tlsdisableocspendpointcheck": "tlsDisableOCSPEndpointCheck",
+    "tlsdisablecertificaterevocationcheck": "tlsDisableCertificateRevocationCheck",
+}
+_MONGO_TLS_FILES = {
+    "tlscafile": "tlsCAFile",
+    "tlscertificatekeyfile": "tlsCertificateKeyFile",
+    "tlscertificatekeyfilepassword": "tlsCertificateKeyFilePassword",
+    "tlscrlfile": "tlsCRLFile",
+}
+
+
+def mongo_uri_options(uri: str) -> dict[str, str]:
+    """The options of a MongoDB URI's query string, by lower-cased name (the last one given wins)."""
+    tail = uri.partition("://")[2].rsplit("@", 1)[-1]  # the last "@": a password may hold one
+    options: dict[str, str] = {}
+    for part in re.split(r"[&;]", tail.partition("?")[2]):
+        if part:
+            key, _, value = part.partition("=")
+            options[unquote(key).strip().lower()] = unquote(value).strip()
+    return options
+
+
+def _mongo_tls_option_problem(uri: str) -> str | None:
+    for key, value in mongo_uri_options(uri).items():
+        if key in _MONGO_TLS_FLAGS and value.lower() not in ("true", "false"):
+            name = _MONGO_TLS_FLAGS[key]
+            return (
+                f"the MongoDB URI option {name}={value} is not true or false (MongoDB would connect without"
+                f" TLS); write {name}=true or {name}=false"
+            )
+        if key.startswith(("tls", "ssl")) and key not in _MONGO_TLS_FLAGS and key not in _MONGO_TLS_FILES:
+            known = ", ".join(sorted({*_MONGO_TLS_FLAGS.values(), *_MONGO_TLS_FILES.values()} - {"ssl"}))
+            return f"the MongoDB URI has an unknown TLS option {key!r}; check its spelling (the TLS options: {known})"
     return None
+
+
+def mongo_tls_state(uri: str) -> tuple[bool, bool, bool]:
+    """(encrypted, certificate verified, host name checked) of connections made with this URI, as
+    its options ask for them (mongodb+srv:// means TLS unless tls=false)."""
+    options = mongo_uri_options(uri)
+    # pymongo turns TLS on by itself when a certificate file is named.
+    implied = uri.startswith("mongodb+srv://") or any(key in options for key in _MONGO_TLS_FILES)
+    default = "true" if implied else "false"
+    encrypted = options.get("tls", options.get("ssl", default)).lower() == "true"
+    insecure = options.get("tlsinsecure", "false").lower() == "true"
+    verified = not insecure and options.get("tlsallowinvalidcertificates", "false").lower() != "true"
+    host_checked = verified and options.get("tlsallowinvalidhostnames", "false").lower() != "true"
+    return encrypted, encrypted and verified, encrypted and host_checked
+
+
+def mongo_hosts_are_loopback(uri: str) -> bool:
+    """Whether every host of the URI is this machine (plaintext there never crosses a network)."""
+    hosts = [h.rsplit(":", 1)[0] if h.count(":") == 1 else h.rsplit("]:", 1)[0] + ("]" if "]:" in h else "")
+             for h in mongo_hosts(uri).split(",")]  # fmt: skip
+    return all(is_loopback_host(h) for h in hosts)
 
 
 def mongo_uri_has_password(uri: str) -> bool:

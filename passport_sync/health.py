@@ -41,9 +41,17 @@ class HospitalFacts:
     last_run_error_count: int = 0
     last_success_at: datetime | None = None
     behind: int | None = None
+    # Set when the rows behind were to be counted in OpenMRS now and could not be.
     behind_error: str | None = None
+    # When ``behind`` was counted (by the last run, or now).
+    behind_measured_at: datetime | None = None
     # Parked rows waiting for someone to fix data in OpenMRS, by reason.
     data_problems: Mapping[str, int] = field(default_factory=dict)
+    # Records written for the hospital, rows parked in all, and those parked waiting for their
+    # patient (not registered, no national ID): None when not known.
+    records: int | None = None
+    parked: int | None = None
+    parked_waiting_for_patients: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,12 @@ def unknown(reason: str) -> Verdict:
     return Verdict(UNKNOWN, reason)
 
 
+def wrong_target(reason: str) -> Verdict:
+    """The verdict when the configured MongoDB database is not the Patient Passport (a mistyped
+    name): whatever a run did there, no patient sees it."""
+    return Verdict(CRITICAL, reason)
+
+
 def judge_hospital(facts: HospitalFacts, limits: Limits, now: datetime) -> HospitalVerdict:
     critical: list[str] = []
     warning: list[str] = []
@@ -136,9 +150,15 @@ def judge_hospital(facts: HospitalFacts, limits: Limits, now: datetime) -> Hospi
     problems = {reason: count for reason, count in facts.data_problems.items() if count}
     if problems:
         listed = ", ".join(f"{reason} {count}" for reason, count in sorted(problems.items()))
-        warning.append(f"rows parked for data problems to fix in OpenMRS: {listed}")
-    if facts.behind is None:
-        unsure.append(f"cannot count the rows behind: {(facts.behind_error or 'unknown')[:_ERROR_CHARS]}")
+        warning.append(f"rows parked for data problems to fix in OpenMRS: {listed} (passport-sync worklist lists them)")
+    if facts.records == 0 and facts.parked and facts.parked_waiting_for_patients == facts.parked:
+        critical.append(
+            f"no row reached a patient: all {facts.parked:,} rows synced wait for a patient registered in"
+            " Patient Passport and none was written; check that mongodb.uri names the Patient Passport"
+            " database and national_id_type this hospital's national ID"
+        )
+    if facts.behind_error is not None:
+        unsure.append(f"cannot count the rows behind: {facts.behind_error[:_ERROR_CHARS]}")
     state = CRITICAL if critical else WARNING if warning else UNKNOWN if unsure else OK
     return HospitalVerdict(
         facts.hospital_id, facts.hospital_name, state, tuple(critical + warning + unsure), age, facts.behind
@@ -166,7 +186,8 @@ def judge(facts: Sequence[HospitalFacts], limits: Limits, now: datetime) -> Verd
 
 def _ok_detail(verdict: HospitalVerdict) -> str:
     age = "never" if verdict.age_seconds is None else f"{_minutes(verdict.age_seconds)} ago"
-    return f"last successful run {age}, {verdict.behind if verdict.behind is not None else '?'} rows behind"
+    behind = "rows behind not counted yet" if verdict.behind is None else f"{verdict.behind:,} rows behind"
+    return f"last successful run {age}, {behind}"
 
 
 def _utc(value: datetime) -> datetime:

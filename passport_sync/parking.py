@@ -28,6 +28,44 @@ DATA_PROBLEMS = {
 }
 RETRIED_BY_FULL_PASS = (MISSING_CONCEPT, INVALID_DATA)
 
+# The data manager's worklist: each reason in plain words, and what fixes it. The rows land on the
+# next run that finds the fix (a patient's new or corrected identifier), or on the daily pass over
+# every parked row (reconcile.full_pass_hours), or at once with sync-patient.
+FIXES = {
+    INVALID_NATIONAL_ID: (
+        "the national ID is not 10-16 digits",
+        "correct the National ID identifier in OpenMRS (digits only; spaces and dashes are fine)",
+    ),
+    CONFLICTING_NATIONAL_IDS: (
+        "the patient has two different national IDs",
+        "void the wrong National ID identifier in OpenMRS",
+    ),
+    SHARED_NATIONAL_ID: (
+        "another OpenMRS patient holds the same national ID",
+        "merge the duplicate patients in OpenMRS, or correct the wrong one's National ID",
+    ),
+    AMBIGUOUS_PASSPORT_PATIENT: (
+        "two Patient Passport patients hold this national ID",
+        "ask Patient Passport support to merge the duplicate registration (nothing to fix in OpenMRS)",
+    ),
+    MISSING_CONCEPT: (
+        "a row refers to a concept that does not exist",
+        "restore the concept in OpenMRS, or void the row",
+    ),
+    INVALID_DATA: (
+        "a row's value cannot be read (see status for the detail)",
+        "correct or void the row in OpenMRS",
+    ),
+    NO_NATIONAL_ID: (
+        "the patient has no national ID in OpenMRS",
+        "add the patient's National ID identifier in OpenMRS, if they have one",
+    ),
+    NOT_IN_PASSPORT: (
+        "the patient has not registered in Patient Passport",
+        "nothing in OpenMRS: the rows land when the patient registers",
+    ),
+}
+
 
 def park_key(hospital_id: str, source: str, uuid: str) -> str:
     """The ``_id`` of a parked row: one per OpenMRS row, whatever the reason."""

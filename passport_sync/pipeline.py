@@ -209,7 +209,7 @@ class HospitalSync:
         except LockHeld as exc:
             report.outcome = "locked"
             report.errors.append(str(exc))
-            log.warning("%s: %s", self.hospital.name, exc)
+            log.info("%s: %s", self.hospital.name, exc)  # benign: the other run syncs it
         except PassportSyncError as exc:
             report.outcome = "failed"
             report.errors.append(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))

@@ -6,6 +6,7 @@ Only this module and the CLI import Rich. JSON output is built in the CLI from p
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,6 +15,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
+from rich.text import Text
 
 from passport_sync.models import HospitalReport
 
@@ -52,7 +54,8 @@ class LoggingObserver:
         )
 
     def hospital_done(self, report: HospitalReport) -> None:
-        level = logging.INFO if report.outcome == "ok" else logging.ERROR
+        # "locked": another run holds the hospital and syncs it; nothing is wrong, --quiet stays silent.
+        level = logging.INFO if report.outcome in ("ok", "locked") else logging.ERROR
         log.log(
             level,
             "%s: %s in %.1fs: read %d, written %d, already present %d, removed %d, parked %d, errors %d",
@@ -144,19 +147,35 @@ def _summary_row(report: HospitalReport) -> dict[str, str]:
     }
 
 
+# Control characters (C0, DEL, C1: ESC starts a terminal's escape sequences) in values from OpenMRS
+# or the configuration: shown as visible escapes, never sent to the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: Any) -> str:
+    """``value`` as text a terminal shows as it is: control characters become ``\\x1b`` and the like."""
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], str(value))
+
+
 def render_table(
     title: str, columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]], out: TextIO
 ) -> None:
     """A Rich table on a terminal; tab-free aligned plain text otherwise (cron mail, journald)."""
-    rows = list(rows)
+    rows = [{key: printable(row.get(key, "")) for key, _ in columns} for row in rows]
     if is_terminal(out):
         table = Table(title=title)
         for _, header in columns:
             table.add_column(header)
         for row in rows:
-            table.add_row(*(str(row.get(key, "")) for key, _ in columns))
-        Console(file=out).print(table)
-        return
+            # Text, not markup: "[red]" in an OpenMRS value is shown as typed.
+            table.add_row(*(Text(row[key]) for key, _ in columns))
+        console = Console(file=out)
+        # The width the table wants, not clamped to the terminal's.
+        if console.measure(table, options=console.options.update_width(1_000_000)).maximum <= console.width:
+            console.print(table)
+            return
+        # Too wide for this terminal (80 columns): Rich would cut headers and values (a uuid to
+        # copy) with "…"; the plain lines below lose nothing, the terminal wraps them.
     widths = [max([len(h)] + [len(str(r.get(k, ""))) for r in rows]) for k, h in columns]
     print(title, file=out)
     print("  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip(), file=out)

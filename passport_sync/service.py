@@ -6,7 +6,7 @@ The CLI is a thin layer over these functions; they raise our exceptions and retu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,16 +14,24 @@ from functools import partial
 from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
-from passport_sync.config import HospitalConfig, NationalIdType, Settings, check_passwords
+from passport_sync.config import (
+    HospitalConfig,
+    NationalIdType,
+    Settings,
+    check_passwords,
+    mongo_hosts_are_loopback,
+    mongo_tls_state,
+    mongo_uri_options,
+)
 from passport_sync.errors import NothingMatched, PassportSyncError, SourceError, UsageError
 from passport_sync.health import HospitalFacts
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import HospitalReport, IdentifierType
 from passport_sync.observer import NullObserver, SyncObserver
-from passport_sync.parking import DATA_PROBLEMS, RETRIED_BY_FULL_PASS
+from passport_sync.parking import DATA_PROBLEMS, FIXES, NO_NATIONAL_ID, NOT_IN_PASSPORT, RETRIED_BY_FULL_PASS
 from passport_sync.pipeline import HospitalSync
 from passport_sync.sink.locks import lock_owner
-from passport_sync.sink.passport import PassportStore
+from passport_sync.sink.passport import APP_COLLECTIONS, PassportStore
 from passport_sync.source import clinical, queries
 from passport_sync.source.openmrs import OpenMRSSource, verifies_server
 
@@ -37,14 +45,18 @@ def default_source(hospital: HospitalConfig, settings: Settings) -> OpenMRSSourc
     return OpenMRSSource(hospital, settings.sync.retry)
 
 
-def select_hospitals(settings: Settings, selectors: Sequence[str] | None) -> list[HospitalConfig]:
+def select_hospitals(
+    settings: Settings, selectors: Sequence[str] | None, *, passwords: bool = True
+) -> list[HospitalConfig]:
     """Enabled hospitals, or those named (by id or name, case-insensitive) in ``selectors``.
 
     Their passwords are resolved now, so a missing credential is a configuration error (exit 2)
-    before anything is read or written.
+    before anything is read or written; ``passwords`` False for a command that reads MongoDB
+    only (``check``), which runs where the OpenMRS credentials are not (NRPE, a check unit).
     """
     hospitals = _select(settings, selectors)
-    check_passwords(hospitals)
+    if passwords:
+        check_passwords(hospitals)
     return hospitals
 
 
@@ -82,9 +94,11 @@ def sync_all(
     """Sync the hospitals, up to ``workers`` at once (default ``sync.workers``); one hospital's
     failure or hang never stops the others. Reports come back in the order of ``hospitals``.
 
-    ``count_behind`` counts, after each successful run, the rows still waiting in OpenMRS
-    (``HospitalReport.behind``) on the hospital's own connection; the metrics file shows it.
+    After each successful run the rows still waiting in OpenMRS are counted on the hospital's own
+    connection (``HospitalReport.behind``) and kept with the checkpoint, where ``check`` and the
+    metrics file find them; ``count_behind`` counts them in a dry run too.
     """
+    store.require_passport()
     if not dry_run:
         store.indexes.ensure()
 
@@ -92,9 +106,25 @@ def sync_all(
         with source_factory(hospital, settings) as source:
             sync = HospitalSync(hospital, settings, source, store, observer=observer, dry_run=dry_run)
             report = sync.run_incremental()
-            if count_behind and report.outcome == "ok":
+            if report.outcome == "ok" and (count_behind or not dry_run):
                 try:
-                    report.behind, _ = count_behind_rows(source, store.checkpoints.load(hospital.id))
+                    syncstatus = store.checkpoints.load(hospital.id)
+                    sources: dict[str, Any] = {}
+                    if not count_behind and nothing_waited(report, syncstatus):
+                        # An idle run: nothing waited when it began (rows since will be the next run's).
+                        report.behind, measured_at = 0, report.started_at
+                    else:
+                        report.behind, sources = count_behind_rows(source, syncstatus)
+                        measured_at = report.finished_at
+                    if not dry_run:
+                        store.checkpoints.save_backlog(
+                            hospital.id,
+                            {
+                                "rows": report.behind,
+                                "sources": {name: feed["behind"] for name, feed in sources.items()},
+                                "measuredAt": measured_at,
+                            },
+                        )
                 except PassportSyncError as exc:
                     log.warning("%s: cannot count the rows still behind: %s", hospital.name, exc)
             return report
@@ -149,10 +179,15 @@ def health_facts(
     hospital: HospitalConfig,
     *,
     source_factory: SourceFactory = default_source,
+    read_openmrs: bool = False,
 ) -> HospitalFacts:
-    """What ``check`` judges about one hospital: the status facts plus the last successful run."""
-    status = hospital_status(settings, store, hospital, source_factory=source_factory)
+    """What ``check`` judges about one hospital: the status facts plus the last successful run.
+
+    From MongoDB alone unless ``read_openmrs``: the rows behind are those the last run counted
+    and stored; with it, they are counted in OpenMRS now."""
+    status = hospital_status(settings, store, hospital, source_factory=source_factory, read_openmrs=read_openmrs)
     last = status["last_run"] or {}
+    parked = status["parked_by_reason"]
     return HospitalFacts(
         hospital_id=hospital.id,
         hospital_name=hospital.name,
@@ -163,14 +198,78 @@ def health_facts(
         last_success_at=store.audit.last_successful_run_at(hospital.id),
         behind=status["behind"],
         behind_error=status["behind_error"],
-        data_problems={
-            reason: count for reason, count in status["parked_by_reason"].items() if reason in DATA_PROBLEM_REASONS
-        },
+        behind_measured_at=datetime.fromisoformat(status["behind_at"]) if status["behind_at"] else None,
+        data_problems={reason: count for reason, count in parked.items() if reason in DATA_PROBLEM_REASONS},
+        records=status["records"],
+        parked_waiting_for_patients=sum(count for reason, count in parked.items() if reason in WAITING_FOR_PATIENTS),
+        parked=status["parked"],
     )
 
 
 # Parked rows that wait for someone to correct OpenMRS (not for a patient to register).
 DATA_PROBLEM_REASONS = frozenset(DATA_PROBLEMS) | frozenset(RETRIED_BY_FULL_PASS)
+# Parked rows that wait for their patient: when every row of a hospital waits so, no patient matched.
+WAITING_FOR_PATIENTS = frozenset({NOT_IN_PASSPORT, NO_NATIONAL_ID})
+
+
+# The fields of a worklist row, in order (``national_id`` follows when asked for).
+WORKLIST_FIELDS = (
+    "hospital_id", "hospital_name", "reason", "problem", "fix", "openmrs_identifier", "patient_uuid", "person_id",
+    "rows", "since",
+)  # fmt: skip
+
+
+def worklist(
+    settings: Settings,
+    store: PassportStore,
+    hospitals: Sequence[HospitalConfig],
+    *,
+    reasons: Collection[str] | None = None,
+    national_ids: bool = False,
+    source_factory: SourceFactory = default_source,
+) -> list[dict[str, Any]]:
+    """The data manager's worklist: per hospital, reason and OpenMRS patient, the rows waiting for a
+    fix in OpenMRS (``reasons``: default those that need one), with what to do and since when.
+
+    A patient is named by their OpenMRS identifier (not the national ID) and uuid, never by name;
+    ``national_ids`` adds the national ID, for an operator who asks for it explicitly. Where
+    OpenMRS cannot be reached the rows are still listed, by OpenMRS person id.
+    """
+    wanted = sorted(reasons) if reasons else sorted(DATA_PROBLEM_REASONS)
+    unknown = [reason for reason in wanted if reason not in FIXES]
+    if unknown:
+        raise UsageError(f"unknown reason {unknown[0]!r}", hint=f"the reasons: {', '.join(sorted(FIXES))}")
+    rows: list[dict[str, Any]] = []
+    for hospital in hospitals:
+        waiting = store.parked.waiting_persons(hospital.id, wanted)
+        if not waiting:
+            continue
+        references: dict[int, dict[str, Any]] = {}
+        try:
+            with source_factory(hospital, settings) as source:
+                type_id = source.national_id_type(settings.national_id_type_for(hospital)).type_id
+                references = source.patient_references({w["person_id"] for w in waiting}, [type_id])
+        except PassportSyncError as exc:
+            log.warning("%s: cannot read the patients' OpenMRS identifiers: %s", hospital.name, exc)
+        for entry in waiting:
+            found = references.get(entry["person_id"], {})
+            problem, fix = FIXES[entry["reason"]]
+            row: dict[str, Any] = {
+                "hospital_id": hospital.id,
+                "hospital_name": hospital.name,
+                "reason": entry["reason"],
+                "problem": problem,
+                "fix": fix,
+                "openmrs_identifier": found.get("openmrs_identifier"),
+                "patient_uuid": found.get("uuid"),
+                "person_id": entry["person_id"],
+                "rows": entry["rows"],
+                "since": _iso(entry["since"]),
+            }
+            if national_ids:
+                row["national_id"] = found.get("national_id")
+            rows.append(row)
+    return rows
 
 
 def reconcile(
@@ -184,6 +283,7 @@ def reconcile(
     source_factory: SourceFactory = default_source,
 ) -> list[HospitalReport]:
     """A full reconciliation pass of each hospital now, under its lock (see ``reconcile``)."""
+    store.require_passport()
     if not dry_run:
         store.indexes.ensure()
     reports = []
@@ -216,6 +316,7 @@ def sync_patient(
         raise UsageError(
             "the national ID must be 10 to 16 digits (spaces, dashes, dots and slashes are ignored)",
         )
+    store.require_passport()
     if not dry_run:
         store.indexes.ensure()
     result = PatientSyncResult(national_id_known_to_passport=bool(store.patients.by_national_id([digits])))
@@ -248,8 +349,12 @@ def hospital_status(
     hospital: HospitalConfig,
     *,
     source_factory: SourceFactory = default_source,
+    read_openmrs: bool = True,
 ) -> dict[str, Any]:
-    """What support staff need to see about one hospital, as plain data (JSON-ready)."""
+    """What support staff need to see about one hospital, as plain data (JSON-ready).
+
+    ``read_openmrs`` False: the rows behind are the ones the last run counted and stored
+    (``behind_at`` says when), and OpenMRS is not contacted."""
     doc = store.checkpoints.load(hospital.id)
     state = cp_logic.from_document(doc)
     last = store.audit.last_run_summary(hospital.id)
@@ -280,31 +385,52 @@ def hospital_status(
         "parked": store.parked.count(hospital.id),
         "parked_by_reason": store.parked.by_reason(hospital.id),
         "behind": None,
+        "behind_at": None,
         "behind_error": None,
         "sources": {},
         "locked_by": holder.get("owner") if holder else None,
         "reconcile": _reconcile_status(store.checkpoints.reconcile_state(hospital.id)),
     }
+    if not read_openmrs:
+        backlog = (doc or {}).get("backlog") or {}
+        if isinstance(backlog.get("rows"), int):
+            status["behind"] = backlog["rows"]
+            status["behind_at"] = _iso(backlog.get("measuredAt"))
+            status["sources"] = {
+                name: {"last_id": cp_logic.stored_checkpoint(name, doc).last_obs_id, "behind": rows}
+                for name, rows in (backlog.get("sources") or {}).items()
+            }
+        return status
     try:
         with source_factory(hospital, settings) as source:
             status["behind"], status["sources"] = count_behind_rows(source, doc)
+            status["behind_at"] = _iso(datetime.now(UTC))
     except PassportSyncError as exc:
         status["behind_error"] = str(exc)
     return status
 
 
 def count_behind_rows(source: OpenMRSSource, syncstatus: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
-    """Rows in OpenMRS not synced yet (after each feed's checkpoint, plus its late-commit gaps):
-    the total, and {source name: {last_id, behind}} for the clinical sources."""
-    state = cp_logic.from_document(syncstatus)
-    total = source.count_obs_after(state.last_obs_id) + state.gap_ids
-    sources: dict[str, Any] = {}
-    for clinical_source in source.clinical_sources():
-        feed_state = cp_logic.stored_checkpoint(clinical_source.name, syncstatus)
-        behind = source.clinical_count_after(clinical_source, feed_state.last_obs_id) + feed_state.gap_ids
-        sources[clinical_source.name] = {"last_id": feed_state.last_obs_id, "behind": behind}
-        total += behind
-    return total, sources
+    """Rows in OpenMRS not synced yet (after each feed's checkpoint, or committed late inside one
+    of its gaps): the total, and {source name: {last_id, behind}} for the clinical sources.
+
+    Rows that exist, counted by the database: an id nobody used (a bulk insert's, or another
+    node's under auto_increment_increment) is a gap but never work."""
+    names = ["obs", *(clinical_source.name for clinical_source in source.clinical_sources())]
+    states = {name: cp_logic.stored_checkpoint(name, syncstatus) for name in names}
+    counted = source.count_waiting([(name, state.last_obs_id, state.gap_ranges) for name, state in states.items()])
+    sources = {name: {"last_id": states[name].last_obs_id, "behind": counted[name]} for name in names[1:]}
+    return sum(counted.values()), sources
+
+
+def nothing_waited(report: HospitalReport, syncstatus: Mapping[str, Any] | None) -> bool:
+    """Whether a successful run shows, without a statement, that no row waited when it began: it
+    read nothing (every feed's head was at its checkpoint) and no feed awaits an id in a gap. So
+    an idle run stores its backlog (0) at no cost."""
+    if report.read or not syncstatus:
+        return False
+    feeds = ["obs", *((syncstatus.get("sources") or {}).keys())]
+    return not any(cp_logic.stored_checkpoint(feed, syncstatus).gaps for feed in feeds)
 
 
 def reset_checkpoint(
@@ -322,6 +448,7 @@ def reset_checkpoint(
     forward would skip rows never synced), and its late-commit gaps are kept. It takes the
     hospital's lock, so a running sync cannot write its checkpoint over the reset one.
     """
+    store.require_passport()
     owner = lock_owner()
     store.locks.acquire(hospital.id, owner, timedelta(seconds=settings.sync.lock_ttl_seconds))
     try:
@@ -340,7 +467,7 @@ def _reset_to(
     fields: dict[str, Any] = {}
     unmoved: list[str] = []
     with source_factory(hospital, settings) as source:
-        feeds: list[tuple[str, Callable[[], int], Callable[[int], int]]] = [
+        feeds: list[tuple[str, Callable[[], int], Callable[[int, Sequence[tuple[int, int]]], int]]] = [
             ("obs", lambda: source.last_obs_id_before(to), source.count_obs_after)
         ]
         for clinical_source in source.clinical_sources():
@@ -359,7 +486,7 @@ def _reset_to(
             if state == current:
                 unmoved.append(name)
             fields.update(cp_logic.stored_fields(name, state))
-            remaining += count_after(state.last_obs_id) + state.gap_ids
+            remaining += count_after(state.last_obs_id, state.gap_ranges)
     if fields:
         store.checkpoints.save(hospital.id, fields, datetime.now().astimezone())
     obs_state = cp_logic.stored_checkpoint("obs", {**(doc or {}), **fields})
@@ -398,7 +525,13 @@ def check_source(hospital: HospitalConfig, settings: Settings, source: OpenMRSSo
         result["timezone"] = zone
         check("time zone", True, zone)
         schema = source.schema()
-        check("OpenMRS tables", True, f"{len(queries.REQUIRED_TABLES)} required tables present")
+        # The same declaration sync-all checks first (queries.READ_COLUMNS): schema() refused it otherwise.
+        columns = sum(len(c) for c in queries.READ_COLUMNS.values())
+        check(
+            "OpenMRS tables",
+            True,
+            f"{len(queries.REQUIRED_TABLES)} tables and {columns} columns sync-all reads present",
+        )
         wanted = settings.national_id_type_for(hospital)
         try:
             chosen: IdentifierType | None = source.national_id_type(wanted)
@@ -493,21 +626,25 @@ RECOMMENDED_INDEXES = (
 )
 
 
-def check_sink(store: PassportStore) -> dict[str, Any]:
+def check_sink(store: PassportStore, settings: Settings | None = None) -> dict[str, Any]:
     checks: list[dict[str, Any]] = []
     result: dict[str, Any] = {"target": "mongodb", "ok": False, "checks": checks}
     try:
         checks.append(
             {"check": "reachable", "ok": True, "level": "ok", "detail": f"MongoDB {store.ping()}", "hint": ""}
         )
+        if settings is not None:
+            checks.append(_mongo_tls_check(settings.mongodb.uri.get_secret_value()))
         present = store.collections()
         for name in ("patients", "medicalrecords", "users", "doctors", "hospitals"):
             ok = name in present
+            # Without the app's own collections sync-all refuses the database (a mistyped name).
+            required = name in APP_COLLECTIONS
             checks.append(
                 {
                     "check": f"collection {name}",
-                    "ok": True,
-                    "level": "ok" if ok else "warning",
+                    "ok": ok or not required,
+                    "level": "ok" if ok else "error" if required else "warning",
                     "detail": "present" if ok else "missing (is this the Patient Passport database?)",
                     "hint": "" if ok else "check the database name at the end of MONGODB_URI",
                 }
@@ -527,6 +664,42 @@ def check_sink(store: PassportStore) -> dict[str, Any]:
         return result
     result["ok"] = all(c["ok"] for c in checks)
     return result
+
+
+def _mongo_tls_check(uri: str) -> dict[str, Any]:
+    """test-connection's line on MongoDB's TLS, as the URI's options set it (pymongo connects so
+    or not at all)."""
+    encrypted, verified, host_checked = mongo_tls_state(uri)
+    fix = "add tls=true to MONGODB_URI (and tlsCAFile=PATH for a private CA); see the README, TLS to MongoDB"
+    if not encrypted:
+        local = mongo_hosts_are_loopback(uri)
+        detail = "NOT encrypted" + (" (MongoDB on this machine)" if local else ": MONGODB_URI has no tls=true")
+        return {
+            "check": "TLS",
+            "ok": True,
+            "level": "ok" if local else "warning",
+            "detail": detail,
+            "hint": "" if local else fix,
+        }
+    if not verified:
+        return {
+            "check": "TLS",
+            "ok": True,
+            "level": "warning",
+            "detail": "encrypted, but the server's certificate is NOT verified (tlsInsecure or"
+            " tlsAllowInvalidCertificates)",
+            "hint": "remove those options and give the server's CA as tlsCAFile",
+        }
+    options = mongo_uri_options(uri)
+    trusted = f"CA {options['tlscafile']}" if options.get("tlscafile") else "the system's trust store"
+    identity = "host name checked" if host_checked else "host name NOT checked (tlsAllowInvalidHostnames)"
+    return {
+        "check": "TLS",
+        "ok": True,
+        "level": "ok" if host_checked else "warning",
+        "detail": f"encrypted; certificate verified against {trusted}; {identity}",
+        "hint": "",
+    }
 
 
 def _reconcile_status(state: dict[str, Any]) -> dict[str, Any]:

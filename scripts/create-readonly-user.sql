@@ -16,6 +16,9 @@
 -- MariaDB 10.3 or later (FOR loops, EXECUTE IMMEDIATE); on MySQL 8 run the GRANT and
 -- CREATE INDEX statements it would run by hand (the table list is below).
 --
+-- Of global_property (which also holds secrets such as mail.password) the user reads only the
+-- rows the sync needs, through the view passport_sync_global_property this script creates.
+--
 -- An earlier version of this script granted SELECT on the whole database; remove that with
 --   REVOKE SELECT ON openmrs.* FROM 'passport_sync'@'%';
 
@@ -57,14 +60,31 @@ BEGIN NOT ATOMIC
          -- readable-tables-begin
          'allergy', 'allergy_reaction', 'concept', 'concept_class', 'concept_datatype',
          'concept_name', 'concept_numeric', 'conditions', 'drug', 'drug_order', 'encounter',
-         'encounter_diagnosis', 'encounter_provider', 'encounter_type', 'global_property',
-         'location', 'obs', 'order_frequency', 'orders', 'patient', 'patient_identifier',
-         'patient_identifier_type', 'person', 'person_name', 'provider'
+         'encounter_diagnosis', 'encounter_provider', 'encounter_type', 'location', 'obs',
+         'order_frequency', 'orders', 'patient', 'patient_identifier', 'patient_identifier_type',
+         'person', 'person_name', 'provider'
          -- readable-tables-end
        )
   ) DO
     EXECUTE IMMEDIATE CONCAT('GRANT SELECT ON ', DATABASE(), '.`', readable.name, '` TO ', account);
   END FOR;
+
+  -- global_property holds secrets too (mail.password, module API keys): the user reads only the
+  -- properties the sync needs (passport_sync/source/queries.py, PROBED_PROPERTIES), through a view
+  -- that runs with its creator's rights.
+  EXECUTE IMMEDIATE CONCAT(
+    'CREATE OR REPLACE SQL SECURITY DEFINER VIEW passport_sync_global_property AS',
+    ' SELECT property, property_value FROM global_property WHERE property IN (',
+    -- global-properties-begin
+    '''concept.true'', ''concept.false'', ''default_locale''',
+    -- global-properties-end
+    ')');
+  EXECUTE IMMEDIATE CONCAT('GRANT SELECT ON ', DATABASE(), '.passport_sync_global_property TO ', account);
+  -- An earlier version of this script granted the whole table: take that back (1147: no such grant).
+  BEGIN
+    DECLARE CONTINUE HANDLER FOR 1147 BEGIN END;
+    EXECUTE IMMEDIATE CONCAT('REVOKE SELECT ON ', DATABASE(), '.global_property FROM ', account);
+  END;
 
   -- The index the sync needs: voided observations are read by date_voided on every run, and
   -- stock OpenMRS has no index on it (without it, every run scans the whole obs table).

@@ -48,11 +48,32 @@ def mongo_uri() -> Iterator[str]:
 
 @pytest.fixture
 def mongo_db_name(mongo_uri: str) -> Iterator[str]:
+    """A new Patient Passport database: the collections its backend creates when it first starts
+    (the sync refuses a database without them), nothing in them."""
     name = f"pstest_{secrets.token_hex(4)}"
-    yield name
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    start_passport_backend(client[name])
+    yield name
     client.drop_database(name)
     client.close()
+
+
+# The collections the Patient Passport backend creates in a new database when it starts.
+BACKEND_COLLECTIONS = ("doctors", "hospitals", "medicalrecords", "patients", "users")
+
+
+def start_passport_backend(db: Any) -> None:
+    """What the Patient Passport backend leaves in a new database when it starts: its collections
+    (Mongoose creates them with their indexes), no documents."""
+    for collection in BACKEND_COLLECTIONS:
+        if collection not in db.list_collection_names():
+            db.create_collection(collection)
+
+
+def untouched(db: Any) -> bool:
+    """Whether the sync left this Passport as the backend made it: its collections, all empty."""
+    names = sorted(db.list_collection_names())
+    return names == list(BACKEND_COLLECTIONS) and not any(db[name].estimated_document_count() for name in names)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from passport_sync.config import Settings
 from passport_sync.errors import NothingMatched
 from passport_sync.sink.passport import PassportStore
 from passport_sync.sink.records import Records
-from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
+from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient, start_passport_backend
 from tests.helpers import Clinic, run_sync
 
 NUMBERS = [f"12000000000{i:02d}" for i in range(12)]
@@ -313,6 +313,8 @@ def run_oracle(
     live_name, fresh_name = f"pstest_{secrets.token_hex(4)}", f"pstest_{secrets.token_hex(4)}"
     try:
         live = client[live_name]
+        start_passport_backend(live)
+        start_passport_backend(client[fresh_name])
         world = World(Clinic(openmrs), live, rng, unique_numbers=not reconcile)
         for _ in range(6):
             world.new_person()
@@ -406,6 +408,7 @@ def run_steady_oracle(seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, steps
     live_name = f"pstest_{secrets.token_hex(4)}"
     try:
         live = client[live_name]
+        start_passport_backend(live)
         world = World(Clinic(openmrs), live, rng)
         for _ in range(6):
             world.new_person()
@@ -452,6 +455,7 @@ def fresh_differences(live: Any, openmrs: OpenMRSDatabase, mongo_uri: str, setti
     fresh_name = f"pstest_{secrets.token_hex(4)}"
     try:
         fresh = client[fresh_name]
+        start_passport_backend(fresh)
         for patient in live.patients.find():
             fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": []})
         run_sync(_small_ranges(make_settings(mongo_uri, fresh_name, [hospital_entry(openmrs.name)], batch_size=7)))

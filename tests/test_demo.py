@@ -65,9 +65,12 @@ def prefix() -> Iterator[str]:
 
 
 @pytest.fixture
-def mongo(mongo_uri: str, mongo_db_name: str) -> Iterator[Any]:
+def mongo(mongo_uri: str) -> Iterator[Any]:
+    """A new, empty MongoDB database: the demo makes its own Patient Passport there."""
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
-    yield client[mongo_db_name]
+    name = f"pstest_{secrets.token_hex(4)}"
+    yield client[name]
+    client.drop_database(name)
     client.close()
 
 

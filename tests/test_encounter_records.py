@@ -13,7 +13,7 @@ import pymongo
 import pytest
 
 from passport_sync.mapping.visits import VISIT_SOURCE
-from tests.conftest import hospital_entry, make_settings, register_patient
+from tests.conftest import hospital_entry, make_settings, register_patient, start_passport_backend
 from tests.helpers import run_sync
 from tests.test_clinical_sources import NID, Ward
 
@@ -41,6 +41,7 @@ def visit(openmrs: Any) -> Consultation:
 def fresh_db(mongo_uri: str) -> Iterator[tuple[str, Any]]:
     name = f"pstest_{secrets.token_hex(4)}"
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    start_passport_backend(client[name])
     yield name, client[name]
     client.drop_database(name)
     client.close()

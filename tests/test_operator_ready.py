@@ -411,7 +411,7 @@ def test_status_exit_codes_follow_what_it_shows(
     nobody = tmp_path / "nobody.yaml"
     nobody.write_text(f"mongodb: {{uri: '{mongo_uri}/{mongo_db_name}'}}\n")
     none = invoke("status", "--config", str(nobody))
-    assert none.exit_code == 2 and "no hospital is configured" in none.stderr
+    assert none.exit_code == 2 and "no enabled hospital is configured" in none.stderr
 
 
 def test_status_fits_80_columns(synced_patient: int, config: Path, passport: Any) -> None:

@@ -25,8 +25,10 @@ import pymysql
 import pytest
 from typer.testing import CliRunner
 
+from passport_sync import service
 from passport_sync.cli import app
-from passport_sync.source.queries import SCHEMA_QUERY
+from passport_sync.config import load_settings
+from passport_sync.source.queries import PROBED_PROPERTIES, SCHEMA_QUERY
 from passport_sync.synthetic.builder import OpenMRSBuilder, load_openmrs_schema
 from tests.conftest import MYSQL, hospital_entry, mysql_connect
 from tests.helpers import write_config
@@ -362,10 +364,19 @@ def granted_tables() -> set[str]:
     return set(re.findall(r"'([a-z_]+)'", block))
 
 
+def granted_properties() -> tuple[str, ...]:
+    text = READONLY_SQL.read_text(encoding="utf-8")
+    block = text.split("-- global-properties-begin", 1)[1].split("-- global-properties-end", 1)[0]
+    return tuple(re.findall(r"''([a-z_.]+)''", block))
+
+
 def test_the_script_grants_every_table_the_sync_reads_and_no_other() -> None:
     reads = tables_the_sync_reads()
     assert {"obs", "patient_identifier", "conditions", "drug_order"} <= reads  # the scan finds the queries
     assert granted_tables() == reads
+    # global_property only through the view of the properties the sync reads, never the whole table.
+    assert "global_property" not in granted_tables()
+    assert granted_properties() == PROBED_PROPERTIES
     assert "users" not in granted_tables()
 
 
@@ -460,6 +471,13 @@ def test_readonly_user_reads_what_the_sync_reads_and_nothing_else(
 ) -> None:
     setup, admin = readonly
     load_openmrs_schema(admin, setup.database)
+    with admin.cursor() as cursor:
+        cursor.execute(f"USE `{setup.database}`")
+        cursor.execute("DELETE FROM global_property WHERE property IN ('default_locale', 'mail.password')")
+        for name, value in (("default_locale", "fr"), ("mail.password", "a-mail-secret")):
+            cursor.execute(
+                "INSERT INTO global_property (property, property_value, uuid) VALUES (%s, %s, UUID())", (name, value)
+            )
     before = setup.indexes(admin)
 
     for _ in range(2):  # safe to run again
@@ -476,8 +494,11 @@ def test_readonly_user_reads_what_the_sync_reads_and_nothing_else(
         with conn.cursor() as cursor:
             for table in sorted(granted_tables()):
                 cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
+            cursor.execute("SELECT property, property_value FROM passport_sync_global_property ORDER BY property")
+            properties = dict(cursor.fetchall())
             for statement in (
                 "SELECT password, salt, secret_answer FROM users",
+                "SELECT property_value FROM global_property WHERE property = 'mail.password'",
                 "INSERT INTO obs (person_id, concept_id, obs_datetime, date_created, creator, uuid)"
                 " VALUES (1, 1, NOW(), NOW(), 1, UUID())",
                 "UPDATE obs SET voided = 1",
@@ -491,7 +512,10 @@ def test_readonly_user_reads_what_the_sync_reads_and_nothing_else(
     finally:
         conn.close()
     assert {("obs", "date_voided"), ("patient_identifier", "identifier"), ("concept_name", "name")} <= columns
-    assert not {table for table, _ in columns} & {"users", "person_attribute"}
+    assert not {table for table, _ in columns} & {"users", "person_attribute", "global_property"}
+    # Only the properties the sync reads, never the secrets beside them.
+    assert "mail.password" not in properties and set(properties) <= set(PROBED_PROPERTIES)
+    assert properties["default_locale"] == "fr"
 
     # The real thing: test-connection and a sync as that user.
     builder = OpenMRSBuilder(admin)
@@ -507,6 +531,14 @@ def test_readonly_user_reads_what_the_sync_reads_and_nothing_else(
     synced = runner.invoke(app, ["sync-all", "--config", str(config), "--json"], env={})
     assert synced.exit_code == 0, synced.stdout + synced.stderr
     assert json.loads(synced.stdout)["hospitals"][0]["read"] == 1
+    # Reconciliation's checksums read what the records show from other tables, the view included.
+    reconciled = runner.invoke(app, ["reconcile", "--config", str(config), "--json"], env={})
+    assert reconciled.exit_code == 0, reconciled.stdout + reconciled.stderr
+    # The sync reads the properties through the view (the run's probe and the per-connection read).
+    settings = load_settings(config, environ={})
+    with service.default_source(settings.hospitals[0], settings) as source:
+        assert source.default_locale() == "fr"
+        assert source.probe([]).now is not None and source.default_locale() == "fr"
 
 
 # --- (e) the wheel ----------------------------------------------------------------------------------

@@ -253,6 +253,9 @@ class DemoResult:
     patient_label: str
     patient_hospitals: list[str]
     history: list[dict[str, str]]
+    # How to run this program again from the shell that ran the demo: its name when PATH finds
+    # it, else its path (the demo script installs it in .venv/bin only).
+    program: str = "passport-sync"
 
     @property
     def first_run(self) -> bool:
@@ -265,13 +268,14 @@ class DemoResult:
             if self.mongodb_embedded
             else "on the same MongoDB"
         )
+        program = self.program
         return [
             f"Next, the commands a hospital runs, on the demo's data ({where}):",
-            f"  passport-sync status {config}",
-            f"  passport-sync check {config}",
-            f"  passport-sync sync-patient NATIONAL_ID {config}   (the README gives demo patient 1's)",
-            f"  passport-sync sync-all {config}",
-            "`passport-sync demo` again finds nothing new; `passport-sync demo --reset` drops what the demo created.",
+            f"  {program} status {config}",
+            f"  {program} check {config}",
+            f"  {program} sync-patient NATIONAL_ID {config}   (the README gives demo patient 1's)",
+            f"  {program} sync-all {config}",
+            f"`{program} demo` again finds nothing new; `{program} demo --reset` drops what the demo created.",
         ]
 
     def as_dict(self) -> dict[str, Any]:
@@ -940,7 +944,11 @@ def _write_config(options: DemoOptions, mongo: _Mongo) -> Path:
 # -- what the patient sees -----------------------------------------------------------------------------------
 def _value(record: dict[str, Any]) -> str:
     data = record.get("data") or {}
-    value = f"{data.get('name', '')}: {data.get('details', '')}"
+    name, details = str(data.get("name", "")), str(data.get("details", ""))
+    # A record whose details already start with its name ("Diagnosis: Hypertension") shows them
+    # once, not "Diagnosis: Diagnosis: Hypertension".
+    repeated = details.casefold() == name.casefold() or details.casefold().startswith(name.casefold() + ":")
+    value = details if name and repeated else f"{name}: {details}"
     if record.get("type") == "test" and data.get("testStatus") not in (None, "Normal"):
         value += f" ({data['testStatus']})"
     return value

@@ -31,6 +31,14 @@ class Checkpoints(Concern):
             lambda: self._db[SYNCSTATUS].update_one({"hospitalId": hospital_id}, update, upsert=True),
         )
 
+    def save_backlog(self, hospital_id: str, backlog: Mapping[str, Any]) -> None:
+        """The rows a run left waiting in OpenMRS, as it counted them at its end: what ``check``
+        reads, from MongoDB alone, on a host that cannot (or must not) reach OpenMRS."""
+        self._gw.call(
+            "saving the backlog",
+            lambda: self._db[SYNCSTATUS].update_one({"hospitalId": hospital_id}, {"$set": {"backlog": dict(backlog)}}),
+        )
+
     def delete(self, hospital_id: str) -> int:
         result = self._gw.call(
             "resetting the checkpoint", lambda: self._db[SYNCSTATUS].delete_many({"hospitalId": hospital_id})

@@ -75,6 +75,14 @@ def translate_mongo_error(exc: BaseException, what: str, hosts: str = "") -> Pas
     if isinstance(exc, PassportSyncError):
         return exc
     at = f" at {hosts}" if hosts else ""
+    if isinstance(exc, ConnectionFailure) and "ProtocolError" in str(exc):
+        # An answer that is not MongoDB's wire protocol (a web server on that port): waiting and
+        # retrying cannot help.
+        return SinkError(
+            f"MongoDB unreachable{at} during {what}: the server on that port does not speak MongoDB's protocol"
+            " (a web server or another service?)",
+            hint="check the host and port in MONGODB_URI (mongodb.uri): MongoDB listens on 27017 unless set otherwise",
+        )
     if isinstance(exc, ConnectionFailure):
         cause, transient = _connection_cause(exc)
         hint = (
@@ -150,6 +158,12 @@ def open_database(settings: Settings) -> Database[Any]:
         raise SinkError(
             f"cannot use MongoDB URI {redact_uri(uri)}: {exc.__class__.__name__}",
             hint="check MONGODB_URI",
+        ) from None
+    except OSError as exc:  # a tlsCAFile or tlsCertificateKeyFile that cannot be read or is not PEM
+        raise SinkError(
+            f"cannot use MongoDB URI {redact_uri(uri)}: cannot load its TLS files"
+            f" ({getattr(exc, 'reason', None) or exc.strerror or type(exc).__name__})",
+            hint="tlsCAFile and tlsCertificateKeyFile must be PEM files the service user can read",
         ) from None
     return client[settings.database_name]
 

@@ -114,3 +114,24 @@ class Parked(Concern):
         for doc in docs:
             reasons[int(doc["personId"])].add(str(doc.get("reason")))
         return dict(reasons)
+
+    def waiting_persons(self, hospital_id: str, reasons: Iterable[str]) -> list[dict[str, Any]]:
+        """Per OpenMRS person and reason: the rows parked, and since when (the data manager's
+        worklist), oldest first. Nothing of the person but the id."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"hospitalId": hospital_id, "reason": {"$in": sorted(set(reasons))}}},
+            {
+                "$group": {
+                    "_id": {"person": "$personId", "reason": "$reason"},
+                    "rows": {"$sum": 1},
+                    "since": {"$min": "$firstParkedAt"},
+                }
+            },
+            {"$sort": {"since": 1, "_id.person": 1}},
+        ]
+        found = self._gw.call("reading the worklist", lambda: list(self._db[PARKED].aggregate(pipeline)))
+        return [
+            {"person_id": int(r["_id"]["person"]), "reason": str(r["_id"]["reason"]), "rows": int(r["rows"]),
+             "since": r.get("since")}
+            for r in found
+        ]  # fmt: skip

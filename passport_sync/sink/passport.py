@@ -20,6 +20,7 @@ from typing import Any
 from pymongo.database import Database
 
 from passport_sync.config import RetryConfig, Settings
+from passport_sync.errors import PassportSyncError, UsageError
 from passport_sync.sink.audit import Audit
 from passport_sync.sink.checkpoints import Checkpoints
 from passport_sync.sink.encounters import Encounters
@@ -30,6 +31,11 @@ from passport_sync.sink.parked import Parked
 from passport_sync.sink.patients import Patients
 from passport_sync.sink.placeholders import Placeholders
 from passport_sync.sink.records import Records
+
+# The collections the Patient Passport backend creates when it first starts (Mongoose builds its
+# indexes then) and that the sync never creates: a database without them is not a Passport, so a
+# mistyped database name in the URI is refused instead of filling a new database nobody reads.
+APP_COLLECTIONS = ("patients", "users")
 
 
 class PassportStore:
@@ -89,3 +95,46 @@ class PassportStore:
 
     def collections(self) -> set[str]:
         return set(self.gateway.call("listing collections", self.db.list_collection_names))
+
+    def passport_problem(self) -> str | None:
+        """Why this database is not a Patient Passport (None when it is): it lacks the app's
+        collections, as a new database made by a mistyped name in the URI does."""
+        present = self.collections()
+        missing = [name for name in APP_COLLECTIONS if name not in present]
+        if not missing:
+            return None
+        return (
+            f"MongoDB database {self.db.name!r} is not a Patient Passport database:"
+            f" it has no {' and no '.join(missing)} collection"
+        )
+
+    def require_passport(self) -> None:
+        """UsageError (nothing written) unless this database is the app's; see ``passport_problem``."""
+        problem = self.passport_problem()
+        if problem is None:
+            return
+        hint = "check the database name at the end of MONGODB_URI (mongodb.uri)"
+        others = self._other_passports()
+        if others:
+            hint += f"; Patient Passport databases on this server: {', '.join(others)}"
+        hint += (
+            "; for a new Patient Passport, start its backend once against this database"
+            " (it creates its collections), then run again"
+        )
+        raise UsageError(problem, hint=hint)
+
+    def _other_passports(self) -> list[str]:
+        """The databases on the server that hold the app's collections (empty when the user may
+        not list them): the likely right name for the hint."""
+        try:
+            names = self.gateway.once("listing databases", self.db.client.list_database_names)
+            found = []
+            for name in sorted(names)[:50]:  # bounded: a shared server may hold many
+                if name in ("admin", "local", "config") or name == self.db.name:
+                    continue
+                present = set(self.gateway.once("listing collections", self.db.client[name].list_collection_names))
+                if all(c in present for c in APP_COLLECTIONS):
+                    found.append(name)
+            return found[:5]
+        except PassportSyncError:
+            return []

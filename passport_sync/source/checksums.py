@@ -21,7 +21,7 @@ from typing import Any
 
 from passport_sync.source.clinical import CLINICAL_SOURCES, DRUG_ORDERS, ClinicalSource
 from passport_sync.source.clinical import selection as clinical_selection
-from passport_sync.source.queries import PROBED_PROPERTIES, Query, SchemaInfo, obs_selection
+from passport_sync.source.queries import PROBED_PROPERTIES, Query, SchemaInfo, obs_selection, properties_source
 
 IDENTITIES = "identity"
 
@@ -50,13 +50,15 @@ def _feed_table(feed: str, schema: SchemaInfo, now: datetime) -> tuple[str, str,
 
 def _settings(schema: SchemaInfo) -> list[str]:
     """The global properties every record is rendered with (the boolean concepts, the default
-    locale): one value per statement, so a change to them makes every row differ once."""
-    if not schema.has("global_property"):
+    locale): one value per statement, so a change to them makes every row differ once. Read
+    where the sync reads them (the table, or the read-only user's view of it)."""
+    source = properties_source(schema)
+    if source is None:
         return []
     names = ", ".join(f"'{name}'" for name in PROBED_PROPERTIES)
     return [
         "(SELECT GROUP_CONCAT(CONCAT_WS('=', property, property_value) ORDER BY property)"
-        f" FROM global_property WHERE property IN ({names}))"
+        f" FROM {source} WHERE property IN ({names}))"
     ]
 
 

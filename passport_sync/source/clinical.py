@@ -26,6 +26,7 @@ from passport_sync.source.queries import (
     encounter_details,
     first_provider_of,
     names_of_concepts,
+    pk_after_or_within,
     provider_details,
     window_digest,
 )
@@ -283,10 +284,12 @@ def max_changed(source: ClinicalSource, schema: SchemaInfo) -> Query:
     return (f"SELECT MAX({_changed(schema, alias, table)}) AS m FROM {table} {alias}{join}", ())
 
 
-def count_after(source: ClinicalSource, after: int) -> Query:
+def count_after(source: ClinicalSource, after: int, gaps: Sequence[tuple[int, int]] = ()) -> Query:
+    """The rows that wait: after the checkpoint or inside one of its late-commit gaps (rows, not ids)."""
     table = "orders o JOIN drug_order dor ON dor.order_id = o.order_id" if source is DRUG_ORDERS else source.table
     pk = f"o.{source.pk}" if source is DRUG_ORDERS else source.pk
-    return (f"SELECT COUNT(*) AS n FROM {table} WHERE {pk} > %s", (after,))
+    where = pk_after_or_within(pk, gaps)
+    return (f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", (after, *(b for gap in gaps for b in gap)))
 
 
 def last_pk_before(source: ClinicalSource, moment: datetime) -> Query:

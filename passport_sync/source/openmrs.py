@@ -56,7 +56,7 @@ _HINTS = {
     1142: "grant the user SELECT on the OpenMRS database (see scripts/create-readonly-user.sql)",
     1049: "check db.name: the database does not exist on that server",
     1146: "this database lacks an OpenMRS table; check db.name points at the OpenMRS database",
-    1054: "this OpenMRS schema lacks a column we read; run test-connection to see the schema version",
+    1054: "this OpenMRS schema lacks a column passport-sync reads; report it with the OpenMRS version",
     2003: "check db.host and db.port, that the server runs, and that a firewall lets this host in",
     2005: "check db.host: the name does not resolve",
     2013: "the connection dropped; check the network and the server's wait_timeout",
@@ -183,6 +183,13 @@ def translate_mysql_error(
         return SourceUnavailable(
             f"{where}: a query got no answer within {db.read_timeout_seconds}s (timed out)",
             hint="raise db.read_timeout_seconds if the server is slow, or check that it is not hung",
+        )
+    if "Packet sequence number wrong" in detail:
+        # The first bytes back were not a MySQL greeting: another service (HTTP, SSH) on that port.
+        return SourceError(
+            f"{where}: the server on that port does not speak MySQL's protocol ({detail})",
+            hint="check db.host and db.port: they must name the MySQL/MariaDB server (port 3306 unless set"
+            " otherwise), not a web server or another service",
         )
     hint = _HINTS.get(code or 0, "")
     message = f"{where}: MySQL error {code}: {detail}" if code else f"{where}: {detail}"
@@ -395,7 +402,16 @@ class OpenMRSSource:
                     # tls: preferred and a server without TLS: plaintext, said in test-connection.
                     self._server_has_no_tls = True
                     _SERVERS_WITHOUT_TLS.add((db.host, db.port))
-                    log.info("%s: the OpenMRS server offers no TLS; plaintext (tls: preferred)", self.hospital.name)
+                    if db.on_this_machine:
+                        log.info("%s: the OpenMRS server offers no TLS; plaintext (tls: preferred)", self.hospital.name)
+                    else:
+                        # Patient data crosses a network unencrypted: a WARNING, which --quiet keeps.
+                        log.warning(
+                            "%s: the OpenMRS server %s:%d offers no TLS: patient data crosses the network in"
+                            " plaintext (tls: preferred); set db.tls: required with db.ssl.ca, or db.tls: disabled"
+                            " to accept plaintext on purpose",
+                            self.hospital.name, db.host, db.port,
+                        )  # fmt: skip
                     del kwargs["ssl"]
                     conn = self._connect(**kwargs, ssl_disabled=True)
             except Exception as exc:  # noqa: BLE001 - every driver failure is translated here
@@ -469,11 +485,21 @@ class OpenMRSSource:
         if self._schema is None:
             rows = self.run(queries.SCHEMA_QUERY)
             self._schema = SchemaInfo(frozenset((r["TABLE_NAME"], r["COLUMN_NAME"]) for r in rows))
-            missing = [t for t in queries.REQUIRED_TABLES if not self._schema.has(t)]
-            if missing:
+            missing_tables = [t for t in queries.REQUIRED_TABLES if not self._schema.has(t)]
+            if missing_tables:
+                self._schema = None
                 raise SourceError(
-                    f"not an OpenMRS database: missing table(s) {', '.join(missing)}",
-                    hint="check db.name of this hospital",
+                    f"not an OpenMRS database: missing table(s) {', '.join(missing_tables)}",
+                    hint="check db.name of this hospital, and that the MySQL user may SELECT these tables"
+                    " (scripts/create-readonly-user.sql)",
+                )
+            missing = queries.missing_columns(self._schema)
+            if missing:
+                self._schema = None
+                raise SourceError(
+                    f"this OpenMRS database lacks column(s) passport-sync reads: {', '.join(missing)}",
+                    hint="passport-sync reads OpenMRS Platform 2.x tables as they ship; restore the column(s), or"
+                    " grant the MySQL user SELECT on them if only the grant is missing",
                 )
         return self._schema
 
@@ -515,7 +541,8 @@ class OpenMRSSource:
     def _global_properties(self) -> dict[str, Any]:
         """The global properties the sync reads, once per connection's run."""
         if self._properties is None:
-            rows = self.run(queries.global_properties()) if self.schema().has("global_property") else []
+            query = queries.global_properties(self.schema())
+            rows = self.run(query) if query is not None else []
             self._properties = {r["property"]: r["property_value"] for r in rows}
         return self._properties
 
@@ -602,9 +629,25 @@ class OpenMRSSource:
         return int(self.run(queries.last_obs_id_before(moment))[0]["m"] or 0)
 
     @_traced
-    def count_obs_after(self, after_obs_id: int) -> int:
-        row = self.run(queries.count_obs_after(after_obs_id))[0]
+    def count_obs_after(self, after_obs_id: int, gaps: Sequence[tuple[int, int]] = ()) -> int:
+        row = self.run(queries.count_obs_after(after_obs_id, gaps))[0]
         return int(next(iter(row.values())) or 0)
+
+    @_traced
+    def count_waiting(self, feeds: Sequence[tuple[str, int, Sequence[tuple[int, int]]]]) -> dict[str, int]:
+        """Rows waiting per feed (name, checkpoint, gaps), counted in one statement: the
+        observations and each clinical source (by its name) after the checkpoint or in a gap."""
+        by_name = {source.name: source for source in clinical.CLINICAL_SOURCES}
+        parts: list[Query] = []
+        for name, after, gaps in feeds:
+            if name == "obs":
+                parts.append(queries.count_obs_after(after, gaps))
+            else:
+                parts.append(clinical.count_after(by_name[name], after, gaps))
+        if not parts:
+            return {}
+        row = self.run(queries.scalars(parts))[0]
+        return {name: int(row[f"n_{index}"] or 0) for index, (name, _, _) in enumerate(feeds)}
 
     # -- people and names ------------------------------------------------------------------------
     @_traced
@@ -678,6 +721,20 @@ class OpenMRSSource:
     def persons_with_identifiers_after(self, after_id: int, type_ids: Collection[int]) -> set[int]:
         """Patients given a national-ID identifier after ``after_id`` (patient_identifier_id)."""
         return {int(r["patient_id"]) for r in self.run(queries.identifiers_after(after_id, type_ids))}
+
+    @_traced
+    def patient_references(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+        """person_id -> {uuid, openmrs_identifier, national_id} (see queries.patient_references)."""
+        found: dict[int, dict[str, Any]] = {}
+        ordered = sorted(set(person_ids))
+        for start in range(0, len(ordered), 1000):
+            for row in self.run(queries.patient_references(ordered[start : start + 1000], type_ids)):
+                found[int(row["person_id"])] = {
+                    "uuid": row["uuid"],
+                    "openmrs_identifier": row["openmrs_identifier"],
+                    "national_id": row["national_id"],
+                }
+        return found
 
     @_traced
     def persons_by_national_id(self, digits: str, type_ids: Collection[int]) -> list[int]:
@@ -792,8 +849,8 @@ class OpenMRSSource:
         return {names[int(r["i"])]: (int(r["n"]), int(r["x"])) for r in self.run(queries.digests(parts))}
 
     @_traced
-    def clinical_count_after(self, source: ClinicalSource, after: int) -> int:
-        return int(self.run(clinical.count_after(source, after))[0]["n"] or 0)
+    def clinical_count_after(self, source: ClinicalSource, after: int, gaps: Sequence[tuple[int, int]] = ()) -> int:
+        return int(self.run(clinical.count_after(source, after, gaps))[0]["n"] or 0)
 
     @_traced
     def clinical_last_pk_before(self, source: ClinicalSource, moment: datetime) -> int:

@@ -32,20 +32,56 @@ SCHEMA_QUERY: Query = (
     (),
 )
 
-REQUIRED_TABLES = (
-    "obs",
-    "concept",
-    "concept_name",
-    "concept_datatype",
-    "concept_class",
-    "patient_identifier",
-    "patient_identifier_type",
-    "encounter",
-    "encounter_provider",
-    "provider",
-    "person_name",
-    "location",
-)
+# Every table and column the sync reads without first asking whether it exists (the statements
+# below and in checksums.py; columns of later OpenMRS versions are read through ``_optional``, the
+# clinical sources' tables are looked for one by one). ``OpenMRSSource.schema`` refuses a database
+# without one of them, naming each: sync-all before it reads anything and test-connection alike,
+# so the two cannot disagree.
+READ_COLUMNS: dict[str, tuple[str, ...]] = {
+    "obs": (
+        "obs_id", "uuid", "person_id", "concept_id", "obs_datetime", "date_created", "voided", "date_voided",
+        "void_reason", "encounter_id", "location_id", "obs_group_id", "previous_version", "value_coded",
+        "value_coded_name_id", "value_drug", "value_numeric", "value_modifier", "value_text", "value_datetime",
+        "value_complex", "comments",
+    ),
+    "person": ("person_id", "uuid"),
+    "concept": ("concept_id", "uuid", "datatype_id", "class_id"),
+    "concept_name": (
+        "concept_name_id", "concept_id", "name", "locale", "concept_name_type", "locale_preferred", "voided",
+    ),
+    "concept_datatype": ("concept_datatype_id", "name"),
+    "concept_class": ("concept_class_id", "name"),
+    "concept_numeric": ("concept_id", "units", "hi_normal", "low_normal", "hi_critical", "low_critical"),
+    "drug": ("drug_id", "name"),
+    "patient": ("patient_id", "voided"),
+    "patient_identifier": (
+        "patient_identifier_id", "patient_id", "identifier", "identifier_type", "preferred", "voided",
+    ),
+    "patient_identifier_type": ("patient_identifier_type_id", "name", "uuid", "retired"),
+    "encounter": (
+        "encounter_id", "uuid", "patient_id", "encounter_type", "encounter_datetime", "location_id",
+        "date_created", "voided",
+    ),
+    "encounter_type": ("encounter_type_id", "name"),
+    "encounter_provider": ("encounter_provider_id", "encounter_id", "provider_id", "voided"),
+    "provider": ("provider_id", "uuid", "name", "person_id"),
+    "person_name": (
+        "person_name_id", "person_id", "prefix", "given_name", "middle_name", "family_name", "preferred", "voided",
+    ),
+    "location": ("location_id", "name"),
+}  # fmt: skip
+REQUIRED_TABLES = tuple(READ_COLUMNS)
+
+
+def missing_columns(schema: SchemaInfo) -> list[str]:
+    """``table`` or ``table.column`` for each part of ``READ_COLUMNS`` the database lacks."""
+    missing: list[str] = []
+    for table, columns in READ_COLUMNS.items():
+        if not schema.has(table):
+            missing.append(table)
+            continue
+        missing.extend(f"{table}.{column}" for column in columns if not schema.has(table, column))
+    return missing
 
 
 def _placeholders(values: Collection[Any]) -> str:
@@ -276,8 +312,27 @@ def last_obs_id_before(moment: datetime) -> Query:
     return ("SELECT MAX(obs_id) AS m FROM obs WHERE date_created < %s", (moment,))
 
 
-def count_obs_after(after_obs_id: int) -> Query:
-    return ("SELECT COUNT(*) FROM obs WHERE obs_id > %s", (after_obs_id,))
+def count_obs_after(after_obs_id: int, gaps: Sequence[tuple[int, int]] = ()) -> Query:
+    """The observations that wait: after the checkpoint, or inside one of its late-commit gaps.
+    Rows, not ids: ids an insert skipped (bulk inserts, auto_increment_increment) count nothing."""
+    return (f"SELECT COUNT(*) FROM obs WHERE {pk_after_or_within('obs_id', gaps)}", (after_obs_id, *_flat(gaps)))
+
+
+def scalars(parts: Sequence[Query]) -> Query:
+    """Single-value queries as the columns ``n_0``, ``n_1``, … of one statement."""
+    sql = "SELECT " + ", ".join(f"({q[0]}) AS n_{index}" for index, q in enumerate(parts))
+    return sql, tuple(p for q in parts for p in q[1])
+
+
+def pk_after_or_within(pk: str, gaps: Sequence[tuple[int, int]]) -> str:
+    """``pk`` after a checkpoint (the first parameter) or in one of ``gaps`` (low, high; at most
+    checkpoint.MAX_GAP_RANGES of them): primary-key ranges, so the count reads the index only
+    where rows can wait."""
+    return " OR ".join([f"{pk} > %s", *(f"{pk} BETWEEN %s AND %s" for _ in gaps)])
+
+
+def _flat(gaps: Sequence[tuple[int, int]]) -> list[int]:
+    return [bound for gap in gaps for bound in gap]
 
 
 def identifier_types(name_like: str | None, uuid: str | None) -> Query:
@@ -355,6 +410,28 @@ def identifiers_not_plain_digits(type_ids: Collection[int]) -> Query:
     return _national_ids(type_ids, "pi.identifier NOT REGEXP '^[0-9]+$'", ())
 
 
+def patient_references(person_ids: Collection[int], type_ids: Collection[int]) -> Query:
+    """What a data manager finds a patient by in OpenMRS, never a name: the person's uuid, its
+    preferred identifier other than the national ID (the OpenMRS ID), and its national ID
+    (shown only when the operator asks)."""
+    others = f"pi.identifier_type NOT IN ({_placeholders(type_ids)})"
+    nationals = f"pi.identifier_type IN ({_placeholders(type_ids)})"
+
+    def first(condition: str) -> str:
+        return (
+            "(SELECT pi.identifier FROM patient_identifier pi"
+            f" WHERE pi.patient_id = p.person_id AND pi.voided = 0 AND {condition}"
+            " ORDER BY pi.preferred DESC, pi.patient_identifier_id LIMIT 1)"
+        )
+
+    ids = sorted(person_ids)
+    return (
+        f"SELECT p.person_id, p.uuid, {first(others)} AS openmrs_identifier, {first(nationals)} AS national_id"
+        f" FROM person p WHERE p.person_id IN ({_placeholders(ids)})",
+        (*type_ids, *type_ids, *ids),
+    )
+
+
 def concept_names(concept_ids: Collection[int]) -> Query:
     return (
         "SELECT concept_name_id, concept_id, name, locale, concept_name_type, locale_preferred"
@@ -394,9 +471,27 @@ SELECT e.encounter_id, e.uuid, e.patient_id AS person_id, e.encounter_datetime, 
     )
 
 
-def global_properties() -> Query:
+# The view scripts/create-readonly-user.sql creates over ``global_property``: the rows of
+# PROBED_PROPERTIES only. OpenMRS keeps secrets in that table too (mail.password, API keys), so
+# the read-only user is granted the view, not the table.
+PROPERTIES_VIEW = "passport_sync_global_property"
+
+
+def properties_source(schema: SchemaInfo) -> str | None:
+    """Where the global properties are read: the table where the user may read it, else the view,
+    else nowhere (OpenMRS's defaults apply)."""
+    for name in ("global_property", PROPERTIES_VIEW):
+        if schema.has(name, "property") and schema.has(name, "property_value"):
+            return name
+    return None
+
+
+def global_properties(schema: SchemaInfo) -> Query | None:
+    source = properties_source(schema)
+    if source is None:
+        return None
     names = ", ".join(f"'{name}'" for name in PROBED_PROPERTIES)
-    return (f"SELECT property, property_value FROM global_property WHERE property IN ({names})", ())
+    return (f"SELECT property, property_value FROM {source} WHERE property IN ({names})", ())
 
 
 def first_obs_uuid() -> Query:
@@ -428,10 +523,12 @@ def probe(schema: SchemaInfo, latest: Sequence[tuple[str, Query, Query]]) -> Que
         assert not query[1], "probe parts take no parameters"
         return f"({query[0]})"
 
+    properties = properties_source(schema)
+
     def prop(name: str) -> str:
-        if not schema.has("global_property"):
+        if properties is None:
             return "NULL"
-        return f"(SELECT property_value FROM global_property WHERE property = '{name}')"
+        return f"(SELECT property_value FROM {properties} WHERE property = '{name}')"
 
     columns = [
         "NOW() AS now",

@@ -38,9 +38,9 @@ class LatencyProxies:
         self.thread.join(timeout=10)
         self.loop.close()
 
-    def open(self) -> int:
-        """A new listening port forwarding to the target."""
-        server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._serve, "127.0.0.1", 0), self.loop).result(
+    def open(self, address: str = "127.0.0.1") -> int:
+        """A new listening port on ``address`` forwarding to the target."""
+        server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._serve, address, 0), self.loop).result(
             timeout=10
         )
         self.servers.append(server)

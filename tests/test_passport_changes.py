@@ -25,7 +25,7 @@ from passport_sync.models import HospitalReport
 from passport_sync.parking import NOT_IN_PASSPORT
 from passport_sync.pipeline import HospitalSync
 from passport_sync.sink.passport import PassportStore
-from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
+from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient, start_passport_backend
 from tests.helpers import Clinic, run_sync, synced
 from tests.oracle import PASSPORT_OPERATIONS, TRACED_OPERATIONS, differences, run_oracle
 
@@ -117,6 +117,7 @@ def fresh_differences(
     name = f"pstest_{secrets.token_hex(4)}"
     try:
         fresh = client[name]
+        start_passport_backend(fresh)
         for patient in passport.patients.find():
             mine = own.get(str(patient["_id"]), [])
             fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": mine})

@@ -55,6 +55,10 @@ class Checkpoint:
     def gap_ids(self) -> int:
         return sum(g.high - g.low + 1 for g in self.gaps)
 
+    @property
+    def gap_ranges(self) -> list[tuple[int, int]]:
+        return [(g.low, g.high) for g in self.gaps]
+
 
 def advance(cp: Checkpoint, seen_ids: Sequence[int], now: datetime) -> Checkpoint:
     """The checkpoint after a batch of rows with ``seen_ids`` (ascending, all > last_obs_id)

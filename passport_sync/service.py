@@ -293,14 +293,15 @@ def hospital_status(
 
 
 def count_behind_rows(source: OpenMRSSource, syncstatus: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
-    """Rows in OpenMRS not synced yet (after each feed's checkpoint, plus its late-commit gaps):
-    the total, and {source name: {last_id, behind}} for the clinical sources."""
+    """Rows in OpenMRS not synced yet (after each feed's checkpoint, plus those committed late
+    inside its gaps): the total, and {source name: {last_id, behind}} for the clinical sources.
+    Rows, not ids: a gap below the first id a feed read may be wide and hold nothing."""
     state = cp_logic.from_document(syncstatus)
-    total = source.count_obs_after(state.last_obs_id) + state.gap_ids
+    total = source.count_obs_after(state.last_obs_id, state.gap_ranges)
     sources: dict[str, Any] = {}
     for clinical_source in source.clinical_sources():
         feed_state = cp_logic.stored_checkpoint(clinical_source.name, syncstatus)
-        behind = source.clinical_count_after(clinical_source, feed_state.last_obs_id) + feed_state.gap_ids
+        behind = source.clinical_count_after(clinical_source, feed_state.last_obs_id, feed_state.gap_ranges)
         sources[clinical_source.name] = {"last_id": feed_state.last_obs_id, "behind": behind}
         total += behind
     return total, sources
@@ -339,7 +340,7 @@ def _reset_to(
     fields: dict[str, Any] = {}
     unmoved: list[str] = []
     with source_factory(hospital, settings) as source:
-        feeds: list[tuple[str, Callable[[], int], Callable[[int], int]]] = [
+        feeds: list[tuple[str, Callable[[], int], Callable[[int, list[tuple[int, int]]], int]]] = [
             ("obs", lambda: source.last_obs_id_before(to), source.count_obs_after)
         ]
         for clinical_source in source.clinical_sources():
@@ -358,7 +359,7 @@ def _reset_to(
             if state == current:
                 unmoved.append(name)
             fields.update(cp_logic.stored_fields(name, state))
-            remaining += count_after(state.last_obs_id) + state.gap_ids
+            remaining += count_after(state.last_obs_id, state.gap_ranges)
     if fields:
         store.checkpoints.save(hospital.id, fields, datetime.now().astimezone())
     obs_state = cp_logic.stored_checkpoint("obs", {**(doc or {}), **fields})

@@ -85,13 +85,26 @@ def test_an_observation_committed_late_below_the_first_id_ever_synced_is_synced_
         checkpoint = passport.syncstatus.find_one({"hospitalId": HOSPITAL})
         assert checkpoint["lastObsId"] == first_synced
         assert [gap[:2] for gap in checkpoint["gaps"]] == [[1, first_synced - 1]]
+        # status counts rows waiting, not ids: the open transaction's row is not there yet.
+        assert behind(settings) == 0
         late_conn.commit()
     finally:
         late_conn.close()  # rolls back if the test failed before the commit
+    assert behind(settings) == 1
     assert run_sync(settings)[0].written == 1
     assert set(obs_uuids(passport)) == live_obs_uuids(clinic.db)
     assert max(obs_uuids(passport).values()) == 1
     assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})["gaps"] == ([[1, late_id - 1]] if late_id > 1 else [])
+
+
+def behind(settings: Any) -> int:
+    store = PassportStore.connect(settings)
+    try:
+        status = service.hospital_status(settings, store, settings.hospitals[0])
+    finally:
+        store.close()
+    assert status["behind_error"] is None
+    return int(status["behind"])
 
 
 # 2. Nothing is duplicated -------------------------------------------------------------------------

@@ -244,10 +244,12 @@ def max_changed(source: ClinicalSource, schema: SchemaInfo) -> Query:
     return (f"SELECT MAX({_changed(schema, alias, table)}) AS m FROM {table} {alias}{join}", ())
 
 
-def count_after(source: ClinicalSource, after: int) -> Query:
+def count_after(source: ClinicalSource, after: int, gaps: Sequence[tuple[int, int]] = ()) -> Query:
+    """Rows after the checkpoint, and those committed late inside its ``gaps``."""
     table = "orders o JOIN drug_order dor ON dor.order_id = o.order_id" if source is DRUG_ORDERS else source.table
     pk = f"o.{source.pk}" if source is DRUG_ORDERS else source.pk
-    return (f"SELECT COUNT(*) AS n FROM {table} WHERE {pk} > %s", (after,))
+    where = " OR ".join([f"{pk} > %s", *[f"{pk} BETWEEN %s AND %s"] * len(gaps)])
+    return (f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", (after, *[v for g in gaps for v in g]))
 
 
 def last_pk_before(source: ClinicalSource, moment: datetime) -> Query:

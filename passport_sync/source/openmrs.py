@@ -602,8 +602,8 @@ class OpenMRSSource:
         return int(self.run(queries.last_obs_id_before(moment))[0]["m"] or 0)
 
     @_traced
-    def count_obs_after(self, after_obs_id: int) -> int:
-        row = self.run(queries.count_obs_after(after_obs_id))[0]
+    def count_obs_after(self, after_obs_id: int, gaps: Sequence[tuple[int, int]] = ()) -> int:
+        row = self.run(queries.count_obs_after(after_obs_id, gaps))[0]
         return int(next(iter(row.values())) or 0)
 
     # -- people and names ------------------------------------------------------------------------
@@ -792,8 +792,8 @@ class OpenMRSSource:
         return {names[int(r["i"])]: (int(r["n"]), int(r["x"])) for r in self.run(queries.digests(parts))}
 
     @_traced
-    def clinical_count_after(self, source: ClinicalSource, after: int) -> int:
-        return int(self.run(clinical.count_after(source, after))[0]["n"] or 0)
+    def clinical_count_after(self, source: ClinicalSource, after: int, gaps: Sequence[tuple[int, int]] = ()) -> int:
+        return int(self.run(clinical.count_after(source, after, gaps))[0]["n"] or 0)
 
     @_traced
     def clinical_last_pk_before(self, source: ClinicalSource, moment: datetime) -> int:

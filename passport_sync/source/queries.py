@@ -194,8 +194,10 @@ def last_obs_id_before(moment: datetime) -> Query:
     return ("SELECT MAX(obs_id) AS m FROM obs WHERE date_created < %s", (moment,))
 
 
-def count_obs_after(after_obs_id: int) -> Query:
-    return ("SELECT COUNT(*) FROM obs WHERE obs_id > %s", (after_obs_id,))
+def count_obs_after(after_obs_id: int, gaps: Sequence[tuple[int, int]] = ()) -> Query:
+    """Observations after the checkpoint, and those committed late inside its ``gaps``."""
+    where = " OR ".join(["obs_id > %s", *["obs_id BETWEEN %s AND %s"] * len(gaps)])
+    return (f"SELECT COUNT(*) FROM obs WHERE {where}", (after_obs_id, *[v for g in gaps for v in g]))
 
 
 def identifier_types(name_like: str | None, uuid: str | None) -> Query:

@@ -155,7 +155,7 @@ class SlowAndIntruding:
 
     def batch_done(self, report: HospitalReport, phase: str) -> None:
         self.batches += 1
-        time.sleep(self.ttl.total_seconds() / 5)
+        time.sleep(self.ttl.total_seconds() / 20)
         if self.second is None and datetime.now(UTC) - self.started > 2 * self.ttl:
             self.holder_then = self.passport.openmrs_sync_locks.find_one({"_id": HOSPITAL})
             self.second = run_sync(self.settings)[0]
@@ -172,10 +172,11 @@ def test_a_run_longer_than_its_lease_keeps_it_and_a_second_sync_is_refused(
     for i in range(4):
         register_patient(passport, f"33333333330{i:02d}")
     clinic.many(persons, 300)
-    settings = make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=10)
-    # A one-second lease (shorter than the configuration allows, so the run outlasts it many times).
-    ttl = timedelta(seconds=1)
-    settings = settings.model_copy(update={"sync": settings.sync.model_copy(update={"lock_ttl_seconds": 1})})
+    settings = make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=5)
+    # A three-second lease (shorter than the configuration allows): 60 slow batches outlast it
+    # three times, while a batch is far shorter than the third of it after which the lease is renewed.
+    ttl = timedelta(seconds=3)
+    settings = settings.model_copy(update={"sync": settings.sync.model_copy(update={"lock_ttl_seconds": 3})})
     observer = SlowAndIntruding(settings, passport, ttl)
 
     store = PassportStore.connect(settings)
@@ -191,5 +192,5 @@ def test_a_run_longer_than_its_lease_keeps_it_and_a_second_sync_is_refused(
     assert observer.holder_then["expiresAt"] > observer.holder_then["acquiredAt"] + 2 * ttl
     assert first.outcome == "ok", first.errors
     assert first.written == 300
-    assert observer.batches >= 300 // 10
+    assert observer.batches >= 300 // 5
     assert passport.openmrs_sync_locks.count_documents({}) == 0

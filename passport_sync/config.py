@@ -28,6 +28,7 @@ RecordType = Literal["condition", "medication", "test", "visit", "image"]
 
 DEFAULT_CONFIG_PATHS = (Path("hospitals.yaml"), Path("/etc/passport-sync/hospitals.yaml"))
 CONFIG_ENV = "PASSPORT_SYNC_CONFIG"
+MEDICAL_HISTORY_LINKS_ENV = "PASSPORT_SYNC_MEDICAL_HISTORY_LINKS"
 DEFAULT_DATABASE = "patientpassport"
 
 _ENV_HOSPITAL = re.compile(r"^HOSPITAL_(\d+)_(ID|NAME|DB_HOST|DB_PORT|DB_NAME|DB_USER|DB_PASSWORD|ENABLED|TIMEZONE)$")
@@ -254,6 +255,11 @@ class SyncOptions(_Strict):
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     interval_minutes: int = Field(default=5, ge=1, le=1440)
     detailed_logs: bool = False
+    # Append each synced record's id to its patient's ``medicalHistory``, as the original design
+    # did. Off: the app's pages read ``medicalrecords`` and nothing reads these links (its legacy
+    # endpoint resolves them against another collection), while each one rewrites a patient
+    # document that grows without bound. Turn on only for a deployment whose own code reads them.
+    medical_history_links: bool = False
     locale: str = "en"
     national_id_type: NationalIdType = NationalIdType()
     late_commit_window_minutes: int = Field(default=1440, ge=0, le=60 * 24 * 30)
@@ -522,6 +528,8 @@ def env_overlay(environ: Mapping[str, str]) -> dict[str, Any]:
         sync["interval_minutes"] = environ["OPENMRS_SYNC_INTERVAL"]
     if "OPENMRS_DETAILED_LOGS" in environ:
         sync["detailed_logs"] = environ["OPENMRS_DETAILED_LOGS"]
+    if MEDICAL_HISTORY_LINKS_ENV in environ:
+        sync["medical_history_links"] = environ[MEDICAL_HISTORY_LINKS_ENV]
     if sync:
         overlay["sync"] = sync
     if environ.get("MONGODB_URI"):
@@ -601,6 +609,7 @@ _ENV_SETTINGS = {
     ("sync", "batch_size"): "OPENMRS_MAX_RECORDS",
     ("sync", "interval_minutes"): "OPENMRS_SYNC_INTERVAL",
     ("sync", "detailed_logs"): "OPENMRS_DETAILED_LOGS",
+    ("sync", "medical_history_links"): MEDICAL_HISTORY_LINKS_ENV,
     ("mongodb", "uri"): "MONGODB_URI",
 }
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bson import ObjectId
-
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.models import PersonIdentity
 from passport_sync.parking import (
@@ -24,6 +22,7 @@ from passport_sync.parking import (
     NOT_IN_PASSPORT,
     SHARED_NATIONAL_ID,
 )
+from passport_sync.passport_changes import PatientChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,28 +69,14 @@ def decide(
     return matches
 
 
-def registrations_to_handle(registered: Iterable[tuple[str, str]], handled: Mapping[str, str]) -> dict[str, str]:
-    """The Passport patients (``_id``: normalised national ID) among ``registered`` whose national
-    ID was not handled yet: new ones, and ones whose national ID changed since it was handled.
-    Patients without a usable national ID match no one."""
-    found = {pid: n for pid, raw in registered if (n := normalise_national_id(raw))}
-    return {pid: n for pid, n in found.items() if handled.get(pid) != n}
-
-
-def registrations_from(registrations: Mapping[str, str], moment: datetime) -> dict[str, str]:
-    """Those registered at or after ``moment`` (by their ``_id``'s second, as the lookup of new
-    patients compares them): the only ones a lookup from ``moment`` can return again."""
-    first = ObjectId.from_datetime(moment)
-    return {pid: n for pid, n in registrations.items() if ObjectId.is_valid(pid) and ObjectId(pid) >= first}
-
-
 class IdentityReader(Protocol):
     def identities(self, person_ids: Collection[int], type_ids: Collection[int]) -> dict[int, PersonIdentity]: ...
 
 
 class PatientDirectory(Protocol):
     def by_national_id(self, national_ids: Iterable[str]) -> dict[str, list[str]]: ...
-    def registered_since(self, moment: datetime, until: datetime) -> list[tuple[str, str]]: ...
+    def changed_since(self, moment: datetime) -> list[PatientChange]: ...
+    def ids_between(self, first: str, last: str) -> set[str]: ...
 
 
 class PatientMatcher:

@@ -27,7 +27,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from passport_sync import checkpoint as cp_logic
-from passport_sync import tracing
+from passport_sync import passport_changes as changes
+from passport_sync import tracing, unverified
 from passport_sync.checkpoint import ChangesDigest, Checkpoint
 from passport_sync.config import HospitalConfig, Settings
 from passport_sync.errors import ConfigError, LockHeld, PassportSyncError
@@ -35,7 +36,7 @@ from passport_sync.feeds import ClinicalFeed, Feed, ObservationFeed
 from passport_sync.lease import Lease
 from passport_sync.mapping import RENDER_VERSION
 from passport_sync.mapping.visits import DERIVED_SOURCES
-from passport_sync.matching import PatientMatcher, PersonMatch, registrations_from, registrations_to_handle
+from passport_sync.matching import PatientMatcher, PersonMatch
 from passport_sync.models import FeedHead, HospitalReport
 from passport_sync.observer import NullObserver, SyncObserver
 from passport_sync.parking import RETRIED_BY_FULL_PASS
@@ -44,7 +45,7 @@ from passport_sync.planning import clinical as clinical_planner
 from passport_sync.planning import observations as obs_planner
 from passport_sync.planning import visits as visits_planner
 from passport_sync.ports import OpenMRSReader, PassportSink
-from passport_sync.reconcile import Reconciler
+from passport_sync.reconcile import Reconciler, due_position
 from passport_sync.sink.dry_run import DryRunPassport
 from passport_sync.sink.locks import lock_owner
 from passport_sync.sink.passport import PassportStore
@@ -59,12 +60,19 @@ _T = TypeVar("_T")
 # stays bounded; the next runs continue where it stopped.
 RERENDER_BATCHES_PER_RUN = 50
 RERENDER = "re-render"
-# How far back each run looks for patients registered in Patient Passport since the last one.
-NEW_PATIENT_LOOKBACK = timedelta(minutes=10)
+# Removing the medicalHistory links earlier versions wrote: the records of this many persons at a
+# time, at most so many ranges per run; the next runs continue where it stopped.
+LINK_REMOVAL_PERSONS_PER_RANGE = 200
+LINK_REMOVAL_RANGES_PER_RUN = 50
+LINKS_REMOVED = "medicalHistoryLinksRemoved"
+LINKS_REMOVED_AFTER = "medicalHistoryLinksAfter"
 # The encounters whose visit records new rows made due are kept with the checkpoint (in the same
 # command), up to this many; beyond it they move to ``openmrs_sync_encounters``.
 ENCOUNTERS_DUE_FIELD = "encountersDue"
 ENCOUNTERS_KEPT_WITH_CHECKPOINT = 5000
+# A first run builds the visit records of settled encounters from its batches this many at a time
+# (one statement for their encounter rows), as the rebuild path reads them back.
+ENCOUNTERS_BUILT_AT_ONCE = 500
 
 
 def utcnow() -> datetime:
@@ -126,8 +134,14 @@ class HospitalSync:
         self._nothing_synced: bool | None = None
         # Only sync-all starts a feed's mark (sync-patient and reconcile keep an existing one up).
         self._sets_marks = False
+        # Keys written since reconciliation last compared them (see unverified.py).
+        self._unverified: dict[str, list[unverified.Interval]] = {}
         # Encounters made due by new rows and kept with the checkpoint, not yet rebuilt.
         self._encounters_due: set[str] = set()
+        # A first run's records by encounter, until the visit record is built from them; and the
+        # encounters whose visit record was built so and not touched since (nothing to rebuild).
+        self._in_flight = visits_planner.EncountersInFlight(ENCOUNTERS_BUILT_AT_ONCE)
+        self._visits_built: set[str] = set()
         # The configured zone, else the database server's (read in _prepare): never silently UTC.
         self.tz: tzinfo = hospital.zone() or UTC
 
@@ -147,6 +161,7 @@ class HospitalSync:
                 self._run_feed(feed, doc)
             self._land_parked(doc)
             self._rerender(doc)
+            self._remove_links(doc)
             if not self.dry_run:
                 self.report.reconcile = Reconciler(self).slice().as_dict()
             self._rebuild_encounters()
@@ -175,6 +190,9 @@ class HospitalSync:
                 while rows := feed.of_persons(persons, after, self.settings.sync.batch_size):
                     self._process(feed, rows, phase="patient")
                     after = feed.pk(rows[-1])
+            # Records already on a patient that no longer holds the number (a national ID corrected
+            # in the app) are moved off it: parking the rows again alone would leave them there.
+            self._redecide(persons)
             self._rebuild_encounters()
 
         return self._run(work, summary=False)
@@ -262,6 +280,7 @@ class HospitalSync:
         self._touched_at_start = {str(k): int(v) for k, v in touched.items() if isinstance(v, int)}
         self._touched = dict(self._touched_at_start)
         self._encounters_due = {str(u) for u in self._syncstatus.get(ENCOUNTERS_DUE_FIELD) or ()}
+        self._unverified = unverified.load(self._syncstatus)
 
     def _write_summary(self) -> None:
         try:
@@ -290,20 +309,59 @@ class HospitalSync:
     def renew_lock(self) -> None:
         self.lease.renew()
 
-    def cover(self, feed: Feed, rows: Sequence[Any]) -> None:
-        """Raise the feed's touched mark over every key a batch of ``rows`` may write, before it is
-        written (to the feed's head at once, so a run saves it once). A crash after the write then
-        still finds the rows inside the mark, and their records are removed or released as usual."""
-        highest = max((k for row in rows for k in feed.keys_written(row)), default=0)
-        current = self._touched.get(feed.name)
-        if current is not None and highest <= current:
-            return
-        if current is None and not self._sets_marks:
-            return  # no mark yet, so the next sync-all takes no row for untouched; sync-all sets it
+    def cover(self, feed: Feed, rows: Sequence[Any], *, verified: bool = False, new_rows: bool = False) -> None:
+        """Before a batch of ``rows`` is written: raise the feed's touched mark over every key it may
+        write (to the feed's head at once, so a run saves it once), so a crash after the write
+        still finds the rows inside the mark; and, unless reconciliation writes what it compared
+        (``verified``), mark the keys unverified (new rows up to the feed's head at once). One
+        command for both.
+
+        Persons need no mark of their own: every row written under today's match is marked, so
+        the next pass re-reads it and re-decides its patient whatever the person's kept checksum."""
+        keys = [k for row in rows for k in feed.keys_written(row) if k > 0]
+        highest = max(keys, default=0)
         head = self._heads.get(feed.name)
-        mark = max(highest, head.max_pk or 0) if head else highest
-        self._save_fields({f"touched.{feed.name}": mark})
-        self._touched[feed.name] = mark
+        head_pk = (head.max_pk or 0) if head else 0
+        fields: dict[str, Any] = {}
+        current = self._touched.get(feed.name)
+        if (current is None or highest > current) and (current is not None or self._sets_marks):
+            # Without a mark yet only sync-all starts one (the next sync-all then takes no row for untouched).
+            fields[f"touched.{feed.name}"] = max(highest, head_pk)
+        if not verified and keys:
+            spans = unverified.of_keys(keys)
+            if new_rows:
+                # From the batch's first row to the head: the run's later batches need no save. A
+                # group row below it (a new member of an old group) is marked on its own.
+                first = min(feed.pk(row) for row in rows)
+                spans = unverified.add(
+                    unverified.of_keys(k for k in keys if k < first), [(first, max(highest, head_pk))]
+                )
+            fields.update(self._unverified_fields(feed.name, keys, spans))
+        if fields:
+            self._save_fields(fields)
+            if f"touched.{feed.name}" in fields:
+                self._touched[feed.name] = fields[f"touched.{feed.name}"]
+
+    def _unverified_fields(
+        self, name: str, keys: Sequence[int], spans: Sequence[unverified.Interval]
+    ) -> dict[str, Any]:
+        """The checkpoint field marking ``keys`` of ``name`` unverified (none if they already are);
+        the marks in memory follow."""
+        marks = self._unverified.get(name, [])
+        if unverified.covers(marks, keys):
+            return {}
+        self._unverified[name] = unverified.add(marks, spans)
+        return unverified.stored(name, self._unverified[name])
+
+    def unverified_within(self, name: str, low: int, high: int) -> list[unverified.Interval]:
+        return unverified.within(self._unverified.get(name, []), low, high)
+
+    def verified(self, name: str, low: int, high: int) -> None:
+        """Reconciliation compared keys ``low..high`` of ``name``: their marks go."""
+        marks = self._unverified.get(name, [])
+        if unverified.within(marks, low, high):
+            self._unverified[name] = unverified.remove(marks, low, high)
+            self._save_fields(unverified.stored(name, self._unverified[name]))
 
     def _untouched_above(self, feed: Feed) -> int | None:
         """The key above which the feed's rows had no record and no parked copy when the run began
@@ -408,22 +466,80 @@ class HospitalSync:
                 more = len(rows) >= limit and (until is None or last < until)
                 page = reading.submit(read_page, reader, last, limit) if more else None
                 plan = self._plan_batch(feed, rows, phase="new", untouched_above=self._untouched_above(feed))
+                visits = self._visits_from_batches(plan.batch)
                 if written is not None:
                     state = written.result()
-                written = writing.submit(self._write_and_advance, feed, rows, plan, state)
+                written = writing.submit(self._write_and_advance, feed, rows, plan, state, visits)
             if written is not None:
                 state = written.result()
+        self._build_pending_visits()
         return state
 
-    def _write_and_advance(self, feed: Feed, rows: Sequence[Any], plan: Plan, state: Checkpoint) -> Checkpoint:
-        """Write a batch of new rows, then move the checkpoint, which also keeps the encounters the
-        batch made due: one command for both, and a crash in between re-reads the batch."""
+    def _builds_visits_from_batches(self) -> bool:
+        """Whether visit records are built from the batches that wrote their records: only on a
+        hospital's first run (nothing synced before it, so the batches hold every record of an
+        encounter), and only while every record this run inserted was new."""
+        report = self.report
+        return self._nothing_synced is True and not self.dry_run and not (report.already_present or report.reassigned)
+
+    def _visits_from_batches(self, batch: BatchWrite) -> tuple[BatchWrite, set[str]] | None:
+        """The visit records of the encounters settled by this planned batch, built from the
+        records earlier batches of this run wrote (see ``EncountersInFlight``), with the
+        encounters they are for; None when there are none yet."""
+        if not self._builds_visits_from_batches() or batch.removals or batch.patches:
+            self._in_flight.drop()
+            return None
+        settled = self._in_flight.add(batch)
+        return self._build_visits(settled) if settled else None
+
+    def _build_visits(self, uuids: list[str]) -> tuple[BatchWrite, set[str]]:
+        """What the rebuild path would write for these encounters, from the records in memory."""
+        records = self._in_flight.take(uuids)
+        encounters = self.source.encounters(uuids)
+        self._load_doctors(list(encounters.values()))
+        return visits_planner.plan(uuids, encounters, records, self._context({}, reconciling=False)), set(uuids)
+
+    def _build_pending_visits(self) -> None:
+        """At the end of a feed's new rows: build the encounters still in flight (the feed's
+        last ones are settled now), unless this run no longer builds from batches."""
+        pending = self._in_flight.pending()
+        if not pending or not self._builds_visits_from_batches():
+            self._in_flight.drop()
+            return
+        for chunk in _chunks(pending, ENCOUNTERS_BUILT_AT_ONCE):
+            batch, built = self._build_visits(chunk)
+            if batch:
+                self.store.records.apply(batch, self.clock())
+            # Still listed with the checkpoint: the end of the run clears the list, rebuilding none of them.
+            self._visits_built |= built
+
+    def _write_and_advance(
+        self,
+        feed: Feed,
+        rows: Sequence[Any],
+        plan: Plan,
+        state: Checkpoint,
+        visits: tuple[BatchWrite, set[str]] | None = None,
+    ) -> Checkpoint:
+        """Write a batch of new rows (and the ``visits`` built from earlier batches), then move the
+        checkpoint, which also keeps the encounters the batch made due and no longer those whose
+        visit it wrote: one command for all, and a crash in between re-reads the batch and
+        rebuilds the encounters still listed."""
         with tracing.on_behalf_of(self.hospital.id):
             encounters = self._write_batch(feed, rows, plan, phase="new", keep_encounters=False)
+            # Touched again after its visit was built from batches: the rebuild path reads it back.
+            self._visits_built -= encounters
+            built: set[str] = set()
+            if visits is not None and self._builds_visits_from_batches():
+                batch, built = visits
+                if batch:
+                    self.store.records.apply(batch, self.clock())
+                self._visits_built |= built
             state = cp_logic.advance(state, [feed.pk(r) for r in rows], self.clock())
             kept: dict[str, Any] = {}
-            if encounters:
+            if encounters or built & self._encounters_due:
                 self._encounters_due |= encounters
+                self._encounters_due -= built
                 if len(self._encounters_due) > ENCOUNTERS_KEPT_WITH_CHECKPOINT:
                     self.store.encounters.mark_due(self.hospital.id, self._encounters_due)
                     self._encounters_due = set()
@@ -457,22 +573,24 @@ class HospitalSync:
         return state
 
     def _land_parked(self, syncstatus: Mapping[str, Any]) -> None:
-        """Re-decide the persons whose parked rows may land now, and land those whose patient is
-        known: persons given a national ID in OpenMRS since the last run, and holders of the
-        national IDs of patients registered in Patient Passport since then. Every parked person,
-        and the rows parked for their own data, once per ``reconcile.full_pass_hours`` (a national
-        ID corrected in place, a duplicate patient removed). So a run costs what changed, not what
-        is parked.
+        """Re-decide the persons whose rows may belong elsewhere now, land those whose patient is
+        known, and move records off patients that no longer match them: persons given a national
+        ID in OpenMRS since the last run, and the persons concerned by the patients registered,
+        corrected or deleted in Patient Passport since then (see ``_passport_changes``). Every
+        parked person, and the rows parked for their own data, once per
+        ``reconcile.full_pass_hours`` (a national ID corrected in place, a duplicate patient
+        removed). So a run costs what changed, not what is parked.
         """
         check = dict(syncstatus.get("parkedCheck") or {})
         now = self.clock()
         full_at = check.get("fullAt")
         full = full_at is None or now - _aware(full_at) >= timedelta(hours=self.settings.reconcile.full_pass_hours)
+        involved = self._passport_changes(check, now)
         if full:
             persons = self.store.parked.person_ids(self.hospital.id)
-            check.update(fullAt=now, patientsSince=now)
+            check.update(fullAt=now)
         else:
-            persons = self._persons_to_redecide(check, now)
+            persons = self._persons_to_redecide(check, involved)
         check["identifierMax"] = self._identifier_max
         feeds = self.feeds()
         for chunk in _chunks(sorted(persons), self.settings.sync.batch_size):
@@ -485,28 +603,102 @@ class HospitalSync:
             # One equality lookup per reason: an index serves it on every server (SecantusDB scans $in).
             for reason in RETRIED_BY_FULL_PASS:
                 self._land(feeds[0], self.store.parked.ids(self.hospital.id, "obs", reason=reason))
+        if involved:
+            # Both directions: what the landing above left (records on a patient that no longer
+            # holds their number, or no longer exists) is compared with the Passport and moved.
+            self._redecide(involved)
         if check != syncstatus.get("parkedCheck"):
             self._save_fields({"parkedCheck": check})
 
-    def _persons_to_redecide(self, check: dict[str, Any], now: datetime) -> set[int]:
-        """Parked persons whose national ID, or whose Passport patient, appeared since the last run."""
-        persons: set[int] = set()
+    def _persons_to_redecide(self, check: dict[str, Any], involved: set[int]) -> set[int]:
+        """Parked persons given a national ID in OpenMRS since the last run, or concerned by a
+        change in Patient Passport (``involved``)."""
+        persons = set(involved)
         identifier_max = int(check.get("identifierMax") or 0)
         if self._identifier_max > identifier_max:
             persons |= self.source.persons_with_identifiers_after(identifier_max, self.type_ids)
-        # A margin both ways: the seconds in the app's ObjectIds come from its servers' clocks, not ours.
-        since = _aware(check.get("patientsSince") or now) - NEW_PATIENT_LOOKBACK
-        registered = self.store.patients.registered_since(since, now + NEW_PATIENT_LOOKBACK)
-        # The overlap returns the patients of the last runs again: only those not handled yet are.
-        handled = dict(check.get("patientsHandled") or {})
-        new = registrations_to_handle(registered, handled)
-        if new:
-            for holders in self.source.holders(set(new.values()), self.type_ids).values():
-                persons |= holders
-            check["patientsSince"] = now
-            # Pruned to what the next run's lookup (from now minus the look-back) can return.
-            check["patientsHandled"] = registrations_from({**handled, **new}, now - NEW_PATIENT_LOOKBACK)
         return self.store.parked.persons_among(self.hospital.id, persons) if persons else set()
+
+    def _passport_changes(self, check: dict[str, Any], now: datetime) -> set[int]:
+        """The persons concerned by what the app changed since the last run: the OpenMRS holders of
+        the numbers of the patients registered or corrected (found by their ``updatedAt``, from a
+        watermark kept in ``check`` minus a look-back), and the persons whose records are on those
+        patients or on patients deleted since (``_deleted_patients``)."""
+        persons = self._deleted_patients(check, now)
+        stored = check.get("changedSince") or check.get("patientsSince")  # the latter: an earlier version's
+        check.pop("patientsSince", None)
+        check.pop("patientsHandled", None)
+        if stored is None:
+            # The first run decided every row from the patients as they were when it started: the
+            # changes saved before then are handled, those saved since are the next run's.
+            started = self.report.started_at or now
+            found = self.store.patients.changed_since(changes.read_from(started))
+            check.update(changedSince=started, changedHandled=changes.saved_before(found, started))
+            return persons
+        watermark = _aware(stored)
+        found = self.store.patients.changed_since(changes.read_from(watermark))
+        handled = dict(check.get("changedHandled") or {})
+        new = changes.to_handle(found, handled)
+        # A chunk at a time: an app-wide update can save every patient at once.
+        for chunk in _chunks(new, self.settings.sync.batch_size):
+            numbers = changes.numbers_of(chunk)
+            holders = self.source.holders(numbers, self.type_ids) if numbers else {}
+            on_patients = self.store.records.persons_on(self.hospital.id, [c.patient_id for c in chunk])
+            persons |= changes.persons_to_redecide(holders, on_patients)
+        moved = changes.advance(watermark, found, now)
+        if moved != watermark or "changedSince" not in check:
+            check["changedSince"] = moved
+        kept = changes.still_returned(handled, new, moved)
+        if kept != handled:
+            check["changedHandled"] = kept
+        return persons
+
+    def _deleted_patients(self, check: dict[str, Any], now: datetime) -> set[int]:
+        """The persons whose records are on patients deleted in the app. The patients the
+        hospital's records point to are compared with ``patients`` a part at a time, by ``_id``
+        range, paced so the whole comparison ends once per ``reconcile.full_pass_hours``; a run
+        with no part due asks nothing."""
+        sweep = dict(check.get("sweep") or {})
+        if not sweep:
+            sweep = {"startedAt": now, "done": 0}
+        full_pass = timedelta(hours=self.settings.reconcile.full_pass_hours)
+        due = due_position(changes.SWEEP_STEPS, _aware(sweep["startedAt"]), now, full_pass)
+        done = int(sweep["done"])
+        persons: set[int] = set()
+        if due > done:
+            if "low" not in sweep:
+                # The first part due fixes the sweep's bounds; patients registered later are the next sweep's.
+                low, high = self.store.records.patient_bounds(self.hospital.id) or ("", "")
+                sweep.update(low=low, high=high)
+            span = changes.sweep_span(str(sweep["low"]), str(sweep["high"]), done, due)
+            if span is not None and (referenced := self.store.records.patients_between(self.hospital.id, *span)):
+                gone = sorted(changes.dangling(referenced, self.store.patients.ids_between(*span)))
+                for chunk in _chunks(gone, self.settings.sync.batch_size):
+                    persons |= self.store.records.persons_on(self.hospital.id, chunk)
+            sweep["done"] = due
+        if due >= changes.SWEEP_STEPS:
+            check.pop("sweep", None)  # the next run starts the next sweep
+        elif sweep != check.get("sweep"):
+            check["sweep"] = sweep
+        return persons
+
+    def _redecide(self, persons: set[int]) -> None:
+        """Compare where these persons' rows are with where they go now, and repair what differs
+        (as reconciliation does for a person whose identifiers changed)."""
+        reconciler = Reconciler(self)
+        for chunk in _chunks(sorted(persons), self.settings.sync.batch_size):
+            reconciler.redecide(set(chunk))
+        found = reconciler.found
+        if found.drifted:
+            log.info(
+                "%s: patients changed in Patient Passport: %d record(s) moved, %d restored, %d removed, %d re-parked",
+                self.hospital.name,
+                found.moved,
+                found.restored,
+                found.removed,
+                found.reparked,
+            )
+        self.report.reassigned += found.moved
 
     def _land(self, feed: Feed, pks: list[int]) -> None:
         fresh = {pk for pk in pks if (feed.name, pk) not in self._parked_now}
@@ -549,6 +741,37 @@ class HospitalSync:
             after = stale[-1]["_id"]
             self._save_fields({"renderAfter": after})
 
+    def _remove_links(self, syncstatus: Mapping[str, Any]) -> None:
+        """Take out, once, the ``patients.medicalHistory`` links earlier versions wrote, unless
+        links are configured: the hospital's records a range of persons at a time, a bounded number
+        of ranges per run, resuming where the last run stopped (``medicalHistoryLinksAfter``, the
+        next person), then recorded as done (``medicalHistoryLinksRemoved``). With links
+        configured, a done mark is cleared, so turning them off again removes them again."""
+        if self.dry_run:
+            return
+        done = bool(syncstatus.get(LINKS_REMOVED))
+        if self.store.patients.links:
+            if done:
+                self._save_fields({LINKS_REMOVED: False, LINKS_REMOVED_AFTER: None})
+            return
+        if done:
+            return
+        if self._nothing_synced:
+            # Everything there was written by this run, which wrote no link.
+            self._save_fields({LINKS_REMOVED: True, LINKS_REMOVED_AFTER: None})
+            return
+        highest = self.store.patients.highest_person(self.hospital.id)
+        low = int(syncstatus.get(LINKS_REMOVED_AFTER) or 0)
+        for _ in range(LINK_REMOVAL_RANGES_PER_RUN):
+            if highest is None or low > highest:
+                self._save_fields({LINKS_REMOVED: True, LINKS_REMOVED_AFTER: None})
+                return
+            high = low + LINK_REMOVAL_PERSONS_PER_RANGE
+            self.store.patients.remove_links(self.hospital.id, low, high)
+            low = high
+            self._save_fields({LINKS_REMOVED_AFTER: low})
+            self.lease.renew()
+
     def _save_fields(self, fields: Mapping[str, Any]) -> None:
         self.store.checkpoints.save(self.hospital.id, fields, self.clock())
 
@@ -559,10 +782,9 @@ class HospitalSync:
         between a batch and this step is repaired by the next run.
         """
         limit = self.settings.sync.batch_size
-        kept = sorted(self._encounters_due)
-        for chunk in _chunks(kept, limit):
+        for chunk in _chunks(sorted(self._encounters_due - self._visits_built), limit):
             self._rebuild(chunk)
-        if kept:
+        if self._encounters_due:
             self._save_fields({ENCOUNTERS_DUE_FIELD: []})
             self._encounters_due = set()
         while uuids := self.store.encounters.due(self.hospital.id, limit):
@@ -607,7 +829,7 @@ class HospitalSync:
         report.skipped += plan.skipped
         report.parked += len(batch.parks)
         if batch:
-            self.cover(feed, rows)
+            self.cover(feed, rows, new_rows=phase == "new")
             outcome = self.store.records.apply(
                 batch, self.clock(), hospital_id=self.hospital.id, keep_encounters=keep_encounters
             )

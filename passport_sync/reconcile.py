@@ -36,10 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from passport_sync import unverified
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import record_id
 from passport_sync.matching import PersonMatch
-from passport_sync.parking import RETRIED_BY_FULL_PASS
+from passport_sync.parking import RETRIED_BY_FULL_PASS, SHARED_NATIONAL_ID
 from passport_sync.sink.records import unchanged_record
 from passport_sync.source.checksums import IDENTITIES
 from passport_sync.writes import BatchWrite
@@ -259,12 +260,22 @@ class Reconciler:
 
     # -- sources -------------------------------------------------------------------------------------
     def _differing(
-        self, name: str, current: Mapping[int, tuple[int, str]], first: int, last: int, compare_all: bool
+        self,
+        name: str,
+        current: Mapping[int, tuple[int, str]],
+        first: int,
+        last: int,
+        compare_all: bool,
+        unverified_ranges: Collection[int] = (),
     ) -> tuple[list[int], dict[int, dict[str, Any]]]:
+        """The ranges to look into: those whose checksum differs from the kept one, and those
+        holding keys written since they were compared (``unverified_ranges``)."""
         stored = {} if compare_all else self.store.checkpoints.stored_checksums(self.hospital_id, name, first, last)
         indexes = set(current) | set(stored)
         differing = sorted(
-            i for i in indexes if i not in stored or current.get(i) != (stored[i].get("n"), stored[i].get("crc"))
+            i
+            for i in indexes | set(unverified_ranges)
+            if i not in stored or current.get(i) != (stored[i].get("n"), stored[i].get("crc")) or i in unverified_ranges
         )
         self.found.ranges_checked += len(indexes)
         self.found.ranges_differing += len(differing)
@@ -272,28 +283,68 @@ class Reconciler:
 
     def _check_feed(self, feed: Feed, first: int, last: int, *, compare_all: bool) -> None:
         size = self.range_size
+        low, high = first * size + 1, (last + 1) * size
         local_now = self.sync.clock().astimezone(self.sync.tz).replace(tzinfo=None)
         current = self.source.range_checksums(feed.name, size, first, last, local_now)
-        differing, stored = self._differing(feed.name, current, first, last, compare_all)
-        if not differing:
-            return
-        # Inside the differing ranges, which rows changed: their checksums against the kept ones.
+        marks = self.sync.unverified_within(feed.name, low, high)
+        differing, stored = self._differing(
+            feed.name, current, first, last, compare_all, unverified.ranges_touched(marks, size, first, last)
+        )
+        if differing:
+            self._compare_rows(feed, differing, stored, marks, local_now)
+        self.sync.verified(feed.name, low, high)
+
+    def _compare_rows(
+        self,
+        feed: Feed,
+        differing: list[int],
+        stored: Mapping[int, Mapping[str, Any]],
+        marks: list[unverified.Interval],
+        local_now: datetime,
+    ) -> None:
+        """Inside the differing ranges: re-read the rows whose checksum changed or that were written
+        since they were compared, repair what drifted, and keep the checksum of what was compared."""
+        size = self.range_size
         by_range: dict[int, dict[int, int]] = {index: {} for index in differing}
         for pk, crc in self.source.row_checksums(feed.name, coalesce(differing, size), local_now).items():
             by_range[(pk - 1) // size][pk] = crc
         changed: list[int] = []
-        kept: dict[int, dict[str, Any] | None] = {}
+        since_compared: set[int] = set()
+        gone: list[int] = []
         for index, rows in by_range.items():
             self.found.row_checksums += len(rows)
-            low = index * size + 1
-            before = unpack_rows(stored[index]["rows"], low) if "rows" in stored.get(index, {}) else None
-            changed.extend(pk for pk, crc in rows.items() if before is None or before.get(pk) != crc)
-            kept[index] = (
-                {"n": len(rows), "crc": aggregate(rows.values()), "rows": pack_rows(rows, low)} if rows else None
-            )
+            before = unpack_rows(stored[index]["rows"], index * size + 1) if "rows" in stored.get(index, {}) else None
+            if before is None:
+                changed.extend(rows)  # nothing kept: every row compared
+            else:
+                again = [pk for pk, crc in rows.items() if before.get(pk) != crc or unverified.contains(marks, pk)]
+                changed.extend(again)
+                since_compared.update(again)
+            # Rows deleted from OpenMRS (purged, not voided): those a pass had kept, and (where the
+            # app's index finds their records cheaply) those written since.
+            gone.extend(pk for pk in (before or {}) if pk not in rows)
+            if feed.name == "obs":
+                for a, b in unverified.within(marks, index * size + 1, (index + 1) * size):
+                    gone.extend(pk for pk in range(a, b + 1) if pk not in rows and pk not in (before or {}))
         batch = self.sync.settings.sync.batch_size
+        moved_on: set[int] = set()
         for start in range(0, len(changed), batch):
-            self._repair(feed, feed.by_pks(changed[start : start + batch]))
+            pks = changed[start : start + batch]
+            self._repair(feed, feed.by_pks(pks), since_compared)
+            # A row changed again while it was compared: its new state is the next pass's to compare.
+            after = self.source.row_checksums(feed.name, unverified.of_keys(pks), local_now)
+            moved_on.update(pk for pk in pks if after.get(pk) != by_range[(pk - 1) // size].get(pk))
+        if gone:
+            self._remove_purged(feed, gone)
+        kept: dict[int, dict[str, Any] | None] = {}
+        for index, rows in by_range.items():
+            verified = {pk: crc for pk, crc in rows.items() if pk not in moved_on}
+            low = index * size + 1
+            kept[index] = (
+                {"n": len(verified), "crc": aggregate(verified.values()), "rows": pack_rows(verified, low)}
+                if verified
+                else None
+            )
         self._keep(feed.name, kept)
 
     def _check_identities(self, first: int, last: int, *, compare_all: bool) -> None:
@@ -320,6 +371,11 @@ class Reconciler:
             self.store.checkpoints.save_checksums(self.hospital_id, name, ranges)
 
     # -- repairs -------------------------------------------------------------------------------------
+    def redecide(self, persons: set[int]) -> Findings:
+        """Re-decide these persons now (the Passport patients they match or are on changed)."""
+        self._redecide(set(persons))
+        return self.found
+
     def _redecide(self, persons: set[int]) -> None:
         """Where these persons' rows go now; re-read the rows of those the Passport disagrees with."""
         if not persons:
@@ -330,6 +386,9 @@ class Reconciler:
         numbers = {n for i in identities.values() for n in map(normalise_national_id, i.identifiers) if n}
         for holders in self.source.holders(numbers, type_ids).values():
             persons |= holders
+        # A number the changed persons held before is not known any more: whoever was parked for
+        # sharing a number with one of them may share it no longer (few persons, re-decided).
+        persons |= self.store.parked.person_ids(self.hospital_id, reason=SHARED_NATIONAL_ID)
         matches = self.sync.match_persons(persons, fresh=True)
         owners = self.store.records.owners(self.hospital_id, persons)
         parked = self.store.parked.reasons(self.hospital_id, persons)
@@ -345,28 +404,56 @@ class Reconciler:
                     self._repair(feed, rows)
                     after = feed.pk(rows[-1])
 
-    def _repair(self, feed: Feed, rows: Sequence[Any]) -> None:
-        """Map rows as a fresh sync would, compare with the Passport, write only what drifted."""
+    def _repair(self, feed: Feed, rows: Sequence[Any], changed_since: Collection[int] = ()) -> None:
+        """Map rows as a fresh sync would, compare with the Passport, write only what drifted
+        (``changed_since``: the keys whose kept checksum differed or that were unverified)."""
         planned = self.sync.plan_for_reconcile(feed, rows)
         existing = self.store.records.states(planned_ids(self.hospital_id, planned))
         repair, found = drift(self.hospital_id, planned, existing)
         found.rows_read = len(rows)
         self.found.add(found)
         if found.drifted:
-            log.info(
-                "%s: %s: repaired %d moved, %d restored, %d removed, %d updated, %d re-parked",
-                self.sync.hospital.name,
-                feed.name,
-                found.moved,
-                found.restored,
-                found.removed,
-                found.updated,
-                found.reparked,
-            )
+            self._log_repairs(feed.name, found)
         if repair:
-            self.sync.cover(feed, rows)
+            self.sync.cover(feed, rows, verified=True)
             self.store.records.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
+        # The visit records of the encounters these rows changed in: the encounter a rewritten
+        # record was in (its new one is marked by the write), and the encounters of rows that
+        # changed since a pass compared them (their encounter may have, with no record drifting).
+        # A first comparison (nothing kept) rebuilds only what drifted: the visit records were
+        # built from the same rows.
+        encounters = {str(r.encounter_uuid) for r in rows if feed.pk(r) in changed_since and r.encounter_uuid}
+        for doc in repair.upserts:
+            if uuid := (existing.get(doc["_id"], {}).get("openmrsData") or {}).get("encounterUuid"):
+                encounters.add(str(uuid))
+        if encounters:
+            self.store.encounters.mark_due(self.hospital_id, encounters)
         self.sync.renew_lock()
+
+    def _remove_purged(self, feed: Feed, pks: list[int]) -> None:
+        """Rows deleted from OpenMRS: a fresh sync would have no record and no parked copy of them."""
+        records = self.store.records.of_rows(self.hospital_id, feed.name, pks)
+        parked = self.store.parked.keys_of_rows(self.hospital_id, feed.name, pks)
+        if not records and not parked:
+            return
+        repair = BatchWrite(unparks=parked)
+        repair.removals = [(rid, {"reason": "deleted from OpenMRS"}) for ids in records.values() for rid in ids]
+        found = Findings(removed=len(repair.removals))
+        self.found.add(found)
+        self._log_repairs(feed.name, found)
+        self.store.records.apply(repair, self.sync.clock(), hospital_id=self.hospital_id)
+
+    def _log_repairs(self, name: str, found: Findings) -> None:
+        log.info(
+            "%s: %s: repaired %d moved, %d restored, %d removed, %d updated, %d re-parked",
+            self.sync.hospital.name,
+            name,
+            found.moved,
+            found.restored,
+            found.removed,
+            found.updated,
+            found.reparked,
+        )
 
 
 def aggregate(row_checksums: Iterable[int]) -> str:

@@ -263,7 +263,8 @@ def hospital_status(
             "last_obs_id": state.last_obs_id,
             "pending_late_commit_ids": state.gap_ids,
             "void_watermark": _iso(state.void_watermark),
-            "saved_at": _iso((doc or {}).get("lastSyncTime")),
+            # Only a checkpoint sync-all saved (sync-patient keeps marks in the same document).
+            "saved_at": _iso((doc or {}).get("lastSyncTime")) if cp_logic.is_stored("obs", doc) else None,
         },
         "last_run": {
             "at": _iso((last or {}).get("createdAt")),

@@ -46,6 +46,11 @@ def live_obs_uuids(openmrs: OpenMRSDatabase, person_ids: list[int] | None = None
     return {row[0] for row in openmrs.execute(sql, params)}
 
 
+def with_links(settings: Settings) -> Settings:
+    """The same settings with ``sync.medical_history_links`` on (off by default)."""
+    return settings.model_copy(update={"sync": settings.sync.model_copy(update={"medical_history_links": True})})
+
+
 def write_config(path: Path, mongo_uri: str, mongo_db: str, hospitals: list[dict[str, Any]], **sync: Any) -> Path:
     document = {
         "mongodb": {"uri": f"{mongo_uri}/{mongo_db}", "server_selection_timeout_ms": 3000},

@@ -12,13 +12,16 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
 
 from passport_sync import service
 from passport_sync.config import Settings
+from passport_sync.errors import NothingMatched
 from passport_sync.sink.passport import PassportStore
+from passport_sync.sink.records import Records
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
 from tests.helpers import Clinic, run_sync
 
@@ -33,6 +36,7 @@ class World:
     persons: list[int] = field(default_factory=list)
     registered: set[str] = field(default_factory=set)
     voided_by_us: set[int] = field(default_factory=set)
+    unvoided: set[int] = field(default_factory=set)
     orders: list[int] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     # Each national ID given to one person only: a number given to a second person makes the first
@@ -82,6 +86,7 @@ class World:
         if voided:
             obs_id = self.rng.choice(voided)
             self.voided_by_us.discard(obs_id)
+            self.unvoided.add(obs_id)
             self.db.execute(
                 "UPDATE obs SET voided = 0, voided_by = NULL, date_voided = NULL, void_reason = NULL WHERE obs_id = %s",
                 (obs_id,),
@@ -150,6 +155,85 @@ class World:
                 (order_id,),
             )
 
+    # -- in-place undos and changes outside the row (no trace sync-all follows) --------------------
+    def revoid(self) -> None:
+        """An unvoid undone: voided again with the first void's date, as a restore of a backup does."""
+        unvoided = [o for o in self.live("SELECT obs_id FROM obs WHERE voided = 0") if o in self.unvoided]
+        if unvoided:
+            obs_id = self.rng.choice(unvoided)
+            self.db.execute(
+                "UPDATE obs SET voided = 1, voided_by = 1, date_voided = %s WHERE obs_id = %s",
+                (datetime(2025, 1, 1), obs_id),
+            )
+
+    def rename_concept(self) -> None:
+        concept = self.rng.choice([self.clinic.diabetes, self.clinic.weight, self.clinic.diagnosis])
+        self.db.execute(
+            "UPDATE concept_name SET name = CONCAT(name, %s) WHERE concept_id = %s AND voided = 0",
+            (f" r{self.rng.randint(0, 9)}", concept),
+        )
+
+    def move_encounter(self) -> None:
+        encounters = self.live("SELECT encounter_id FROM encounter WHERE voided = 0")
+        if encounters:
+            self.db.execute(
+                "UPDATE encounter SET encounter_datetime = encounter_datetime - INTERVAL %s DAY"
+                " WHERE encounter_id = %s",
+                (self.rng.randint(1, 3), self.rng.choice(encounters)),
+            )
+
+    def move_obs_to_other_encounter(self) -> None:
+        """A row entered under the wrong visit, moved by SQL: the old encounter may be left empty."""
+        rows = self.db.execute(
+            "SELECT o.obs_id, e2.encounter_id FROM obs o JOIN encounter e2 ON e2.patient_id = o.person_id"
+            " AND e2.encounter_id <> o.encounter_id WHERE o.voided = 0"
+        )
+        if rows:
+            obs_id, encounter = self.rng.choice(rows)
+            self.db.execute("UPDATE obs SET encounter_id = %s WHERE obs_id = %s", (encounter, obs_id))
+
+    def purge_obs(self) -> None:
+        """An observation deleted (OpenMRS's purge, a data clean-up), not voided."""
+        leaves = self.live(
+            "SELECT o.obs_id FROM obs o WHERE NOT EXISTS (SELECT 1 FROM obs c WHERE c.obs_group_id = o.obs_id"
+            " OR c.previous_version = o.obs_id)"
+        )
+        if leaves:
+            obs_id = self.rng.choice(leaves)
+            self.db.execute("DELETE FROM obs WHERE obs_id = %s", (obs_id,))
+            self.voided_by_us.discard(obs_id)
+
+    def reopen_order(self) -> None:
+        """A discontinuation voided: the order it stopped is active again (date_stopped cleared)."""
+        self.void_follow_up()
+
+    # -- what patients and staff do in the app ---------------------------------------------------------
+    def correct_in_app(self) -> None:
+        """A registered patient's national ID corrected in the app to a number not registered yet
+        (the app's models set ``updatedAt`` on every save)."""
+        free = [n for n in NUMBERS if n not in self.registered]
+        if self.registered and free:
+            old, new = self.rng.choice(sorted(self.registered)), self.rng.choice(free)
+            self.passport.patients.update_one(
+                {"nationalId": old}, {"$set": {"nationalId": new, "updatedAt": datetime.now(UTC)}}
+            )
+            self.registered.discard(old)
+            self.registered.add(new)
+
+    def register_again(self) -> None:
+        """A patient deleted in the app and registered again (a new ``_id``)."""
+        if self.registered:
+            number = self.rng.choice(sorted(self.registered))
+            self.passport.patients.delete_one({"nationalId": number})
+            register_patient(self.passport, number)
+
+    def delete_in_app(self) -> None:
+        """A patient deleted in the app, not registered again: their records must go back to parked."""
+        if self.registered:
+            number = self.rng.choice(sorted(self.registered))
+            self.passport.patients.delete_one({"nationalId": number})
+            self.registered.discard(number)
+
 
 OPERATIONS = (
     ("new_person", 2),
@@ -168,6 +252,8 @@ OPERATIONS = (
 # in the Passport): no in-place change that only reconciliation finds.
 IN_PLACE = {"unvoid", "sql_merge", "correct_identifier", "void_follow_up"}
 TRACED_OPERATIONS = tuple((name, weight) for name, weight in OPERATIONS if name not in IN_PLACE)
+# What the app changes (registrations are in OPERATIONS): sync-all re-decides them on its own.
+PASSPORT_OPERATIONS = (("correct_in_app", 2), ("register_again", 1))
 
 
 def snapshot(db: Any, hospital_id: str) -> tuple[dict[Any, tuple[Any, ...]], dict[str, str]]:
@@ -180,8 +266,10 @@ def snapshot(db: Any, hospital_id: str) -> tuple[dict[Any, tuple[Any, ...]], dic
     return records, parked
 
 
-def differences(live: Any, fresh: Any, hospital_id: str) -> list[str]:
-    """What the reconciled Passport holds that a fresh full sync does not (and the reverse)."""
+def differences(live: Any, fresh: Any, hospital_id: str, *, links: bool = False) -> list[str]:
+    """What the reconciled Passport holds that a fresh full sync does not (and the reverse).
+    Each patient's ``medicalHistory`` is compared either way: with ``links`` (the live run's
+    ``sync.medical_history_links``) it lists exactly the records the patient owns; without, none."""
     live_records, live_parked = snapshot(live, hospital_id)
     fresh_records, fresh_parked = snapshot(fresh, hospital_id)
     problems = []
@@ -201,7 +289,7 @@ def differences(live: Any, fresh: Any, hospital_id: str) -> list[str]:
     for patient in live.patients.find():
         linked = set(patient.get("medicalHistory", []))
         held = {rid for rid, (owner, _, _) in live_records.items() if owner == str(patient["_id"])}
-        if linked != held:
+        if linked != (held if links else set()):
             problems.append(f"patient {patient['_id']}: medicalHistory does not match the records it owns")
     return problems
 
@@ -214,6 +302,7 @@ def run_oracle(
     *,
     operations: tuple[tuple[str, int], ...] = OPERATIONS,
     reconcile: bool = True,
+    links: bool = False,
 ) -> list[str]:
     """Play ``steps`` random operations with sync-all runs between them, reconcile, compare.
 
@@ -227,7 +316,9 @@ def run_oracle(
         world = World(Clinic(openmrs), live, rng, unique_numbers=not reconcile)
         for _ in range(6):
             world.new_person()
-        settings = make_settings(mongo_uri, live_name, [hospital_entry(openmrs.name)], batch_size=7)
+        settings = make_settings(
+            mongo_uri, live_name, [hospital_entry(openmrs.name)], batch_size=7, medical_history_links=links
+        )
         settings = _small_ranges(settings)
         if not reconcile:
             settings = settings.model_copy(
@@ -251,7 +342,7 @@ def run_oracle(
             make_settings(mongo_uri, fresh_name, [hospital_entry(openmrs.name)], batch_size=7)
         )
         run_sync(fresh_settings)
-        problems = differences(live, fresh, settings.hospitals[0].id)
+        problems = differences(live, fresh, settings.hospitals[0].id, links=links)
         if problems:
             problems.append(f"seed {seed}: operations {world.log}")
         return problems
@@ -259,6 +350,129 @@ def run_oracle(
         client.drop_database(live_name)
         client.drop_database(fresh_name)
         client.close()
+
+
+# From a steady state: what changes OpenMRS in place, undoes in place, or changes beside the row.
+STEADY_OPERATIONS = (
+    *OPERATIONS,
+    ("revoid", 2),
+    ("rename_concept", 1),
+    ("move_encounter", 1),
+    ("move_obs_to_other_encounter", 1),
+    ("purge_obs", 1),
+    ("reopen_order", 1),
+    *PASSPORT_OPERATIONS,
+    ("delete_in_app", 1),
+)
+# What a site runs between the changes, in any order.
+RUNS = ("sync_all", "sync_all", "sync_patient", "reconcile_pass", "killed_sync_all")
+
+
+class Killed(BaseException):
+    """The process dies: no handler of the run's sees it (its lock is released, as a later run
+    would find it expired)."""
+
+
+def _killed_sync_all(settings: Settings, after_writes: int) -> None:
+    """sync-all killed right after its ``after_writes``-th batch write reached MongoDB, before
+    whatever follows it (the checkpoint, the links' neighbours, the visit records)."""
+    apply = Records.apply
+    calls = [0]
+
+    def apply_then_die(self: Records, *args: Any, **kwargs: Any) -> Any:
+        outcome = apply(self, *args, **kwargs)
+        calls[0] += 1
+        if calls[0] > after_writes:
+            raise Killed
+        return outcome
+
+    Records.apply = apply_then_die  # type: ignore[method-assign]
+    try:
+        run_sync(settings)
+    except Killed:
+        pass
+    finally:
+        Records.apply = apply  # type: ignore[method-assign]
+
+
+def run_steady_oracle(seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, steps: int = 60) -> list[str]:
+    """From a steady state (sync-all, then a reconciliation pass), random changes on the OpenMRS
+    side interleaved with sync-all runs (each taking its due slice of the current pass), sync-all
+    runs killed after a batch write, sync-patient runs and whole passes, in any order; then
+    sync-all alone until one whole pass has run after the last change (``reconcile --full``
+    never). The Passport must equal a fresh full sync, record for record."""
+    rng = random.Random(seed)
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    live_name = f"pstest_{secrets.token_hex(4)}"
+    try:
+        live = client[live_name]
+        world = World(Clinic(openmrs), live, rng)
+        for _ in range(6):
+            world.new_person()
+        for _ in range(10):
+            getattr(world, rng.choice([n for n, w in OPERATIONS for _ in range(w)]))()
+        settings = _small_ranges(make_settings(mongo_uri, live_name, [hospital_entry(openmrs.name)], batch_size=7))
+        # A pass spread over a few seconds: each sync-all takes a slice of it, as a site's runs do.
+        sliced = _pass_hours(settings, 4 / 3600)
+        run_sync(settings)
+        _reconcile(settings)
+        names = [name for name, weight in STEADY_OPERATIONS for _ in range(weight)]
+        for _ in range(steps):
+            if rng.random() < 0.3:
+                run = rng.choice(RUNS)
+                world.log.append(run)
+                if run == "sync_all":
+                    run_sync(sliced)
+                elif run == "sync_patient":
+                    _sync_patient(sliced, rng.choice(NUMBERS))
+                elif run == "killed_sync_all":
+                    _killed_sync_all(sliced, rng.randint(0, 3))
+                else:
+                    _reconcile(sliced)
+            name = rng.choice(names)
+            getattr(world, name)()
+            world.log.append(name)
+        # The pass under way ends, the next starts (its first slice is empty) and ends: one whole
+        # pass after the last change.
+        whole = _pass_hours(settings, 1e-6)
+        for _ in range(3):
+            run_sync(whole)
+        problems = fresh_differences(live, openmrs, mongo_uri, settings)
+        if problems:
+            problems.append(f"seed {seed}: {world.log}")
+        return problems
+    finally:
+        client.drop_database(live_name)
+        client.close()
+
+
+def fresh_differences(live: Any, openmrs: OpenMRSDatabase, mongo_uri: str, settings: Settings) -> list[str]:
+    """How ``live`` differs from a fresh full sync of today's OpenMRS into today's patients."""
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
+    fresh_name = f"pstest_{secrets.token_hex(4)}"
+    try:
+        fresh = client[fresh_name]
+        for patient in live.patients.find():
+            fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": []})
+        run_sync(_small_ranges(make_settings(mongo_uri, fresh_name, [hospital_entry(openmrs.name)], batch_size=7)))
+        return differences(live, fresh, settings.hospitals[0].id)
+    finally:
+        client.drop_database(fresh_name)
+        client.close()
+
+
+def _pass_hours(settings: Settings, hours: float) -> Settings:
+    return settings.model_copy(update={"reconcile": settings.reconcile.model_copy(update={"full_pass_hours": hours})})
+
+
+def _sync_patient(settings: Settings, number: str) -> None:
+    store = PassportStore.connect(settings)
+    try:
+        service.sync_patient(settings, store, settings.enabled_hospitals(), number)
+    except NothingMatched:
+        pass  # an admin typed a number nobody holds (yet): nothing to sync
+    finally:
+        store.close()
 
 
 def _small_ranges(settings: Settings) -> Settings:

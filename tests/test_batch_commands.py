@@ -140,18 +140,25 @@ def test_after_a_checkpoint_reset_rows_are_not_taken_for_untouched(
     assert _records_of(passport, weight) == 0
 
 
+@pytest.mark.parametrize("failing", ["rebuild", "built from batches"])
 def test_encounters_kept_with_the_checkpoint_get_their_visit_records_after_a_failed_rebuild(
-    clinic: Clinic, passport: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    clinic: Clinic, passport: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
+    """The rebuild path fails, or (a first run builds visit records from its batches) the write of
+    the visits built from the batches does: the next run rebuilds the encounters kept listed."""
     person = clinic.patient(NID)
     register_patient(passport, NID)
     clinic.visit(person, weights=4)
     clinic.visit(person, weights=1)
 
-    def failing_rebuild(self: HospitalSync, uuids: list[str]) -> None:
+    def fail(self: HospitalSync, *args: Any) -> None:
         raise SinkError("MongoDB went away")
 
-    monkeypatch.setattr(HospitalSync, "_rebuild", failing_rebuild)
+    if failing == "rebuild":
+        monkeypatch.setattr(HospitalSync, "_builds_visits_from_batches", lambda self: False)
+        monkeypatch.setattr(HospitalSync, "_rebuild", fail)
+    else:
+        monkeypatch.setattr(HospitalSync, "_build_pending_visits", fail)
     [failed] = run_sync(settings)
     assert failed.outcome == "failed"
     status = passport.syncstatus.find_one({"hospitalId": HOSPITAL})

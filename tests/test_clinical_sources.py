@@ -12,7 +12,7 @@ from bson import ObjectId
 
 from passport_sync.source.openmrs import OpenMRSSource
 from tests.conftest import hospital_entry, make_settings, register_patient
-from tests.helpers import run_sync, synced
+from tests.helpers import run_sync, synced, with_links
 
 NID = "1199780012345678"
 VERSIONS = ["2.2", "2.4", "2.6"]
@@ -69,6 +69,7 @@ def assert_no_duplicates(passport: Any) -> None:
 
 
 def test_diagnoses_sync_edit_void_and_resync(ward: Ward, passport: Any, settings: Any) -> None:
+    settings = with_links(settings)  # and the voided diagnosis leaves the patient's medicalHistory
     patient_id = register_patient(passport, NID)
     primary = ward.b.encounter_diagnosis(ward.encounter, diagnosis_coded=ward.malaria, certainty="PROVISIONAL", rank=1)
     ward.b.encounter_diagnosis(ward.encounter, diagnosis_non_coded="Chest pain, unclear", rank=2)

@@ -20,7 +20,7 @@ from passport_sync.config import Settings
 from passport_sync.models import HospitalReport
 from passport_sync.sink.passport import PassportStore
 from tests.conftest import hospital_entry, make_settings, register_patient
-from tests.helpers import Clinic, run_sync, synced, write_config
+from tests.helpers import Clinic, run_sync, synced, with_links, write_config
 
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
 NID_A = "1111111111111"
@@ -66,6 +66,7 @@ def drug_order(clinic: Clinic, person: int, **kwargs: Any) -> int:
 def test_sql_merge_moves_obs_orders_and_conditions_to_the_winner(
     clinic: Clinic, passport: Any, settings: Settings
 ) -> None:
+    settings = with_links(settings)  # the moved records' links move too
     loser, winner = clinic.patient(NID_A), clinic.patient(NID_B)
     pa, pb = register_patient(passport, NID_A), register_patient(passport, NID_B)
     clinic.visit(loser, weights=2)

@@ -31,7 +31,10 @@ NID_B = "2222222222222"
 
 @pytest.fixture
 def settings(openmrs: Any, mongo_uri: str, mongo_db_name: str) -> Settings:
-    return make_settings(mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=50)
+    # With the patients' medicalHistory links, so a moved record's link is seen to move too.
+    return make_settings(
+        mongo_uri, mongo_db_name, [hospital_entry(openmrs.name)], batch_size=50, medical_history_links=True
+    )
 
 
 def sync_patient(settings: Settings, national_id: str) -> HospitalReport:

@@ -28,12 +28,15 @@ CHANGE_READS = {"voided_since", "clinical_changed"}
 
 
 def _registered_an_hour_ago(passport: Any, national_id: str, seconds: int = 0) -> None:
-    """A Passport patient registered well before the run (outside its look-back for new patients);
-    ``seconds`` earlier still, to register several (an id made from a time alone is unique per second)."""
+    """A Passport patient registered (and last saved) well before the run, outside its look-back
+    for changed patients; ``seconds`` earlier still."""
     patient_id = ObjectId(register_patient(passport, national_id))
     doc = passport.patients.find_one({"_id": patient_id})
     passport.patients.delete_one({"_id": patient_id})
-    doc["_id"] = ObjectId.from_datetime(datetime.now(UTC) - timedelta(hours=1, seconds=seconds))
+    registered = datetime.now(UTC) - timedelta(hours=1, seconds=seconds)
+    # That second, and a fresh id's other bytes: unique however slowly the calls come.
+    patient_id = ObjectId(ObjectId.from_datetime(registered).binary[:4] + ObjectId().binary[4:])
+    doc.update(_id=patient_id, createdAt=registered, updatedAt=registered)
     passport.patients.insert_one(doc)
 
 
@@ -265,3 +268,18 @@ def test_new_persons_cost_one_statement_for_their_identifiers_and_the_holders_of
     # among them, re-decided because they were given a national ID since the last run; one per run
     # for the numbers written with separators. (Two statements each were two more.)
     assert counter.purposes(tracing.MYSQL)["identities"] == 3, counter.purposes(tracing.MYSQL)
+
+
+def test_patients_saved_just_before_the_first_run_are_not_decided_again_by_the_next(
+    clinic: Clinic, openmrs: Any, passport: Any, mongo_uri: str, mongo_db_name: str
+) -> None:
+    clinic.visit(clinic.patient("1200000000001"), weights=2)
+    register_patient(passport, "1200000000001")  # saved now: inside the next run's look-back
+    settings = _settings(openmrs, mongo_uri, mongo_db_name)
+    first, _ = _traced_run(settings)
+    assert first.written >= 3 and first.parked == 0
+
+    idle, counter = _traced_run(settings)
+    assert (idle.read, idle.written, idle.reassigned) == (0, 0, 0)
+    assert "holders" not in counter.purposes(tracing.MYSQL)
+    assert counter.of_hospital(tracing.MONGODB, HOSPITAL) <= IDLE_MONGODB, counter.purposes(tracing.MONGODB)

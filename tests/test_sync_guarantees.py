@@ -21,7 +21,7 @@ from passport_sync.sink import records as sink_module
 from passport_sync.sink.passport import PassportStore
 from passport_sync.synthetic.builder import OpenMRSBuilder
 from tests.conftest import hospital_entry, make_settings, mysql_connect, register_patient
-from tests.helpers import Clinic, live_obs_uuids, obs_uuids, run_sync, synced, write_config
+from tests.helpers import Clinic, live_obs_uuids, obs_uuids, run_sync, synced, with_links, write_config
 
 NID = "1234567890123"
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
@@ -108,9 +108,11 @@ def behind(settings: Any) -> int:
 
 
 # 2. Nothing is duplicated -------------------------------------------------------------------------
+@pytest.mark.parametrize("links", [False, True])
 def test_running_twice_and_after_a_checkpoint_reset_writes_each_observation_once(
-    clinic: Clinic, passport: Any, settings: Any
+    clinic: Clinic, passport: Any, settings: Any, links: bool
 ) -> None:
+    settings = with_links(settings) if links else settings
     persons = [clinic.patient(f"11111111110{i:02d}") for i in range(5)]
     for i, person in enumerate(persons):
         register_patient(passport, f"11111111110{i:02d}")
@@ -128,10 +130,10 @@ def test_running_twice_and_after_a_checkpoint_reset_writes_each_observation_once
     counts = obs_uuids(passport)
     assert set(counts) == expected
     assert set(counts.values()) == {1}
-    # Each patient's medicalHistory lists each of their records once: 4 observations and the visit
-    # record of their encounter.
+    # With links configured, each patient's medicalHistory lists each of their records once: 4
+    # observations and the visit record of their encounter; without, none.
     for patient in passport.patients.find():
-        assert len(patient["medicalHistory"]) == len(set(patient["medicalHistory"])) == 5
+        assert len(patient["medicalHistory"]) == len(set(patient["medicalHistory"])) == (5 if links else 0)
 
 
 def test_kill_9_mid_run_then_rerun_leaves_exactly_one_record_per_observation(
@@ -198,6 +200,7 @@ def test_unregistered_patient_is_parked_and_lands_after_registration(
 
 # 4. Voids and edits propagate --------------------------------------------------------------------------
 def test_edit_and_void_propagate_within_one_run(clinic: Clinic, passport: Any, settings: Any) -> None:
+    settings = with_links(settings)  # and the records removed leave the patient's medicalHistory
     person = clinic.patient(NID)
     patient_id = register_patient(passport, NID)
     diagnosis_id, weight_id = clinic.visit(person)

@@ -142,6 +142,13 @@ NEEDS = (
         "a hospital's last run summaries",
         name="passport_sync_run_summary",
     ),
+    # The app's models keep ``updatedAt`` (Mongoose timestamps) but index no key on it: ours.
+    Need(
+        "patients",
+        (("updatedAt", 1),),
+        "patients registered, corrected or deleted in the app since the last run",
+        name="passport_sync_patients_changed",
+    ),
     # Keys the app owns: reused when the app has built them, never created here.
     Need("patients", (("nationalId", 1),), "patients by national ID"),
     Need("doctors", (("openmrsProviderUuid", 1),), "doctors by OpenMRS provider"),

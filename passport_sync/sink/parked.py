@@ -51,11 +51,20 @@ class Parked(Concern):
         )
         return [int(d.get("sourceId", d.get("obsId"))) for d in docs]
 
-    def person_ids(self, hospital_id: str) -> set[int]:
-        """Persons of this hospital with parked observations (few: unregistered patients)."""
-        ids = self._gw.call(
-            "reading parked persons", lambda: self._db[PARKED].distinct("personId", {"hospitalId": hospital_id})
-        )
+    def keys_of_rows(self, hospital_id: str, source: str, pks: Iterable[int]) -> list[str]:
+        """The parked copies of these rows of one source (by primary key)."""
+        wanted = sorted(set(pks))
+        if not wanted:
+            return []
+        query = {"hospitalId": hospital_id, "source": source, "sourceId": {"$in": wanted}}
+        docs = self._gw.call("reading parked copies", lambda: list(self._db[PARKED].find(query, {"_id": 1})))
+        return [str(d["_id"]) for d in docs]
+
+    def person_ids(self, hospital_id: str, reason: str | None = None) -> set[int]:
+        """Persons of this hospital with parked observations (few: unregistered patients), or
+        with rows parked for ``reason``."""
+        query = {"hospitalId": hospital_id, **({"reason": reason} if reason else {})}
+        ids = self._gw.call("reading parked persons", lambda: self._db[PARKED].distinct("personId", query))
         return {int(i) for i in ids}
 
     def any(self, hospital_id: str) -> bool:

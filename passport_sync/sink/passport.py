@@ -1,7 +1,8 @@
 """The Patient Passport store: one object per MongoDB database, composed of one part per concern.
 
-Collections of the app we write: ``medicalrecords``, ``patients`` (medicalHistory and
-allergies), ``users``/``doctors``/``hospitals`` (placeholders), ``syncstatus``, ``auditlogs``.
+Collections of the app we write: ``medicalrecords``, ``patients`` (allergies, and medicalHistory
+links when configured), ``users``/``doctors``/``hospitals`` (placeholders), ``syncstatus``,
+``auditlogs``.
 Collections this tool owns: ``openmrs_sync_parked``, ``openmrs_sync_removed``,
 ``openmrs_sync_locks``, ``openmrs_sync_allergies``, ``openmrs_sync_checksums``,
 ``openmrs_sync_reconcile``, ``openmrs_sync_encounters``.
@@ -34,11 +35,18 @@ from passport_sync.sink.records import Records
 class PassportStore:
     """Reads and writes the Patient Passport MongoDB for the sync."""
 
-    def __init__(self, db: Database[Any], retry: RetryConfig, *, email_domain: str = "placeholder.example.org"):
+    def __init__(
+        self,
+        db: Database[Any],
+        retry: RetryConfig,
+        *,
+        email_domain: str = "placeholder.example.org",
+        medical_history_links: bool = False,
+    ):
         self.gateway = MongoGateway(db, retry)
         self.indexes = Indexes(self.gateway)
         self.placeholders = Placeholders(self.gateway, email_domain)
-        self.patients = Patients(self.gateway)
+        self.patients = Patients(self.gateway, links=medical_history_links)
         self.parked = Parked(self.gateway)
         self.encounters = Encounters(self.gateway)
         self.records = Records(self.gateway, patients=self.patients, parked=self.parked, encounters=self.encounters)
@@ -48,7 +56,12 @@ class PassportStore:
 
     @classmethod
     def connect(cls, settings: Settings) -> PassportStore:
-        return cls(open_database(settings), settings.sync.retry, email_domain=settings.sync.placeholder_email_domain)
+        return cls(
+            open_database(settings),
+            settings.sync.retry,
+            email_domain=settings.sync.placeholder_email_domain,
+            medical_history_links=settings.sync.medical_history_links,
+        )
 
     @property
     def db(self) -> Database[Any]:

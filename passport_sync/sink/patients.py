@@ -1,6 +1,7 @@
 """The app's ``patients`` documents as the sync reads and changes them (``store.patients``): the
-lookup by national ID, each patient's ``medicalHistory`` links to its records, and the
-``allergies`` list kept in step with the synced allergy records."""
+lookup by national ID, each patient's ``medicalHistory`` links to its records (only when
+``sync.medical_history_links`` is on; otherwise the links earlier versions wrote are taken out
+once), and the ``allergies`` list kept in step with the synced allergy records."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from typing import Any
 from bson import ObjectId
 from pymongo import UpdateOne
 
-from passport_sync.sink.gateway import ALLERGIES, PATIENTS, RECORDS, Concern, MongoGateway
+from passport_sync.passport_changes import PatientChange
+from passport_sync.sink.gateway import ALLERGIES, ONE_REPLY, PATIENTS, RECORDS, Concern, MongoGateway
 
 
 class Patients(Concern):
-    def __init__(self, gateway: MongoGateway) -> None:
+    def __init__(self, gateway: MongoGateway, *, links: bool = False) -> None:
         super().__init__(gateway)
+        # Whether records are linked into ``patients.medicalHistory`` (sync.medical_history_links).
+        self.links = links
         # sync-all --workers shares one store between hospitals: two hospitals updating the same
         # patient's allergy list at once would each drop the other's new allergy (read, then write).
         self._allergies_lock = threading.Lock()
@@ -37,26 +41,38 @@ class Patients(Concern):
             found[str(doc["nationalId"])].append(str(doc["_id"]))
         return dict(found)
 
-    def registered_since(self, moment: datetime, until: datetime) -> list[tuple[str, str]]:
-        """(``_id`` string, national ID) of the patients registered from ``moment`` to ``until``
-        (by their ``_id``'s creation second, so the lookup is on the ``_id`` index whatever the
-        number of patients; an ``_id`` not made from a clock, dated in the future, is not taken for
-        a new patient forever)."""
-        window = {"$gte": ObjectId.from_datetime(moment), "$lt": ObjectId.from_datetime(until)}
+    def changed_since(self, moment: datetime) -> list[PatientChange]:
+        """The patients the app saved (registered or changed) from ``moment`` on, by their
+        ``updatedAt`` (set by the app on every save; the sync never sets it), on an index of ours."""
         docs = self._gw.call(
-            "reading new patients",
-            lambda: list(self._db[PATIENTS].find({"_id": window}, {"nationalId": 1})),
+            "reading changed patients",
+            lambda: list(self._db[PATIENTS].find({"updatedAt": {"$gte": moment}}, {"nationalId": 1, "updatedAt": 1})),
         )
-        return [(str(d["_id"]), str(d["nationalId"])) for d in docs if d.get("nationalId")]
+        return [
+            PatientChange(str(d["_id"]), str(d["nationalId"]) if d.get("nationalId") else None, d["updatedAt"])
+            for d in docs
+            if isinstance(d.get("updatedAt"), datetime)
+        ]
+
+    def ids_between(self, first: str, last: str) -> set[str]:
+        """The ``_id`` strings of the patients from ``first`` to ``last`` (24 hex digits, both
+        included): a range on the ``_id`` index."""
+        span = {"$gte": ObjectId(first), "$lte": ObjectId(last)}
+        docs = self._gw.call("reading patients by id", lambda: list(self._db[PATIENTS].find({"_id": span}, {"_id": 1})))
+        return {str(d["_id"]) for d in docs}
 
     def link(self, records: list[dict[str, Any]], fresh: set[ObjectId] | None = None) -> None:
         """``patients.medicalHistory`` gets each record id, as the original design did.
+
+        Nothing at all unless links are configured (``links``).
 
         Records this batch inserted (``fresh``) cannot be in the array yet: they are appended,
         which stays cheap as the array grows; the condition on the first id makes a retried
         append a no-op. Records already present (a re-run after a crash, a reset) go through
         ``$addToSet``.
         """
+        if not self.links or not records:
+            return
         fresh = fresh or set()
         appended: dict[str, list[ObjectId]] = defaultdict(list)
         merged: dict[str, list[ObjectId]] = defaultdict(list)
@@ -77,7 +93,9 @@ class Patients(Concern):
     def unlink(self, what: str, links: Iterable[tuple[Any, ObjectId]]) -> None:
         """Take each record out of its former patient's ``medicalHistory``: ``(patientId, record
         id)`` pairs, where a patient id that is no 24-hex string (never a Passport patient) is
-        skipped."""
+        skipped. Sent whether or not links are configured: a record removed or moved may still
+        carry a link an earlier version wrote (until ``remove_links`` has passed it), and removals
+        and moves are rare."""
         pulls = [
             UpdateOne({"_id": ObjectId(patient)}, {"$pull": {"medicalHistory": rid}})
             for patient, rid in links
@@ -85,6 +103,53 @@ class Patients(Concern):
         ]
         if pulls:
             self._gw.call(what, lambda: self._db[PATIENTS].bulk_write(pulls, ordered=False))
+
+    def highest_person(self, hospital_id: str) -> int | None:
+        """The highest OpenMRS person id among the hospital's records (None: it has none)."""
+        docs = self._gw.call(
+            "reading records to unlink",
+            lambda: list(
+                self._db[RECORDS]
+                .find({"openmrsData.hospitalId": hospital_id}, {"openmrsData.personId": 1})
+                .sort("openmrsData.personId", -1)
+                .limit(1)
+            ),
+        )
+        person = (docs[0].get("openmrsData") or {}).get("personId") if docs else None
+        return int(person) if isinstance(person, int) else None
+
+    def remove_links(self, hospital_id: str, low: int, high: int) -> int:
+        """Take the records of the hospital's persons ``low`` to ``high`` (excluded) out of their
+        patients' ``medicalHistory``: the links earlier versions wrote. Idempotent: pulling a link
+        twice changes nothing, so a crash in between only repeats a range. Returns the records
+        passed."""
+        # A range of persons, not of _id: the index on (hospital, person) serves it on every server
+        # (SecantusDB scans and sorts the collection for a page of _ids).
+        span = {"$gte": low, "$lt": high}
+        records = self._gw.call(
+            "reading records to unlink",
+            lambda: list(
+                self._db[RECORDS].find(
+                    {"openmrsData.hospitalId": hospital_id, "openmrsData.personId": span},
+                    {"patientId": 1},
+                    batch_size=ONE_REPLY,
+                )
+            ),
+        )
+        owned: dict[str, list[ObjectId]] = defaultdict(list)
+        for record in records:
+            patient = record.get("patientId")
+            if isinstance(patient, str) and ObjectId.is_valid(patient):
+                owned[patient].append(record["_id"])
+        pulls = [
+            UpdateOne(
+                {"_id": ObjectId(pid), "medicalHistory": {"$in": ids}}, {"$pull": {"medicalHistory": {"$in": ids}}}
+            )
+            for pid, ids in owned.items()
+        ]
+        if pulls:
+            self._gw.call("removing medicalHistory links", lambda: self._db[PATIENTS].bulk_write(pulls, ordered=False))
+        return len(records)
 
     def sync_allergies(self, patient_ids: set[str]) -> None:
         """Keep ``patients.allergies`` in step with the synced allergy records of each patient.

@@ -53,6 +53,8 @@ RECORD_STATE_FIELDS = {
     "openmrsData.contentDigest": 1,
     "openmrsData.renderVersion": 1,
     "openmrsData.syncedFields": 1,
+    # Reconciliation: a record moved to another encounter leaves the old one's visit record stale.
+    "openmrsData.encounterUuid": 1,
 }
 
 
@@ -400,6 +402,26 @@ class Records(Concern):
         )
         return {d["_id"]: d for d in docs}
 
+    def of_rows(self, hospital_id: str, source: str, pks: Iterable[int]) -> dict[int, list[ObjectId]]:
+        """The records of these rows of one source (by primary key), for rows gone from OpenMRS.
+        Observations are found through the app's index on ``openmrsData.obsId``; the clinical
+        sources (rarely purged) through the hospital and source prefix of ours."""
+        wanted = sorted(set(pks))
+        if not wanted:
+            return {}
+        key = "openmrsData.obsId" if source == "obs" else "openmrsData.sourceId"
+        query = {key: {"$in": wanted}, "openmrsData.hospitalId": hospital_id, "openmrsData.source": source}
+        docs = self._gw.call(
+            "reading records of purged rows",
+            lambda: list(self._db[RECORDS].find(query, {"openmrsData.obsId": 1, "openmrsData.sourceId": 1})),
+        )
+        found: dict[int, list[ObjectId]] = {}
+        for doc in docs:
+            origin = doc.get("openmrsData") or {}
+            pk = origin.get("obsId") if source == "obs" else origin.get("sourceId")
+            found.setdefault(int(pk or 0), []).append(doc["_id"])
+        return found
+
     def owners(self, hospital_id: str, person_ids: Iterable[int]) -> dict[int, set[str]]:
         """The Passport patients holding records of each OpenMRS person of this hospital."""
         wanted = sorted(set(person_ids))
@@ -423,3 +445,40 @@ class Records(Concern):
             if person in owners:
                 owners[person].add(str(doc.get("patientId")))
         return owners
+
+    def persons_on(self, hospital_id: str, patient_ids: Iterable[str]) -> set[int]:
+        """The OpenMRS persons of this hospital whose records are on these patients."""
+        wanted = sorted(set(patient_ids))
+        if not wanted:
+            return set()
+        found = self._gw.call(
+            "reading persons on patients",
+            lambda: self._db[RECORDS].distinct(
+                "openmrsData.personId", {"openmrsData.hospitalId": hospital_id, "patientId": {"$in": wanted}}
+            ),
+        )
+        return {int(p) for p in found if isinstance(p, int)}
+
+    def patient_bounds(self, hospital_id: str) -> tuple[str, str] | None:
+        """The lowest and the highest patient id this hospital's records point to (None: no record)."""
+        query = {"openmrsData.hospitalId": hospital_id, "patientId": {"$type": "string"}}
+
+        def first(direction: int) -> list[dict[str, Any]]:
+            return list(self._db[RECORDS].find(query, {"patientId": 1}).sort("patientId", direction).limit(1))
+
+        low = self._gw.call("reading the lowest patient of records", lambda: first(1))
+        high = self._gw.call("reading the highest patient of records", lambda: first(-1))
+        if not low or not high:
+            return None
+        return str(low[0]["patientId"]), str(high[0]["patientId"])
+
+    def patients_between(self, hospital_id: str, first: str, last: str) -> set[str]:
+        """The patients from ``first`` to ``last`` (both included) this hospital's records point to:
+        a range on the app's index on ``patientId``."""
+        found = self._gw.call(
+            "reading patients of records",
+            lambda: self._db[RECORDS].distinct(
+                "patientId", {"openmrsData.hospitalId": hospital_id, "patientId": {"$gte": first, "$lte": last}}
+            ),
+        )
+        return {str(p) for p in found}

@@ -2,10 +2,12 @@
 
 Each source's primary-key space is cut into fixed ranges of ``range_size`` ids (range ``i`` holds
 ids ``i * size + 1`` to ``(i + 1) * size``). One statement returns, per range, the row count and
-two aggregates (sum and XOR) of a CRC32 over the columns that decide the Passport record (owner,
-voided, value columns, versions, stop and expiry). Only the few result rows travel; the rows
-themselves stay in MySQL. Inside a range whose checksum differs from the last pass, the per-row
-checksums (key and number) tell which rows changed; only those are re-read.
+two aggregates (sum and XOR) of a CRC32 over what decides the Passport record: every column the
+feed's read selects, and what its records show from other tables (concept names, the provider,
+the encounter; see ``queries.Selection``), plus whether an order's expiry has passed. Only the
+few result rows travel; the rows themselves stay in MySQL. Inside a range whose checksum differs
+from the last pass, the per-row checksums (key and number) tell which rows changed; only those are
+re-read.
 
 Persons are checksummed the same way over their national-ID identifiers (value, voided, and the
 patient's own void), so a corrected or copied identifier shows as one differing person.
@@ -17,8 +19,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from passport_sync.source.clinical import ALLERGIES, CONDITIONS, DIAGNOSES, DRUG_ORDERS, ClinicalSource
-from passport_sync.source.queries import Query, SchemaInfo
+from passport_sync.source.clinical import CLINICAL_SOURCES, DRUG_ORDERS, ClinicalSource
+from passport_sync.source.clinical import selection as clinical_selection
+from passport_sync.source.queries import PROBED_PROPERTIES, Query, SchemaInfo, obs_selection
 
 IDENTITIES = "identity"
 
@@ -28,68 +31,37 @@ def _digest(columns: Sequence[str]) -> str:
     return "CRC32(CONCAT_WS('#', " + ", ".join(f"IFNULL({c}, '~')" for c in columns) + "))"
 
 
-def _optional(schema: SchemaInfo, alias: str, table: str, column: str) -> list[str]:
-    return [f"{alias}.`{column}`"] if schema.has(table, column) else []
-
-
 def _feed_table(feed: str, schema: SchemaInfo, now: datetime) -> tuple[str, str, list[str], list[Any]]:
-    """(FROM clause, primary key, the deciding columns, their parameters) of one source."""
+    """(FROM clause, primary key, the deciding expressions, their parameters) of one source: every
+    column its read selects and everything else its records show (``queries.Selection``)."""
     if feed == "obs":
-        columns = [
-            "o.uuid", "o.person_id", "o.voided", "o.concept_id", "o.value_coded", "o.value_coded_name_id",
-            "o.value_drug", "o.value_numeric", "o.value_modifier", "o.value_text", "o.value_datetime",
-            "o.value_complex", "o.obs_datetime", "o.date_created", "o.comments", "o.obs_group_id",
-            "o.previous_version", "o.encounter_id", "o.location_id",
-        ]  # fmt: skip
-        columns += _optional(schema, "o", "obs", "status") + _optional(schema, "o", "obs", "interpretation")
-        return "obs o", "o.obs_id", columns, []
+        selection = obs_selection(schema)
+        return selection.joins.removeprefix("FROM "), "o.obs_id", selection.digest_terms() + _settings(schema), []
     source = _clinical(feed)
-    if source is DIAGNOSES:
-        rank = "dx_rank" if schema.has("encounter_diagnosis", "dx_rank") else "rank"
-        columns = [
-            "d.uuid", "d.patient_id", "d.voided", "d.diagnosis_coded", "d.diagnosis_coded_name",
-            "d.diagnosis_non_coded", "d.certainty", f"d.`{rank}`", "d.encounter_id",
-        ]  # fmt: skip
-        return "encounter_diagnosis d", "d.diagnosis_id", columns, []
-    if source is CONDITIONS:
-        columns = [
-            "c.uuid", "c.patient_id", "c.voided", "c.condition_coded", "c.condition_coded_name",
-            "c.condition_non_coded", "c.clinical_status", "c.verification_status", "c.onset_date",
-            "c.end_date", "c.additional_detail", "c.previous_version",
-        ]  # fmt: skip
-        columns += _optional(schema, "c", "conditions", "encounter_id")
-        return "conditions c", "c.condition_id", columns, []
-    if source is ALLERGIES:
-        comments = "comments" if schema.has("allergy", "comments") else "comment"
-        columns = [
-            "a.uuid", "a.patient_id", "a.voided", "a.coded_allergen", "a.non_coded_allergen", "a.allergen_type",
-            "a.severity_concept_id", f"a.`{comments}`",
-        ]  # fmt: skip
-        columns += _optional(schema, "a", "allergy", "encounter_id")
-        if schema.has("allergy_reaction"):
-            columns.append(
-                "(SELECT GROUP_CONCAT(CONCAT_WS(':', ar.reaction_concept_id, ar.reaction_non_coded)"
-                " ORDER BY ar.allergy_reaction_id) FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id)"
-            )
-        return "allergy a", "a.allergy_id", columns, []
-    assert source is DRUG_ORDERS
-    columns = [
-        "o.uuid", "o.patient_id", "o.voided", "o.order_action", "o.previous_order_id", "o.concept_id",
-        "o.orderer", "o.encounter_id", "o.date_activated", "o.date_stopped", "o.auto_expire_date",
+    selection = clinical_selection(source, schema)
+    terms = selection.digest_terms() + _settings(schema)
+    params: list[Any] = []
+    if source is DRUG_ORDERS:
         # Expiry writes nothing: whether it has passed is part of what the record shows.
-        "o.auto_expire_date <= %s", "o.instructions",
-        "dor.order_id", "dor.drug_inventory_id", "dor.drug_non_coded", "dor.dose", "dor.dose_units",
-        "dor.frequency", "dor.route", "dor.duration", "dor.duration_units", "dor.as_needed",
-        "dor.dosing_instructions", "dor.quantity", "dor.quantity_units",
-    ]  # fmt: skip
-    # Shown in the dosing text, as OpenMRS reads it.
-    columns += _optional(schema, "dor", "drug_order", "as_needed_condition")
-    columns += _optional(schema, "dor", "drug_order", "dosing_type")
-    return "orders o LEFT JOIN drug_order dor ON dor.order_id = o.order_id", "o.order_id", columns, [now]
+        terms.append("o.auto_expire_date <= %s")
+        params.append(now)
+    return selection.joins.removeprefix("FROM "), f"{source.alias}.{source.pk}", terms, params
+
+
+def _settings(schema: SchemaInfo) -> list[str]:
+    """The global properties every record is rendered with (the boolean concepts, the default
+    locale): one value per statement, so a change to them makes every row differ once."""
+    if not schema.has("global_property"):
+        return []
+    names = ", ".join(f"'{name}'" for name in PROBED_PROPERTIES)
+    return [
+        "(SELECT GROUP_CONCAT(CONCAT_WS('=', property, property_value) ORDER BY property)"
+        f" FROM global_property WHERE property IN ({names}))"
+    ]
 
 
 def _clinical(feed: str) -> ClinicalSource:
-    for source in (DIAGNOSES, CONDITIONS, ALLERGIES, DRUG_ORDERS):
+    for source in CLINICAL_SOURCES:
         if source.name == feed:
             return source
     raise ValueError(f"unknown source {feed!r}")

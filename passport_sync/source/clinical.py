@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from passport_sync.source.queries import Query, SchemaInfo, window_digest
+from passport_sync.source.queries import (
+    Query,
+    SchemaInfo,
+    Selection,
+    encounter_details,
+    first_provider_of,
+    names_of_concepts,
+    provider_details,
+    window_digest,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +60,6 @@ def _col(schema: SchemaInfo, alias: str, table: str, column: str, as_name: str) 
     return f"{alias}.`{column}` AS {as_name}" if schema.has(table, column) else f"NULL AS {as_name}"
 
 
-def _provider_of(encounter: str) -> str:
-    return (
-        "(SELECT ep.provider_id FROM encounter_provider ep"
-        f" WHERE ep.encounter_id = {encounter} AND ep.voided = 0"
-        " ORDER BY ep.encounter_provider_id LIMIT 1)"
-    )
-
-
 def _changed(schema: SchemaInfo, alias: str, table: str) -> str:
     """The latest moment the row changed after its creation (NULL if never)."""
     parts = [f"{alias}.date_voided"]
@@ -73,89 +74,127 @@ def _changed(schema: SchemaInfo, alias: str, table: str) -> str:
     return f"CAST(NULLIF({greatest}, '1000-01-01') AS DATETIME)"
 
 
-def select(source: ClinicalSource, schema: SchemaInfo) -> str:
-    """The SELECT of one clinical source with the common aliases."""
+def selection(source: ClinicalSource, schema: SchemaInfo) -> Selection:
+    """The read of one clinical source with the common aliases (see ``queries.Selection``)."""
     if source is DIAGNOSES:
         rank = "dx_rank" if schema.has("encounter_diagnosis", "dx_rank") else "rank"
-        return f"""
-SELECT d.diagnosis_id AS pk, d.uuid, d.patient_id AS person_id, d.encounter_id, e.uuid AS encounter_uuid,
-       {_provider_of("d.encounter_id")} AS provider_id, l.name AS location_name,
-       e.encounter_datetime AS happened_at, d.date_created,
-       {_changed(schema, "d", "encounter_diagnosis")} AS changed_at,
-       d.voided, d.date_voided, d.void_reason,
-       d.diagnosis_coded AS coded, d.diagnosis_coded_name AS coded_name_id, d.diagnosis_non_coded AS non_coded,
-       NULL AS previous_pk, NULL AS previous_uuid,
-       d.certainty, d.`{rank}` AS diagnosis_rank
-  FROM encounter_diagnosis d
+        columns: tuple[str, ...] = (
+            "d.diagnosis_id AS pk", "d.uuid", "d.patient_id AS person_id", "d.encounter_id",
+            "e.uuid AS encounter_uuid", f"{first_provider_of('d.encounter_id')} AS provider_id",
+            "l.name AS location_name", "e.encounter_datetime AS happened_at", "d.date_created",
+            f"{_changed(schema, 'd', 'encounter_diagnosis')} AS changed_at",
+            "d.voided", "d.date_voided", "d.void_reason",
+            "d.diagnosis_coded AS coded", "d.diagnosis_coded_name AS coded_name_id",
+            "d.diagnosis_non_coded AS non_coded", "NULL AS previous_pk", "NULL AS previous_uuid",
+            "d.certainty", f"d.`{rank}` AS diagnosis_rank",
+        )  # fmt: skip
+        joins = """FROM encounter_diagnosis d
   LEFT JOIN encounter e ON e.encounter_id = d.encounter_id
   LEFT JOIN location l ON l.location_id = e.location_id"""
+        return Selection(columns, joins, _depends_on("d.encounter_id", "d.diagnosis_coded"))
     if source is CONDITIONS:
         encounter = "c.encounter_id" if schema.has("conditions", "encounter_id") else "NULL"
-        return f"""
-SELECT c.condition_id AS pk, c.uuid, c.patient_id AS person_id, {encounter} AS encounter_id,
-       e.uuid AS encounter_uuid, {_provider_of(encounter)} AS provider_id, l.name AS location_name,
-       COALESCE(c.onset_date, c.date_created) AS happened_at, c.date_created,
-       {_changed(schema, "c", "conditions")} AS changed_at, c.voided, c.date_voided, c.void_reason,
-       c.condition_coded AS coded, c.condition_coded_name AS coded_name_id, c.condition_non_coded AS non_coded,
-       c.previous_version AS previous_pk, pv.uuid AS previous_uuid,
-       c.clinical_status, c.verification_status, c.onset_date, c.end_date, c.additional_detail
-  FROM conditions c
+        columns = (
+            "c.condition_id AS pk", "c.uuid", "c.patient_id AS person_id", f"{encounter} AS encounter_id",
+            "e.uuid AS encounter_uuid", f"{first_provider_of(encounter)} AS provider_id",
+            "l.name AS location_name", "COALESCE(c.onset_date, c.date_created) AS happened_at", "c.date_created",
+            f"{_changed(schema, 'c', 'conditions')} AS changed_at", "c.voided", "c.date_voided", "c.void_reason",
+            "c.condition_coded AS coded", "c.condition_coded_name AS coded_name_id",
+            "c.condition_non_coded AS non_coded",
+            "c.previous_version AS previous_pk", "pv.uuid AS previous_uuid",
+            "c.clinical_status", "c.verification_status", "c.onset_date", "c.end_date", "c.additional_detail",
+        )  # fmt: skip
+        joins = f"""FROM conditions c
   LEFT JOIN encounter e ON e.encounter_id = {encounter}
   LEFT JOIN location l ON l.location_id = e.location_id
   LEFT JOIN conditions pv ON pv.condition_id = c.previous_version"""
+        return Selection(columns, joins, _depends_on(encounter, "c.condition_coded"))
     if source is ALLERGIES:
         encounter = "a.encounter_id" if schema.has("allergy", "encounter_id") else "NULL"
         comments = "comments" if schema.has("allergy", "comments") else "comment"
-        reactions = (
-            "(SELECT GROUP_CONCAT(ar.reaction_concept_id ORDER BY ar.allergy_reaction_id)"
-            " FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reaction_concept_ids,"
-            # One entry per reaction, empty when coded only, so the two lists stay aligned.
-            " (SELECT GROUP_CONCAT(COALESCE(ar.reaction_non_coded, '') ORDER BY ar.allergy_reaction_id"
-            " SEPARATOR '\x1f') FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reactions_non_coded"
+        reactions: tuple[str, ...] = (
+            (
+                "(SELECT GROUP_CONCAT(ar.reaction_concept_id ORDER BY ar.allergy_reaction_id)"
+                " FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id) AS reaction_concept_ids",
+                # One entry per reaction, empty when coded only, so the two lists stay aligned.
+                "(SELECT GROUP_CONCAT(COALESCE(ar.reaction_non_coded, '') ORDER BY ar.allergy_reaction_id"
+                " SEPARATOR '\x1f') FROM allergy_reaction ar WHERE ar.allergy_id = a.allergy_id)"
+                " AS reactions_non_coded",
+            )
             if schema.has("allergy_reaction")
-            else "NULL AS reaction_concept_ids, NULL AS reactions_non_coded"
+            else ("NULL AS reaction_concept_ids", "NULL AS reactions_non_coded")
         )
-        return f"""
-SELECT a.allergy_id AS pk, a.uuid, a.patient_id AS person_id, {encounter} AS encounter_id,
-       e.uuid AS encounter_uuid, {_provider_of(encounter)} AS provider_id, l.name AS location_name,
-       a.date_created AS happened_at, a.date_created, {_changed(schema, "a", "allergy")} AS changed_at,
-       a.voided, a.date_voided, a.void_reason,
-       a.coded_allergen AS coded, NULL AS coded_name_id, a.non_coded_allergen AS non_coded,
-       NULL AS previous_pk, NULL AS previous_uuid,
-       a.allergen_type, a.severity_concept_id, a.`{comments}` AS comments, {reactions}
-  FROM allergy a
+        columns = (
+            "a.allergy_id AS pk", "a.uuid", "a.patient_id AS person_id", f"{encounter} AS encounter_id",
+            "e.uuid AS encounter_uuid", f"{first_provider_of(encounter)} AS provider_id",
+            "l.name AS location_name", "a.date_created AS happened_at", "a.date_created",
+            f"{_changed(schema, 'a', 'allergy')} AS changed_at", "a.voided", "a.date_voided", "a.void_reason",
+            "a.coded_allergen AS coded", "NULL AS coded_name_id", "a.non_coded_allergen AS non_coded",
+            "NULL AS previous_pk", "NULL AS previous_uuid",
+            "a.allergen_type", "a.severity_concept_id", f"a.`{comments}` AS comments", *reactions,
+        )  # fmt: skip
+        joins = f"""FROM allergy a
   LEFT JOIN encounter e ON e.encounter_id = {encounter}
   LEFT JOIN location l ON l.location_id = e.location_id"""
+        depends = list(_depends_on(encounter, "a.coded_allergen", "a.severity_concept_id"))
+        if schema.has("allergy_reaction"):
+            # The reactions' names, through the reactions' concepts.
+            depends.append(
+                "(SELECT GROUP_CONCAT(CONCAT_WS(':', n.concept_name_id, n.name, n.locale,"
+                " IFNULL(n.concept_name_type, '~'), n.locale_preferred, n.voided) ORDER BY n.concept_name_id)"
+                " FROM allergy_reaction ar JOIN concept_name n ON n.concept_id = ar.reaction_concept_id"
+                " WHERE ar.allergy_id = a.allergy_id)"
+            )
+        return Selection(columns, joins, tuple(depends))
     frequency = (
         "(SELECT f.concept_id FROM order_frequency f WHERE f.order_frequency_id = dor.frequency)"
         if schema.has("order_frequency")
         else "NULL"
     )
-    return f"""
-SELECT o.order_id AS pk, o.uuid, o.patient_id AS person_id, o.encounter_id, e.uuid AS encounter_uuid,
-       o.orderer AS provider_id, l.name AS location_name,
-       COALESCE(o.date_activated, o.date_created) AS happened_at, o.date_created,
-       {_changed(schema, "o", "orders")} AS changed_at, o.voided, o.date_voided, o.void_reason,
-       o.concept_id AS coded, NULL AS coded_name_id, dor.drug_non_coded AS non_coded,
-       o.previous_order_id AS previous_pk, po.uuid AS previous_uuid,
-       o.order_action, o.date_activated, o.date_stopped, o.auto_expire_date, o.instructions,
-       (SELECT nx.uuid FROM orders nx WHERE nx.previous_order_id = o.order_id AND nx.voided = 0
-         AND nx.order_action IN ('REVISE', 'RENEW') ORDER BY nx.order_id LIMIT 1) AS replaced_by_uuid,
-       (SELECT COALESCE(nx.date_activated, nx.date_created) FROM orders nx
-         WHERE nx.previous_order_id = o.order_id AND nx.voided = 0 AND nx.order_action = 'DISCONTINUE'
-         ORDER BY nx.order_id LIMIT 1) AS discontinued_at,
-       d.name AS drug_name, dor.dose, dor.dose_units, {frequency} AS frequency_concept, dor.route,
-       dor.duration, dor.duration_units, dor.quantity, dor.quantity_units, dor.as_needed,
-       {_col(schema, "dor", "drug_order", "as_needed_condition", "as_needed_condition")},
-       {_col(schema, "dor", "drug_order", "dosing_type", "dosing_type")},
-       dor.dosing_instructions, dor.order_id AS drug_order_id,
-       {_col(schema, "o", "orders", "order_reason", "order_reason")}
-  FROM orders o
+    columns = (
+        "o.order_id AS pk", "o.uuid", "o.patient_id AS person_id", "o.encounter_id", "e.uuid AS encounter_uuid",
+        "o.orderer AS provider_id", "l.name AS location_name",
+        "COALESCE(o.date_activated, o.date_created) AS happened_at", "o.date_created",
+        f"{_changed(schema, 'o', 'orders')} AS changed_at", "o.voided", "o.date_voided", "o.void_reason",
+        "o.concept_id AS coded", "NULL AS coded_name_id", "dor.drug_non_coded AS non_coded",
+        "o.previous_order_id AS previous_pk", "po.uuid AS previous_uuid",
+        "o.order_action", "o.date_activated", "o.date_stopped", "o.auto_expire_date", "o.instructions",
+        "(SELECT nx.uuid FROM orders nx WHERE nx.previous_order_id = o.order_id AND nx.voided = 0"
+        " AND nx.order_action IN ('REVISE', 'RENEW') ORDER BY nx.order_id LIMIT 1) AS replaced_by_uuid",
+        "(SELECT COALESCE(nx.date_activated, nx.date_created) FROM orders nx"
+        " WHERE nx.previous_order_id = o.order_id AND nx.voided = 0 AND nx.order_action = 'DISCONTINUE'"
+        " ORDER BY nx.order_id LIMIT 1) AS discontinued_at",
+        "d.name AS drug_name", "dor.dose", "dor.dose_units", f"{frequency} AS frequency_concept", "dor.route",
+        "dor.duration", "dor.duration_units", "dor.quantity", "dor.quantity_units", "dor.as_needed",
+        _col(schema, "dor", "drug_order", "as_needed_condition", "as_needed_condition"),
+        _col(schema, "dor", "drug_order", "dosing_type", "dosing_type"),
+        "dor.dosing_instructions", "dor.order_id AS drug_order_id",
+        _col(schema, "o", "orders", "order_reason", "order_reason"),
+    )  # fmt: skip
+    joins = """FROM orders o
   LEFT JOIN drug_order dor ON dor.order_id = o.order_id
   LEFT JOIN drug d ON d.drug_id = dor.drug_inventory_id
   LEFT JOIN orders po ON po.order_id = o.previous_order_id
   LEFT JOIN encounter e ON e.encounter_id = o.encounter_id
   LEFT JOIN location l ON l.location_id = e.location_id"""
+    named = ["o.concept_id", "dor.dose_units", "dor.route", "dor.duration_units", "dor.quantity_units", frequency]
+    if schema.has("orders", "order_reason"):
+        named.append("o.order_reason")
+    return Selection(columns, joins, (*_depends_on("o.encounter_id", *named), provider_details("o.orderer")))
+
+
+def _depends_on(encounter: str, *concepts: str) -> tuple[str, ...]:
+    """What a clinical record shows beyond its own columns: its concepts' names, and its
+    encounter with the encounter's first provider."""
+    depends = [names_of_concepts(*concepts)]
+    if encounter != "NULL":
+        depends += [provider_details(first_provider_of(encounter)), *encounter_details(encounter)]
+    return tuple(depends)
+
+
+def select(source: ClinicalSource, schema: SchemaInfo) -> str:
+    """The SELECT of one clinical source with the common aliases."""
+    return selection(source, schema).sql()
 
 
 def _page(

@@ -6,6 +6,7 @@ Platform versions are chosen from the set of columns ``information_schema`` repo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,32 +59,103 @@ def _optional(schema: SchemaInfo, table_alias: str, table: str, column: str, ali
     return f"NULL AS {alias}"
 
 
-def obs_select(schema: SchemaInfo) -> str:
-    """The joined SELECT of observations: one row per obs, never one per provider."""
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """One feed's read: its columns (``expression AS alias``) over its joins.
+
+    Reconciliation checksums a row over exactly these expressions and ``depends_on`` (what the
+    rendering reads in other statements: concept names, the provider's name, the encounter), so
+    the columns a record is made of and the columns compared for drift are one declaration."""
+
+    columns: tuple[str, ...]
+    joins: str
+    depends_on: tuple[str, ...] = ()
+
+    def sql(self) -> str:
+        return "\nSELECT " + ",\n       ".join(self.columns) + "\n  " + self.joins
+
+    def digest_terms(self) -> list[str]:
+        return [column_expression(c) for c in self.columns] + list(self.depends_on)
+
+
+_ALIASED = re.compile(r"^(?P<expr>.*\S)\s+AS\s+`?\w+`?$", re.DOTALL)
+
+
+def column_expression(column: str) -> str:
+    """``expr`` of ``expr AS alias`` (the column itself when it has no alias)."""
+    found = _ALIASED.match(column.strip())
+    return found.group("expr") if found else column.strip()
+
+
+def names_of_concepts(*concepts: str) -> str:
+    """Every name row (voided too) of these concepts, as one value: a rename, a new preferred name
+    or a retired name changes it, and with it the checksum of every row showing the concept."""
+    return (
+        "(SELECT GROUP_CONCAT(CONCAT_WS(':', n.concept_name_id, n.concept_id, n.name, n.locale,"
+        " IFNULL(n.concept_name_type, '~'), n.locale_preferred, n.voided) ORDER BY n.concept_name_id SEPARATOR '|')"
+        f" FROM concept_name n WHERE n.concept_id IN ({', '.join(concepts)}))"
+    )
+
+
+def provider_details(provider: str) -> str:
+    """What a record shows of a provider (uuid, name, the person's names), as one value."""
+    return (
+        "(SELECT CONCAT_WS(':', p.uuid, IFNULL(p.name, '~'), IFNULL(p.person_id, '~'),"
+        " (SELECT GROUP_CONCAT(CONCAT_WS(':', pn.person_name_id, IFNULL(pn.prefix, '~'), IFNULL(pn.given_name, '~'),"
+        " IFNULL(pn.middle_name, '~'), IFNULL(pn.family_name, '~'), pn.preferred, pn.voided)"
+        " ORDER BY pn.person_name_id) FROM person_name pn WHERE pn.person_id = p.person_id))"
+        f" FROM provider p WHERE p.provider_id = {provider})"
+    )
+
+
+def encounter_details(encounter: str) -> list[str]:
+    """What the encounter's visit record shows (date, type, place, providers, whose it is): in the
+    checksum of every row of the encounter, so a change to the encounter re-reads its rows and
+    rebuilds its visit record."""
+    return [
+        f"(SELECT CONCAT_WS(':', e2.encounter_datetime, e2.patient_id, e2.voided, IFNULL(e2.location_id, '~'),"
+        " (SELECT et.name FROM encounter_type et WHERE et.encounter_type_id = e2.encounter_type),"
+        " (SELECT l2.name FROM location l2 WHERE l2.location_id = e2.location_id))"
+        f" FROM encounter e2 WHERE e2.encounter_id = {encounter})",
+        "(SELECT GROUP_CONCAT(CONCAT_WS(':', ep.encounter_provider_id, ep.provider_id, ep.voided)"
+        f" ORDER BY ep.encounter_provider_id) FROM encounter_provider ep WHERE ep.encounter_id = {encounter})",
+    ]
+
+
+def first_provider_of(encounter: str) -> str:
+    return (
+        "(SELECT ep.provider_id FROM encounter_provider ep"
+        f" WHERE ep.encounter_id = {encounter} AND ep.voided = 0"
+        " ORDER BY ep.encounter_provider_id LIMIT 1)"
+    )
+
+
+def obs_selection(schema: SchemaInfo) -> Selection:
+    """The joined read of observations: one row per obs, never one per provider."""
     allow_decimal = (
         "cn.allow_decimal AS allow_decimal"
         if schema.has("concept_numeric", "allow_decimal")
         else ("cn.precise AS allow_decimal" if schema.has("concept_numeric", "precise") else "NULL AS allow_decimal")
     )
-    return f"""
-SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
-       cd.name AS concept_datatype, cc.name AS concept_class,
-       o.obs_datetime, o.date_created, o.voided, o.date_voided, o.void_reason,
-       o.encounter_id, e.uuid AS encounter_uuid,
-       (SELECT ep.provider_id FROM encounter_provider ep
-         WHERE ep.encounter_id = o.encounter_id AND ep.voided = 0
-         ORDER BY ep.encounter_provider_id LIMIT 1) AS provider_id,
-       COALESCE(ol.name, el.name) AS location_name,
-       o.obs_group_id, g.uuid AS group_uuid, g.concept_id AS group_concept_id, gc.uuid AS group_concept_uuid,
-       gcc.name AS group_concept_class,
-       o.previous_version, pv.uuid AS previous_version_uuid, pv.voided AS previous_version_voided,
-       o.value_coded, o.value_coded_name_id, vc.uuid AS value_coded_uuid, vcc.name AS value_coded_class,
-       o.value_drug, d.name AS drug_name,
-       o.value_numeric, o.value_modifier, o.value_text, o.value_datetime, o.value_complex,
-       o.comments, {_optional(schema, "o", "obs", "status")}, {_optional(schema, "o", "obs", "interpretation")},
-       cn.units AS units, {allow_decimal}, cn.hi_normal, cn.low_normal, cn.hi_critical, cn.low_critical,
-       pe.person_id IS NOT NULL AS person_exists
-  FROM obs o
+    provider = first_provider_of("o.encounter_id")
+    columns = (
+        "o.obs_id", "o.uuid", "o.person_id", "o.concept_id", "c.uuid AS concept_uuid",
+        "cd.name AS concept_datatype", "cc.name AS concept_class",
+        "o.obs_datetime", "o.date_created", "o.voided", "o.date_voided", "o.void_reason",
+        "o.encounter_id", "e.uuid AS encounter_uuid",
+        f"{provider} AS provider_id",
+        "COALESCE(ol.name, el.name) AS location_name",
+        "o.obs_group_id", "g.uuid AS group_uuid", "g.concept_id AS group_concept_id",
+        "gc.uuid AS group_concept_uuid", "gcc.name AS group_concept_class", "g.voided AS group_voided",
+        "o.previous_version", "pv.uuid AS previous_version_uuid", "pv.voided AS previous_version_voided",
+        "o.value_coded", "o.value_coded_name_id", "vc.uuid AS value_coded_uuid", "vcc.name AS value_coded_class",
+        "o.value_drug", "d.name AS drug_name",
+        "o.value_numeric", "o.value_modifier", "o.value_text", "o.value_datetime", "o.value_complex",
+        "o.comments", _optional(schema, "o", "obs", "status"), _optional(schema, "o", "obs", "interpretation"),
+        "cn.units AS units", allow_decimal, "cn.hi_normal", "cn.low_normal", "cn.hi_critical", "cn.low_critical",
+        "pe.person_id IS NOT NULL AS person_exists",
+    )  # fmt: skip
+    joins = """FROM obs o
   LEFT JOIN person pe ON pe.person_id = o.person_id
   LEFT JOIN concept c ON c.concept_id = o.concept_id
   LEFT JOIN concept_datatype cd ON cd.concept_datatype_id = c.datatype_id
@@ -99,6 +171,16 @@ SELECT o.obs_id, o.uuid, o.person_id, o.concept_id, c.uuid AS concept_uuid,
   LEFT JOIN obs pv ON pv.obs_id = o.previous_version
   LEFT JOIN drug d ON d.drug_id = o.value_drug
   LEFT JOIN concept_numeric cn ON cn.concept_id = o.concept_id"""
+    depends_on = (
+        names_of_concepts("o.concept_id", "o.value_coded", "g.concept_id"),
+        provider_details(provider),
+        *encounter_details("o.encounter_id"),
+    )
+    return Selection(columns, joins, depends_on)
+
+
+def obs_select(schema: SchemaInfo) -> str:
+    return obs_selection(schema).sql()
 
 
 def obs_after(schema: SchemaInfo, after_obs_id: int, limit: int) -> Query:

@@ -3,12 +3,13 @@ runs, then reconcile; the Passport must equal a fresh full sync of the final Ope
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
 from tests.conftest import OpenMRSDatabase
-from tests.oracle import run_oracle
+from tests.oracle import run_oracle, run_steady_oracle
 
 pytestmark = pytest.mark.reliability
 
@@ -23,6 +24,37 @@ def test_reconciled_passport_equals_a_fresh_full_sync(
     figures.record(
         "reconcile oracle",
         f"seed {seed}: 80 random in-place changes",
+        injected=80,
+        expected=0,
+        found=len(problems),
+        duplicated=0,
+        missing=0,
+        unexpected=len(problems),
+        outcome="ok" if not problems else "differs",
+    )
+    assert problems == []
+
+
+def _seeds(default: range) -> range:
+    """``PASSPORT_SYNC_ORACLE_SEEDS=FIRST-LAST`` runs many more seeds outside CI."""
+    wanted = os.environ.get("PASSPORT_SYNC_ORACLE_SEEDS")
+    if not wanted:
+        return default
+    first, _, last = wanted.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+STEADY_SEEDS = _seeds(range(300, 306))
+
+
+@pytest.mark.parametrize("seed", STEADY_SEEDS)
+def test_from_a_steady_state_sync_all_alone_converges(
+    seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, figures: Any
+) -> None:
+    problems = run_steady_oracle(seed, openmrs, mongo_uri, steps=80)
+    figures.record(
+        "steady-state oracle",
+        f"seed {seed}: 80 random changes and runs from a reconciled state",
         injected=80,
         expected=0,
         found=len(problems),

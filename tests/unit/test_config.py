@@ -253,6 +253,18 @@ class TestEnvironment:
         sync = load_settings(None, environ=environ).sync
         assert (sync.batch_size, sync.interval_minutes, sync.detailed_logs) == (250, 15, True)
 
+    def test_medical_history_links_are_off_unless_the_yaml_or_the_environment_opts_in(self, tmp_path: Path) -> None:
+        assert load_settings(None, environ={}).sync.medical_history_links is False
+        on = write_yaml(tmp_path, {"sync": {"medical_history_links": True}})
+        assert load_settings(on, environ={}).sync.medical_history_links is True
+        variable = {"PASSPORT_SYNC_MEDICAL_HISTORY_LINKS": "false"}
+        assert load_settings(on, environ=variable).sync.medical_history_links is False
+        assert load_settings(None, environ={"PASSPORT_SYNC_MEDICAL_HISTORY_LINKS": "true"}).sync.medical_history_links
+        exc = config_error(None, environ={"PASSPORT_SYNC_MEDICAL_HISTORY_LINKS": "sometimes"})
+        assert problem_matching(exc, "PASSPORT_SYNC_MEDICAL_HISTORY_LINKS:").endswith(
+            "(environment variable; sync.medical_history_links in the YAML file)"
+        )
+
     def test_env_beats_yaml_for_sync(self, tmp_path: Path) -> None:
         path = write_yaml(tmp_path, {"sync": {"batch_size": 10, "locale": "fr"}})
         sync = load_settings(path, environ={"OPENMRS_MAX_RECORDS": "250"}).sync

@@ -29,7 +29,8 @@ def test_a_lookup_is_served_by_any_index_starting_with_its_key_but_not_a_partial
         "patients", {"nid": {"key": [("nationalId", 1)], "partialFilterExpression": {"status": "active"}}}
     )
     assert [f.level for f in partial.findings if f.subject == "patients nationalId"] == ["warning"]
-    assert "patients" not in partial.create  # an app key is never created by the tool
+    # An app key is never created by the tool: on patients, only our own key on updatedAt is.
+    assert [n.key for n in partial.create["patients"]] == [(("updatedAt", 1),)]
 
 
 def test_our_own_name_on_another_key_is_an_error_with_the_fix() -> None:

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from datetime import UTC, datetime, timedelta
 
-from bson import ObjectId
-
-from passport_sync.matching import (
-    PatientMatcher,
-    PersonMatch,
-    decide,
-    national_id_of,
-    registrations_from,
-    registrations_to_handle,
-)
+from passport_sync.matching import PatientMatcher, PersonMatch, decide, national_id_of
 from passport_sync.models import PersonIdentity
 from passport_sync.parking import (
     AMBIGUOUS_PASSPORT_PATIENT,
@@ -81,20 +71,3 @@ def test_verdicts_are_kept_for_the_run_unless_asked_fresh() -> None:
     assert matcher.match([7], fresh=True) == {7: PersonMatch(patient_id="p7")}
     assert matcher.match([7, 8]) == {7: PersonMatch(patient_id="p7"), 8: PersonMatch(patient_id="p7")}
     assert reader.asked == [{7}, {7}, {8}]  # only the unknown person was read the last time
-
-
-def test_only_patients_not_handled_with_their_national_id_are_handled() -> None:
-    registered = [("a" * 24, "1199-7800-1234-5678"), ("b" * 24, "1199780012345679"), ("c" * 24, "12AB")]
-    handled = {"a" * 24: "1199780012345678", "b" * 24: "1199780012345670"}
-    # b's national ID was corrected after it was handled; c has none that could match.
-    assert registrations_to_handle(registered, handled) == {"b" * 24: "1199780012345679"}
-    assert registrations_to_handle(registered, {}) == {"a" * 24: "1199780012345678", "b" * 24: "1199780012345679"}
-
-
-def test_handled_patients_are_kept_while_a_lookup_from_the_moment_can_return_them() -> None:
-    moment = datetime(2025, 11, 6, 10, 0, 0, 600000, tzinfo=UTC)
-    same_second = str(ObjectId.from_datetime(moment.replace(microsecond=0)))
-    before = str(ObjectId.from_datetime(moment - timedelta(seconds=1)))
-    after = str(ObjectId.from_datetime(moment + timedelta(minutes=3)))
-    handled = {before: "1", same_second: "2", after: "3", "not-an-object-id": "4"}
-    assert registrations_from(handled, moment) == {same_second: "2", after: "3"}

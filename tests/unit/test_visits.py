@@ -16,6 +16,8 @@ from passport_sync.mapping.visits import (
     plan_encounter,
 )
 from passport_sync.models import EncounterRow
+from passport_sync.planning.visits import EncountersInFlight
+from passport_sync.writes import BatchWrite
 
 CTX = VisitContext(
     "h1", "Central Hospital", "6" * 24, "Dr A", "prov-uuid", datetime(2025, 11, 7, tzinfo=UTC), ZoneInfo("UTC")
@@ -70,3 +72,29 @@ def test_no_live_record_or_a_voided_encounter_removes_the_derived_records() -> N
     assert set(plan_encounter(ENCOUNTER, [], CTX).removals) == set(derived_ids("h1", "enc-1"))
     voided = EncounterRow(7, "enc-1", 42, ENCOUNTER.encounter_datetime, None, voided=True)
     assert set(plan_encounter(voided, [record("test", "obs")], CTX).removals) == set(derived_ids("h1", "enc-1"))
+
+
+def _in(uuid: str, doc: dict[str, Any]) -> dict[str, Any]:
+    doc["openmrsData"]["encounterUuid"] = uuid
+    return doc
+
+
+def test_encounters_in_flight_are_built_once_settled_and_never_from_part_of_their_records() -> None:
+    flight = EncountersInFlight(build_at=2)
+    a1, a2 = _in("a", record("test", "obs")), _in("a", record("condition", "obs"))
+    b1, c1 = _in("b", record("test", "obs")), _in("c", record("test", "obs"))
+    # "a" spans two batches; nothing is settled until two encounters are.
+    assert flight.add(BatchWrite(records=[a1])) == []
+    assert flight.add(BatchWrite(records=[a2, b1])) == []
+    assert flight.add(BatchWrite(records=[c1])) == ["a", "b"]
+    assert sorted(str(r["_id"]) for r in flight.take(["a", "b"])) == sorted(str(r["_id"]) for r in (a1, a2, b1))
+    # A record of a built encounter written later: left to the rebuild path, never built again.
+    assert flight.add(BatchWrite(upserts=[_in("a", record("test", "obs"))])) == []
+    assert flight.pending() == ["c"]
+    # A record written twice in flight: the later version is the one built from.
+    d = _in("d", record("test", "obs"))
+    flight.add(BatchWrite(upserts=[{**d}]))
+    flight.add(BatchWrite(upserts=[{**d, "data": {"result": "new"}}]))
+    assert [r["data"] for r in flight.take(["d"])] == [{"result": "new"}]
+    flight.drop()
+    assert flight.pending() == [] and flight.add(BatchWrite(records=[c1])) == []

@@ -73,8 +73,9 @@ def advance(cp: Checkpoint, seen_ids: Sequence[int], now: datetime) -> Checkpoin
             raise ValueError(f"obs ids must ascend past the checkpoint: {obs_id} after {previous}")
         # Any id passed unseen is a gap, whatever auto_increment_increment says: with several
         # writers (Galera, multi-primary replication) another node's insert may take that id
-        # and commit later.
-        if obs_id - previous > 1 and previous > 0:
+        # and commit later. The ids below the first one a feed ever reads too: a transaction open
+        # during the first read may commit one of them after it.
+        if obs_id - previous > 1:
             new_gaps.append(Gap(previous + 1, obs_id - 1, now))
         previous = obs_id
     return replace(cp, last_obs_id=previous, gaps=_cap(tuple(new_gaps)))

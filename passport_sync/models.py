@@ -34,6 +34,8 @@ class ObsRow:
     group_concept_class: str | None = None
     previous_version: int | None = None
     previous_version_uuid: str | None = None
+    # Whether the row this one replaces is voided now (None: not known).
+    previous_version_voided: bool | None = None
     value_coded: int | None = None
     value_coded_name_id: int | None = None
     value_coded_uuid: str | None = None

@@ -65,6 +65,48 @@ def test_observation_committed_late_is_synced_by_a_later_run(clinic: Clinic, pas
     assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})["gaps"] == []
 
 
+def test_an_observation_committed_late_below_the_first_id_ever_synced_is_synced_by_a_later_run(
+    clinic: Clinic, passport: Any, settings: Any
+) -> None:
+    person = clinic.patient(NID)
+    register_patient(passport, NID)
+
+    # The first observation of this OpenMRS is inserted in a transaction that stays open while
+    # another commits and the very first sync passes it.
+    late_conn = mysql_connect(clinic.db.name)
+    try:
+        late_conn.autocommit(False)
+        late_conn.begin()
+        late = OpenMRSBuilder(late_conn, commit=False, now=clinic.when)
+        late_id = late.obs(person, clinic.note, value_text="late")
+        first_synced = clinic.b.obs(person, clinic.note, value_text="committed at once")
+        assert late_id < first_synced
+        assert run_sync(settings)[0].written == 1
+        checkpoint = passport.syncstatus.find_one({"hospitalId": HOSPITAL})
+        assert checkpoint["lastObsId"] == first_synced
+        assert [gap[:2] for gap in checkpoint["gaps"]] == [[1, first_synced - 1]]
+        # status counts rows waiting, not ids: the open transaction's row is not there yet.
+        assert behind(settings) == 0
+        late_conn.commit()
+    finally:
+        late_conn.close()  # rolls back if the test failed before the commit
+    assert behind(settings) == 1
+    assert run_sync(settings)[0].written == 1
+    assert set(obs_uuids(passport)) == live_obs_uuids(clinic.db)
+    assert max(obs_uuids(passport).values()) == 1
+    assert passport.syncstatus.find_one({"hospitalId": HOSPITAL})["gaps"] == ([[1, late_id - 1]] if late_id > 1 else [])
+
+
+def behind(settings: Any) -> int:
+    store = PassportStore.connect(settings)
+    try:
+        status = service.hospital_status(settings, store, settings.hospitals[0])
+    finally:
+        store.close()
+    assert status["behind_error"] is None
+    return int(status["behind"])
+
+
 # 2. Nothing is duplicated -------------------------------------------------------------------------
 @pytest.mark.parametrize("links", [False, True])
 def test_running_twice_and_after_a_checkpoint_reset_writes_each_observation_once(

@@ -68,8 +68,10 @@ def plan(rows: Sequence[ObsRow], groups: Groups, members: Sequence[ObsRow], ctx:
         if row.voided:
             result.retire(ctx, SOURCE, row, row.obs_id)
             continue
-        if row.previous_version_uuid:
-            # An edit: the new row replaces the old one, whatever the old row's void says yet.
+        if row.previous_version_uuid and row.previous_version_voided is not False:
+            # An edit: the new row replaces the old one, which OpenMRS voided in the same
+            # transaction. An old version unvoided since is live again: OpenMRS shows it beside
+            # the new one, and so does its record (its own row decides it, on every path).
             result.replace(ctx, SOURCE, row, row.previous_version_uuid, row.previous_version)
         _plan_row(result, row, ctx)
     _plan_groups(result, by_group, ctx)

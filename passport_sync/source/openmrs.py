@@ -45,7 +45,7 @@ from passport_sync.source.queries import Query, SchemaInfo
 log = logging.getLogger("passport_sync")
 
 _OBS_FIELDS = tuple(f.name for f in fields(ObsRow))
-_BOOL_FIELDS = ("voided", "allow_decimal", "person_exists")
+_BOOL_FIELDS = ("voided", "allow_decimal", "person_exists", "previous_version_voided")
 
 # MySQL/MariaDB error numbers, by what the operator should do about them.
 _TRANSIENT = {1040, 1053, 1205, 1213, 1927, 2003, 2006, 2013, 2055, 1158, 1159, 1160, 1161}

@@ -183,7 +183,7 @@ def obs_selection(schema: SchemaInfo) -> Selection:
         "COALESCE(ol.name, el.name) AS location_name",
         "o.obs_group_id", "g.uuid AS group_uuid", "g.concept_id AS group_concept_id",
         "gc.uuid AS group_concept_uuid", "gcc.name AS group_concept_class", "g.voided AS group_voided",
-        "o.previous_version", "pv.uuid AS previous_version_uuid",
+        "o.previous_version", "pv.uuid AS previous_version_uuid", "pv.voided AS previous_version_voided",
         "o.value_coded", "o.value_coded_name_id", "vc.uuid AS value_coded_uuid", "vcc.name AS value_coded_class",
         "o.value_drug", "d.name AS drug_name",
         "o.value_numeric", "o.value_modifier", "o.value_text", "o.value_datetime", "o.value_complex",

@@ -50,14 +50,31 @@ class TestAdvance:
         cp = advance(start, [12], T1)
         assert cp.gaps == (Gap(3, 4, T0), Gap(11, 11, T1))
 
-    def test_no_gap_before_the_first_id_of_an_empty_checkpoint(self) -> None:
+    def test_the_ids_below_the_first_id_a_feed_reads_are_a_gap(self) -> None:
+        # A transaction open during the first read may commit one of them afterwards.
         cp = advance(Checkpoint(), [500, 501], T0)
-        assert cp == Checkpoint(last_obs_id=501, gaps=())
+        assert cp == Checkpoint(last_obs_id=501, gaps=(Gap(1, 499, T0),))
+
+    def test_a_first_read_starting_at_id_one_leaves_no_gap(self) -> None:
+        assert advance(Checkpoint(), [1, 2, 3], T0) == Checkpoint(last_obs_id=3, gaps=())
 
     def test_gaps_within_the_first_batch_are_recorded(self) -> None:
         cp = advance(Checkpoint(), [500, 503], T0)
         assert cp.last_obs_id == 503
-        assert cp.gaps == (Gap(501, 502, T0),)
+        assert cp.gaps == (Gap(1, 499, T0), Gap(501, 502, T0))
+
+    def test_a_late_commit_below_the_first_id_fills_its_gap(self) -> None:
+        first = advance(Checkpoint(), [5, 6], T0)
+        cp = fill_gaps(first, [3], T1, window=WINDOW)
+        assert cp.gaps == (Gap(1, 2, T0), Gap(4, 4, T0))
+        assert cp.last_obs_id == 6
+        assert fill_gaps(cp, [], T0 + WINDOW + timedelta(seconds=1), window=WINDOW).gaps == ()
+
+    def test_a_checkpoint_moved_back_to_the_start_reads_gaps_from_id_one_again(self) -> None:
+        moved = move_back(Checkpoint(last_obs_id=40, gaps=(Gap(30, 31, T0),)), 0, datetime(2025, 1, 1))
+        assert moved.last_obs_id == 0
+        cp = advance(moved, [3, 4], T1)
+        assert cp.gaps == (Gap(1, 2, T1), Gap(30, 31, T0))
 
     def test_ids_stepping_by_two_as_galera_nodes_write_leave_gaps_between(self) -> None:
         # Another node's id in between may still commit: whatever the step, it is a gap.

@@ -118,6 +118,22 @@ def test_a_void_retires_the_record_and_an_edit_replaces_the_previous_version() -
     assert set(plan.batch.unparks) == {park_key(H, "obs", u) for u in ("obs-10", "obs-9", "obs-11")}
 
 
+def test_an_edit_whose_previous_version_is_live_again_leaves_that_version_to_its_own_row() -> None:
+    # The original was unvoided after the edit: OpenMRS shows both, and so does the Passport,
+    # however the two rows meet (one batch, or the new version alone).
+    ctx = _ctx({1: PersonMatch(patient_id=PATIENT)}, parked=frozenset({1}))
+    original = _weight(9)
+    edit = _weight(11, previous_version=9, previous_version_uuid="obs-9", previous_version_voided=False)
+    for rows in ([original, edit], [edit]):
+        plan = observations.plan(rows, {}, [], ctx)
+        assert plan.batch.removals == []
+        assert [d["_id"] for d in plan.batch.records] == [record_id(H, "obs", f"obs-{r.obs_id}") for r in rows]
+    # Voided with the edit, as OpenMRS does: replaced.
+    voided_with_it = _weight(11, previous_version=9, previous_version_uuid="obs-9", previous_version_voided=True)
+    removals = dict(observations.plan([voided_with_it], {}, [], ctx).batch.removals)
+    assert removals == {record_id(H, "obs", "obs-9"): {"reason": "replaced", "replacedBy": "obs-11"}}
+
+
 def _member(obs_id: int, group_id: int, **kw: Any) -> ObsRow:
     return _weight(
         obs_id,

@@ -17,7 +17,7 @@ import pymongo
 from passport_sync import service
 from passport_sync.config import Settings
 from passport_sync.sink.passport import PassportStore
-from tests.conftest import hospital_entry, make_settings, register_patient
+from tests.conftest import hospital_entry, make_settings, register_patient, start_passport_backend
 from tests.helpers import Clinic, run_sync, synced
 from tests.oracle import differences
 from tests.test_reconcile import reconcile
@@ -41,6 +41,7 @@ def fresh_full_sync(passport: Any, mongo_uri: str, openmrs: Any) -> list[str]:
     name = f"pstest_{secrets.token_hex(4)}"
     try:
         fresh = client[name]
+        start_passport_backend(fresh)
         for patient in passport.patients.find():
             fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": []})
         assert run_sync(make_settings(mongo_uri, name, [hospital_entry(openmrs.name)]))[0].outcome == "ok"

@@ -283,7 +283,9 @@ def differences(live: Any, fresh: Any, hospital_id: str, *, links: bool = False)
             want_owner, want_kind, want_data = fresh_records[rid]
             # No doctor adds anything here, so every data field is the sync's and must match exactly.
             if (owner, kind, data) != (want_owner, want_kind, want_data):
-                problems.append(f"record {rid} differs: {(owner, kind)} vs {(want_owner, want_kind)}")
+                fields = sorted(k for k in {**data, **want_data} if data.get(k) != want_data.get(k))
+                changed = {k: (data.get(k), want_data.get(k)) for k in fields}
+                problems.append(f"record {rid} differs: {(owner, kind)} vs {(want_owner, want_kind)}, data {changed}")
     if live_parked != fresh_parked:
         problems.append(f"parked rows differ: {sorted(live_parked.items())} vs {sorted(fresh_parked.items())}")
     for patient in live.patients.find():

@@ -128,6 +128,11 @@ def _patch_medications(
     current = (condition.get("data") or {}).get("medications", [])
     previous = (condition.get("openmrsData") or {}).get(SYNCED_MEDICATIONS) or []
     medications = merged_medications(current, previous, synced)
+    if not medications:
+        # Nothing left, the doctors' entries included: the fields go, as a fresh sync never wrote them.
+        if "medications" in (condition.get("data") or {}) or previous:
+            plan.patches.append((_id, {"data.medications": None, f"openmrsData.{SYNCED_MEDICATIONS}": None}))
+        return
     if [_bare(m) for m in medications] != [_bare(m) for m in current or []] or previous != synced:
         plan.patches.append((_id, {"data.medications": medications, f"openmrsData.{SYNCED_MEDICATIONS}": synced}))
 

@@ -169,7 +169,9 @@ class Records(Concern):
             UpdateOne(
                 {"_id": rid},
                 {
-                    "$set": {**fields, "updatedAt": now},
+                    # A field patched to None is one the record no longer has (an emptied list).
+                    "$set": {**{k: v for k, v in fields.items() if v is not None}, "updatedAt": now},
+                    **({"$unset": {k: "" for k, v in fields.items() if v is None}} if None in fields.values() else {}),
                     "$addToSet": {
                         "openmrsData.syncedFields": {
                             # data.medications is the sync's only in part (openmrsData.syncedMedications)

@@ -61,6 +61,24 @@ def test_nothing_changes_when_the_lists_already_hold_what_they_should() -> None:
     assert plan_encounter(ENCOUNTER, [condition, order], CTX).patches == []
 
 
+def test_a_list_left_empty_goes_as_a_fresh_sync_never_wrote_it_but_a_doctors_entry_stays() -> None:
+    entry = {"name": "Amoxicillin"}
+    emptied = record("condition", "diagnosis", diagnosis="Malaria", medications=[{**entry, "_id": "a"}])
+    emptied["openmrsData"][SYNCED_MEDICATIONS] = [entry]
+    # The encounter's order is gone: no medication record among its records any more.
+    assert plan_encounter(ENCOUNTER, [emptied], CTX).patches == [
+        (emptied["_id"], {"data.medications": None, f"openmrsData.{SYNCED_MEDICATIONS}": None})
+    ]
+    doctors = {"name": "Paracetamol"}
+    kept = record("condition", "diagnosis", diagnosis="Malaria", medications=[entry, doctors])
+    kept["openmrsData"][SYNCED_MEDICATIONS] = [entry]
+    assert plan_encounter(ENCOUNTER, [kept], CTX).patches == [
+        (kept["_id"], {"data.medications": [doctors], f"openmrsData.{SYNCED_MEDICATIONS}": []})
+    ]
+    never = record("condition", "diagnosis", diagnosis="Malaria")
+    assert plan_encounter(ENCOUNTER, [never], CTX).patches == []
+
+
 def test_a_doctors_entries_stay_and_a_changed_synced_entry_is_replaced_not_doubled() -> None:
     old = {"name": "Amoxicillin", "medicationStatus": "Active"}
     new = {"name": "Amoxicillin", "medicationStatus": "Past"}

@@ -80,9 +80,18 @@ def condition_label(record: Mapping[str, Any]) -> str:
 
 
 def medication_entry(order: Mapping[str, Any]) -> dict[str, str]:
-    """A drug order's record as an entry of a condition's ``data.medications``."""
+    """A drug order's record as an entry of a condition's ``data.medications``.
+
+    The page shows an entry's name, dosage, frequency, dates and prescriber only, so the dosage
+    is the whole dosing sentence as OpenMRS reads it (dose, route, frequency, duration, PRN and
+    its condition, free-text dosing, instructions, quantity) and a stopped order says so there."""
     data = order.get("data") or {}
-    return {entry: str(data[key]) for entry, key in MEDICATION_FIELDS if data.get(key)}
+    entry = {entry: str(data[key]) for entry, key in MEDICATION_FIELDS if data.get(key)}
+    is_order = (order.get("openmrsData") or {}).get("source") == "drug_order"
+    sentence = "; ".join(str(data[key]) for key in ("details", "status") if data.get(key))
+    if is_order and sentence:
+        entry["dosage"] = sentence
+    return entry
 
 
 def _is_diagnosis(record: Mapping[str, Any]) -> bool:

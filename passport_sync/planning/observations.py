@@ -195,6 +195,7 @@ def record_context(row: ObsRow, patient_id: str, ctx: PlanContext, *, group: boo
             concept_overrides=overrides.concepts,
             class_overrides=overrides.classes,
             keywords=overrides.keywords,
+            not_own_diagnoses=overrides.not_own_diagnoses,
         ),
         true_concept_id=ctx.booleans[0],
         false_concept_id=ctx.booleans[1],

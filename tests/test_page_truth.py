@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pymongo
 import pytest
+from bson import ObjectId
 
 from tests import ciel_concepts
 from tests.conftest import OpenMRSDatabase, hospital_entry, make_settings, register_patient
@@ -42,6 +43,7 @@ class Chart:
     visit_day: date  # in Kigali
     outside_encounter: list[str] = field(default_factory=list)  # uuids of records outside encounters
     no_onset_created: datetime | None = None
+    doctors_allergies: list[str] = field(default_factory=list)  # the doctor's view's allergies line
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +110,14 @@ def population(mongo_uri: str) -> Iterator[tuple[list[Chart], list[dict[str, Any
                 )
             ]
             charts.append(chart)
+        # A doctor was granted access to the first patient before: the app copied the allergies then.
+        passport.patientpassports.insert_one(
+            {"patient": ObjectId(charts[0].patient_id), "medicalInfo": {"allergies": ["Dust"]}}
+        )
         settings = make_settings(mongo_uri, mongo_db, [hospital_entry(db.name, timezone="Africa/Kigali")])
         [report] = run_sync(settings)
         assert report.outcome == "ok", report.errors
+        charts[0].doctors_allergies = passport.patientpassports.find_one()["medicalInfo"]["allergies"]
         yield charts, list(passport.medicalrecords.find())
     finally:
         client.drop_database(mongo_db)
@@ -217,3 +224,14 @@ def test_prn_and_free_text_dosing_show_where_the_page_shows_medications(populati
         ]
         assert sorted(e["dosage"] for e in entries) == ["1.0 Tablet PRN", "2 tablets at night for 3 nights"]
         assert [e["frequency"] for e in entries if "PRN" in e["dosage"]] == ["As needed"]
+
+
+def test_the_doctors_view_shows_every_condition_marked_synced_with_allergies_in_step(population: Population) -> None:
+    charts, records = population
+    for chart in charts:
+        cards = read_doctor_view(records, chart.patient_id)
+        conditions = [r for r in _mine(records, chart) if r["type"] == "condition"]
+        assert sorted(c.title for c in cards) == sorted(condition_name(r) for r in conditions)
+        assert all(r["openmrsData"]["synced"] is True for r in _mine(records, chart))
+    # The copy the doctor's view reads follows the synced allergies; what was there stays.
+    assert charts[0].doctors_allergies == ["Dust", "Penicillins (severe)"]

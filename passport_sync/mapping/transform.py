@@ -433,7 +433,8 @@ def medical_record(
     digest of everything the sync wrote (``contentDigest``: a record whose OpenMRS row did not
     change is never rewritten, whatever a doctor edited; a new rendering changes the digest).
     """
-    openmrs = {"renderVersion": RENDER_VERSION, **openmrs, "syncedFields": sorted(data)}
+    # ``synced``: the doctor's view shows its "synced from OpenMRS" mark from it.
+    openmrs = {"renderVersion": RENDER_VERSION, **openmrs, "synced": True, "syncedFields": sorted(data)}
     openmrs["contentDigest"] = content_digest(patient_id, record_type, data, openmrs)
     return {
         "_id": _id,

@@ -169,6 +169,14 @@ CASES: tuple[Case, ...] = (
         ("diagnosis",),
     ),
     Case(
+        "coded Other, typed",
+        "coded Other (CIEL 5622) with the text typed",
+        "Chief complaint = Other, typed 'Toothache'",
+        lambda s: s.coded("chief_complaint", "other", value_text="Toothache"),
+        "test",
+        {"testName": "Chief complaint: Toothache", "result": "Toothache"},
+    ),
+    Case(
         "coded diagnosis answer",
         "coded, the answer a diagnosis",
         "Complication of puerperium (CIEL 120194) = Puerperal sepsis",

@@ -52,6 +52,8 @@ _INTERPRETATIONS: dict[str, tuple[str, str]] = {
 # result is abnormal even when OpenMRS records no interpretation (a positive HIV rapid test, a
 # positive pregnancy test, a positive malaria smear).
 POSITIVE_ANSWERS = frozenset(f"{concept_id}".ljust(36, "A").lower() for concept_id in (703, 1228, 1301))
+# CIEL "Other non-coded": the clinician typed the answer in obs.value_text.
+OTHER_ANSWER = "5622".ljust(36, "A").lower()
 # What the page shows (upper-cased) for a result neither OpenMRS nor the concept's ranges judged:
 # the page calls any test without ``data.status`` NORMAL.
 NOT_INTERPRETED = "not interpreted"
@@ -126,7 +128,12 @@ def render_value(
     if row.value_drug is not None and row.drug_name:
         return RenderedValue(row.drug_name, "coded", "drug")
     if row.value_coded is not None:
-        return RenderedValue(answer_name or f"Concept {row.value_coded}", "coded", "coded")
+        answer = answer_name or f"Concept {row.value_coded}"
+        typed = (row.value_text or "").strip()
+        if typed:
+            # Text typed with a coded answer: instead of "Other", beside any other answer.
+            answer = typed if (row.value_coded_uuid or "").lower() == OTHER_ANSWER else f"{answer} ({typed})"
+        return RenderedValue(answer, "coded", "coded")
     if row.value_numeric is not None:
         text = format_number(row.value_numeric, row.allow_decimal)
         if row.value_modifier:

@@ -67,6 +67,16 @@ def context(**fields: Any) -> RecordContext:
 
 
 class TestRenderCoded:
+    def test_text_typed_with_other_is_the_answer(self) -> None:
+        other = obs(
+            concept_datatype="Coded", value_coded=5622, value_coded_uuid="5622".ljust(36, "A"), value_text="Mango"
+        )
+        assert render(other, "Other") == RenderedValue("Mango", "coded", "coded")
+
+    def test_text_typed_with_another_answer_follows_it(self) -> None:
+        row = obs(concept_datatype="Coded", value_coded=123, value_text="since May")
+        assert render(row, "Cough") == RenderedValue("Cough (since May)", "coded", "coded")
+
     def test_coded_uses_the_answer_name(self) -> None:
         assert render(obs(concept_datatype="Coded", value_coded=123), "Malaria") == RenderedValue(
             "Malaria", "coded", "coded"

@@ -99,6 +99,20 @@ def population(mongo_uri: str) -> Iterator[tuple[list[Chart], list[dict[str, Any
                 dosing_instructions="2 tablets at night for 3 nights",
                 date_activated=when,
             )
+            # Stopped the next day, for a reason typed by the clinician.
+            stopped = b.drug_order(
+                encounter, provider, drug_id=drug, dose=1, dose_units=ids["tablet"], date_activated=when
+            )
+            stop = b.drug_order(
+                encounter,
+                provider,
+                drug_id=drug,
+                order_action="DISCONTINUE",
+                previous_order_id=stopped,
+                date_activated=when + timedelta(days=1),
+            )
+            db.execute("UPDATE orders SET order_reason_non_coded = 'Rash' WHERE order_id = %s", (stop,))
+            db.execute("UPDATE orders SET date_stopped = %s WHERE order_id = %s", (when + timedelta(days=1), stopped))
             # Outside any encounter, on the visit's day (Platform 2.3/2.4 forms record them so).
             later = when + timedelta(minutes=rng.randrange(0, 1440 - when.hour * 60 - when.minute))
             chart = Chart(register_patient(passport, national_id), when.date(), no_onset_created=later)
@@ -236,7 +250,8 @@ def test_prn_and_free_text_dosing_show_where_the_page_shows_medications(populati
         entries = [
             m for r in _mine(records, chart) if r["type"] == "condition" for m in r["data"].get("medications") or []
         ]
-        assert sorted(e["dosage"] for e in entries) == ["1.0 Tablet PRN", "2 tablets at night for 3 nights"]
+        stopped = f"1.0 Tablet; Stopped {chart.visit_day + timedelta(days=1)}: Rash"
+        assert sorted(e["dosage"] for e in entries) == ["1.0 Tablet PRN", stopped, "2 tablets at night for 3 nights"]
         assert [e["frequency"] for e in entries if "PRN" in e["dosage"]] == ["As needed"]
 
 

@@ -52,6 +52,8 @@ class ClinicalRow:
             "route",
             "duration_units",
             "quantity_units",
+            "order_reason",
+            "stop_reason",
         ):
             ids.add(self.extra.get(key))
         ids.update(_int_list(self.extra.get("reaction_concept_ids")))
@@ -367,7 +369,8 @@ def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str
     ended = stopped is not None or (expires is not None and to_utc(expires, ctx.tz) <= ctx.now)
     fields["medicationStatus"] = "Past" if ended else "Active"
     if stopped is not None:
-        fields["status"] = f"Stopped {_local_day(stopped, ctx.tz)}"
+        reason = _reason(extra.get("stop_reason_non_coded"), extra.get("stop_reason"), name_of)
+        fields["status"] = stopped_text(stopped, reason, ctx.tz)
     notes = []
     dosing = dosing_text(row, name_of)
     if dosing:
@@ -382,14 +385,26 @@ def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str
     return fields
 
 
-def discontinuation_patch(row: ClinicalRow, ctx_tz: tzinfo) -> dict[str, str]:
+def discontinuation_patch(row: ClinicalRow, ctx_tz: tzinfo, name_of: NameOf) -> dict[str, str]:
     """What a DISCONTINUE order changes on the record of the order it stops."""
     stopped = row.extra.get("date_activated") or row.date_created
+    reason = _reason(row.extra.get("order_reason_non_coded"), row.extra.get("order_reason"), name_of)
     return {
         "data.medicationStatus": "Past",
         "data.endDate": _when(stopped, ctx_tz) or "",
-        "data.status": f"Stopped {_local_day(stopped, ctx_tz)}",
+        "data.status": stopped_text(stopped, reason, ctx_tz),
     }
+
+
+def _reason(typed: Any, coded: Any, name_of: NameOf) -> str | None:
+    text = str(typed or "").strip()
+    return text or (name_of(coded, None) if coded is not None else None)
+
+
+def stopped_text(stopped: datetime, reason: str | None, tz: tzinfo) -> str:
+    """Stopped, when (the hospital's day) and why: "Stopped 2025-11-08: Rash"."""
+    text = f"Stopped {_local_day(stopped, tz)}"
+    return f"{text}: {reason}" if reason else text
 
 
 def _local_day(value: datetime, tz: tzinfo) -> str:

@@ -40,7 +40,7 @@ def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
             continue
         if row.is_discontinuation:
             if row.previous_uuid:
-                patch = discontinuation_patch(row, ctx.tz)
+                patch = discontinuation_patch(row, ctx.tz, ctx.facts.answer_name)
                 result.batch.patches.append((record_id(hid, row.source, row.previous_uuid), patch))
             result.skipped += 1
             continue

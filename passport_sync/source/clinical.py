@@ -69,6 +69,16 @@ def _provider_or_creator(encounter: str, alias: str) -> str:
     )
 
 
+def _stop_reason(schema: SchemaInfo, column: str, as_name: str) -> str:
+    """A column of the live DISCONTINUE order that stops ``o`` (why it was stopped), or NULL."""
+    if not schema.has("orders", column):
+        return f"NULL AS {as_name}"
+    return (
+        f"(SELECT nx.`{column}` FROM orders nx WHERE nx.previous_order_id = o.order_id AND nx.voided = 0"
+        f" AND nx.order_action = 'DISCONTINUE' ORDER BY nx.order_id LIMIT 1) AS {as_name}"
+    )
+
+
 def _changed(schema: SchemaInfo, alias: str, table: str) -> str:
     """The latest moment the row changed after its creation (NULL if never)."""
     parts = [f"{alias}.date_voided"]
@@ -154,12 +164,15 @@ SELECT o.order_id AS pk, o.uuid, o.patient_id AS person_id, o.encounter_id, e.uu
        (SELECT COALESCE(nx.date_activated, nx.date_created) FROM orders nx
          WHERE nx.previous_order_id = o.order_id AND nx.voided = 0 AND nx.order_action = 'DISCONTINUE'
          ORDER BY nx.order_id LIMIT 1) AS discontinued_at,
+       {_stop_reason(schema, "order_reason", "stop_reason")},
+       {_stop_reason(schema, "order_reason_non_coded", "stop_reason_non_coded")},
        d.name AS drug_name, dor.dose, dor.dose_units, {frequency} AS frequency_concept, dor.route,
        dor.duration, dor.duration_units, dor.quantity, dor.quantity_units, dor.as_needed,
        {_col(schema, "dor", "drug_order", "as_needed_condition", "as_needed_condition")},
        {_col(schema, "dor", "drug_order", "dosing_type", "dosing_type")},
        dor.dosing_instructions, dor.order_id AS drug_order_id,
-       {_col(schema, "o", "orders", "order_reason", "order_reason")}
+       {_col(schema, "o", "orders", "order_reason", "order_reason")},
+       {_col(schema, "o", "orders", "order_reason_non_coded", "order_reason_non_coded")}
   FROM orders o
   LEFT JOIN drug_order dor ON dor.order_id = o.order_id
   LEFT JOIN drug d ON d.drug_id = dor.drug_inventory_id

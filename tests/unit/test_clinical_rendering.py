@@ -12,6 +12,7 @@ from passport_sync.mapping.clinical import (
     allergen_name,
     allergy_text,
     build_clinical_record,
+    discontinuation_patch,
     dosing_text,
 )
 from passport_sync.mapping.visits import medication_entry
@@ -204,3 +205,12 @@ class TestOrdersOnThePage:
         assert entry["dosage"].endswith("; Stopped 2025-11-08")
         assert entry["medicationStatus"] == "Past"
         assert entry["endDate"] == "2025-11-08T21:30:00.000Z"
+
+    def test_a_discontinuation_says_when_and_why(self) -> None:
+        stop = row(order_action="DISCONTINUE", date_activated=datetime(2025, 11, 8, 9, 0), order_reason=1500)
+        patch = discontinuation_patch(stop, context().tz, name_of)
+        assert patch["data.status"] == "Stopped 2025-11-08: Severe"
+        typed = row(
+            order_action="DISCONTINUE", date_activated=datetime(2025, 11, 8, 9, 0), order_reason_non_coded="Rash"
+        )
+        assert discontinuation_patch(typed, context().tz, name_of)["data.status"] == "Stopped 2025-11-08: Rash"

@@ -241,7 +241,7 @@ def own_row_id(hospital_id: str, source: str, uuid: str) -> ObjectId:
 
 def needs_own_row(record: Mapping[str, Any]) -> bool:
     """A condition (an allergy, a problem-list entry, a diagnosis observed outside any encounter)
-    that no encounter's visit row names.
+    or medication that no encounter's visit row names.
 
     The page hides every condition dated on a day that has a visit row (the row lists its own
     diagnoses), and it compares days in the reader's zone, so which days those are depends on
@@ -249,7 +249,10 @@ def needs_own_row(record: Mapping[str, Any]) -> bool:
     string: its day is the condition's day for every reader, the row is never hidden, and the
     condition itself (hidden by that row) shows exactly once."""
     openmrs = record.get("openmrsData") or {}
-    return record.get("type") == "condition" and not openmrs.get("encounterUuid")
+    # A medication observed outside any encounter is inside no condition either: the same holds.
+    # (Drug orders always belong to an encounter.)
+    observed_medication = record.get("type") == "medication" and openmrs.get("source") == "obs"
+    return (record.get("type") == "condition" or observed_medication) and not openmrs.get("encounterUuid")
 
 
 def own_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,6 +262,9 @@ def own_row(record: Mapping[str, Any]) -> dict[str, Any]:
     when = str(data.get("diagnosedDate") or data.get("date") or "")
     if openmrs.get("source") == "allergy" and openmrs.get("allergyText"):
         shown = f"Allergy: {openmrs['allergyText']}"
+    elif record.get("type") == "medication":
+        shown = f"Medication: {data.get('medicationName') or ''}"
+        when = str(data.get("startDate") or data.get("date") or "")
     else:
         detail = str(data.get("details") or "")
         shown = condition_label(record) + (f" - {detail}" if detail else "")

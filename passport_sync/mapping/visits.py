@@ -33,6 +33,8 @@ PRESCRIPTION_SOURCE = "encounter_prescription"
 OWN_ROW_SOURCE = "own_row"
 DERIVED_SOURCES = (VISIT_SOURCE, PRESCRIPTION_SOURCE, OWN_ROW_SOURCE)
 OUTSIDE_A_VISIT = "Recorded outside a visit"
+# Why a row of its own goes with its voided record (marked: reports do not count it apart).
+OWN_ROW_VOIDED = {"reason": "voided", "ownRow": True}
 # Where a condition remembers the entries the sync put into its data.medications, so that a
 # doctor's own entries (anything else in the list) are told apart and kept.
 SYNCED_MEDICATIONS = "syncedMedications"

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from passport_sync.mapping.clinical import ClinicalContext, ClinicalRow, build_clinical_record, discontinuation_patch
 from passport_sync.mapping.transform import record_id
-from passport_sync.mapping.visits import needs_own_row, own_row, own_row_id
+from passport_sync.mapping.visits import OWN_ROW_VOIDED, needs_own_row, own_row, own_row_id
 from passport_sync.planning import Plan, PlanContext
 
 
@@ -29,7 +29,7 @@ def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
         if row.voided:
             result.retire(ctx, row.source, row, row.pk)
             if _may_have_own_row(row):
-                result.remove(ctx, own_row_id(hid, row.source, row.uuid), {"reason": "voided"}, row.pk)
+                result.remove(ctx, own_row_id(hid, row.source, row.uuid), OWN_ROW_VOIDED, row.pk)
             continue
         if row.replaced_by:
             # Revised or renewed: the newer order carries the record (re-read as a change).
@@ -47,7 +47,7 @@ def plan(rows: Sequence[ClinicalRow], ctx: PlanContext) -> Plan:
         if row.previous_uuid:
             result.replace(ctx, row.source, row, row.previous_uuid, row.previous_pk)
             if _may_have_own_row(row):
-                why = {"reason": "replaced"}
+                why = {"reason": "replaced", "ownRow": True}
                 result.remove(ctx, own_row_id(hid, row.source, row.previous_uuid), why, row.previous_pk)
         match = ctx.match(row.person_id)
         if match.patient_id is None:

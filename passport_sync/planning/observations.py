@@ -20,7 +20,7 @@ from passport_sync.mapping.transform import (
     build_record,
     record_id,
 )
-from passport_sync.mapping.visits import needs_own_row, own_row, own_row_id
+from passport_sync.mapping.visits import OWN_ROW_VOIDED, needs_own_row, own_row, own_row_id
 from passport_sync.models import ObsRow
 from passport_sync.parking import INVALID_DATA, MISSING_CONCEPT, NO_NATIONAL_ID
 from passport_sync.planning import Plan, PlanContext
@@ -69,7 +69,7 @@ def plan(rows: Sequence[ObsRow], groups: Groups, members: Sequence[ObsRow], ctx:
         if row.voided:
             result.retire(ctx, SOURCE, row, row.obs_id)
             if not row.encounter_uuid:
-                result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, row.uuid), {"reason": "voided"}, row.obs_id)
+                result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, row.uuid), OWN_ROW_VOIDED, row.obs_id)
             continue
         if row.previous_version_uuid:
             # An edit: the new row replaces the old one, whatever the old row's void says yet.
@@ -98,7 +98,7 @@ def _units(result: Plan, groups: Groups, members: Sequence[ObsRow], ctx: PlanCon
         if not valued:
             # Nothing left: each member's own row retires its record, and the group's goes.
             result.remove(ctx, record_id(ctx.hospital_id, SOURCE, uuid), {"reason": "voided"}, group_id)
-            result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, uuid), {"reason": "voided"}, group_id)
+            result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, uuid), OWN_ROW_VOIDED, group_id)
             del groups[group_id]
         elif all(m.value_numeric is not None and m.concept_datatype in NUMERIC_DATATYPES for m in valued):
             del groups[group_id]
@@ -144,7 +144,7 @@ def _plan_groups(result: Plan, units: _Units, ctx: PlanContext) -> None:
         live = units.members.get(group_id)
         if not live:
             result.remove(ctx, record_id(ctx.hospital_id, SOURCE, group_uuid), {"reason": "voided"}, group_id)
-            result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, group_uuid), {"reason": "voided"}, group_id)
+            result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, group_uuid), OWN_ROW_VOIDED, group_id)
             continue
         first = live[0]
         match = ctx.match(first.person_id)

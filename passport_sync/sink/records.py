@@ -21,7 +21,7 @@ from pymongo.errors import BulkWriteError
 
 from passport_sync.errors import SinkError
 from passport_sync.mapping.transform import record_id
-from passport_sync.mapping.visits import DERIVED_SOURCES, OWN_ROW_SOURCE
+from passport_sync.mapping.visits import DERIVED_SOURCES, OWN_ROW_SOURCE, needs_own_row, own_row_id
 from passport_sync.sink.encounters import Encounters
 from passport_sync.sink.gateway import DUPLICATE_KEY, RECORDS, REMOVED, Concern, MongoGateway
 from passport_sync.sink.parked import Parked
@@ -38,6 +38,14 @@ OPENMRS_DATA_FIELDS = frozenset(
         "status",
     }
 )  # fmt: skip
+
+
+def _own_row_of(doc: Mapping[str, Any]) -> ObjectId | None:
+    """The id of the row of its own of ``doc``, if it has one (``mapping.visits.own_row``)."""
+    origin = doc.get("openmrsData") or {}
+    if not needs_own_row(doc) or not origin.get("hospitalId") or not origin.get("uuid"):
+        return None
+    return own_row_id(str(origin["hospitalId"]), str(origin.get("source")), str(origin["uuid"]))
 
 
 def _render_version(doc: Mapping[str, Any]) -> Any:
@@ -326,8 +334,15 @@ class Records(Concern):
         ids = [d["_id"] for d in docs]
         result = self._gw.call("removing records", lambda: self._db[RECORDS].delete_many({"_id": {"$in": ids}}))
         self._patients.unlink("unlinking removed records", [(d.get("patientId"), d["_id"]) for d in docs])
-        own_rows = sum(1 for d in docs if (d.get("openmrsData") or {}).get("source") == OWN_ROW_SOURCE)
-        outcome.removed += max(0, result.deleted_count - own_rows)
+        # Rows of their own are derived, like visit records: not counted.
+        derived = sum(1 for d in docs if (d.get("openmrsData") or {}).get("source") == OWN_ROW_SOURCE)
+        outcome.removed += max(0, result.deleted_count - derived)
+        # A record's row of its own goes with it, whichever way it goes (parked again, purged
+        # from OpenMRS; a void or an edit names it already).
+        orphans = [rid for rid in map(_own_row_of, docs) if rid is not None and rid not in reasons]
+        if orphans:
+            query = {"_id": {"$in": orphans}}
+            self._gw.call("removing rows of their own", lambda: self._db[RECORDS].delete_many(query))
         outcome.encounters |= {str(e) for d in docs if (e := (d.get("openmrsData") or {}).get("encounterUuid"))}
         return {d["patientId"] for d in docs if d.get("openmrsData", {}).get("source") == "allergy"}
 

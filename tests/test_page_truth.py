@@ -55,14 +55,6 @@ def population(mongo_uri: str) -> Iterator[tuple[list[Chart], list[dict[str, Any
         ids = ciel_concepts.load(db.build)
         b = db.build
         provider = b.provider("Jean", "Uwimana")
-        # The nurse who keeps problem lists and allergies outside encounters: a user with a provider account.
-        nurse = b.provider("Alice", "Mukamana")
-        db.execute(
-            "INSERT INTO users (system_id, creator, date_created, person_id, uuid)"
-            " SELECT 'nurse-1', 1, NOW(), person_id, UUID() FROM provider WHERE provider_id = %s",
-            (nurse,),
-        )
-        recorder = int(db.execute("SELECT MAX(user_id) FROM users")[0][0])
         drug = b.drug("Paracetamol 500mg tablet", ids["aspirin"])
         rng = random.Random(21)
         charts = []
@@ -120,12 +112,6 @@ def population(mongo_uri: str) -> Iterator[tuple[list[Chart], list[dict[str, Any
             no_onset = b.condition(person, condition_coded=ids["hypertension"], date_created=later)
             onset = b.condition(person, condition_coded=ids["asthma"], onset_date=ONSET, date_created=later)
             loose = b.obs(person, ids["non_coded_diagnosis"], obs_datetime=later, value_text="Suspected typhoid")
-            for table, pk, key in (
-                ("allergy", "allergy_id", allergy),
-                ("conditions", "condition_id", no_onset),
-                ("conditions", "condition_id", onset),
-            ):
-                db.execute(f"UPDATE {table} SET creator = %s WHERE {pk} = %s", (recorder, key))
             chart.outside_encounter = [
                 *(
                     str(db.execute(f"SELECT uuid FROM {table} WHERE {pk} = %s", (key,))[0][0]).lower()
@@ -264,11 +250,3 @@ def test_the_doctors_view_shows_every_condition_marked_synced_with_allergies_in_
         assert all(r["openmrsData"]["synced"] is True for r in _mine(records, chart))
     # The copy the doctor's view reads follows the synced allergies; what was there stays.
     assert charts[0].doctors_allergies == ["Dust", "Penicillins (severe)"]
-
-
-def test_problem_list_entries_and_allergies_name_who_recorded_them(population: Population) -> None:
-    charts, records = population
-    for chart in charts:
-        by_uuid = {r["openmrsData"]["uuid"].lower(): r for r in _mine(records, chart)}
-        recorded = [by_uuid[uuid] for uuid in chart.outside_encounter[:3]]
-        assert [r["data"]["doctor"] for r in recorded] == ["Alice Mukamana"] * 3

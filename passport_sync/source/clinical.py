@@ -59,16 +59,6 @@ def _provider_of(encounter: str) -> str:
     )
 
 
-def _provider_or_creator(encounter: str, alias: str) -> str:
-    """The encounter's first provider; outside an encounter, the provider account of the user who
-    recorded the row (a problem-list entry or allergy names who recorded it, not the hospital)."""
-    return (
-        f"COALESCE({_provider_of(encounter)}, (SELECT pr.provider_id FROM users u"
-        " JOIN provider pr ON pr.person_id = u.person_id AND pr.retired = 0"
-        f" WHERE u.user_id = {alias}.creator ORDER BY pr.provider_id LIMIT 1))"
-    )
-
-
 def _stop_reason(schema: SchemaInfo, column: str, as_name: str) -> str:
     """A column of the live DISCONTINUE order that stops ``o`` (why it was stopped), or NULL."""
     if not schema.has("orders", column):
@@ -113,7 +103,7 @@ SELECT d.diagnosis_id AS pk, d.uuid, d.patient_id AS person_id, d.encounter_id, 
         encounter = "c.encounter_id" if schema.has("conditions", "encounter_id") else "NULL"
         return f"""
 SELECT c.condition_id AS pk, c.uuid, c.patient_id AS person_id, {encounter} AS encounter_id,
-       e.uuid AS encounter_uuid, {_provider_or_creator(encounter, "c")} AS provider_id, l.name AS location_name,
+       e.uuid AS encounter_uuid, {_provider_of(encounter)} AS provider_id, l.name AS location_name,
        COALESCE(c.onset_date, c.date_created) AS happened_at, c.date_created,
        {_changed(schema, "c", "conditions")} AS changed_at, c.voided, c.date_voided, c.void_reason,
        c.condition_coded AS coded, c.condition_coded_name AS coded_name_id, c.condition_non_coded AS non_coded,
@@ -137,7 +127,7 @@ SELECT c.condition_id AS pk, c.uuid, c.patient_id AS person_id, {encounter} AS e
         )
         return f"""
 SELECT a.allergy_id AS pk, a.uuid, a.patient_id AS person_id, {encounter} AS encounter_id,
-       e.uuid AS encounter_uuid, {_provider_or_creator(encounter, "a")} AS provider_id, l.name AS location_name,
+       e.uuid AS encounter_uuid, {_provider_of(encounter)} AS provider_id, l.name AS location_name,
        a.date_created AS happened_at, a.date_created, {_changed(schema, "a", "allergy")} AS changed_at,
        a.voided, a.date_voided, a.void_reason,
        a.coded_allergen AS coded, NULL AS coded_name_id, a.non_coded_allergen AS non_coded,

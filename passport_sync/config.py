@@ -216,6 +216,10 @@ class CategoryOverrides(_Strict):
     # The original design's keyword table on concept names ("...DRUG..." -> medication): off, since
     # "Drug allergies" is not a medication; an operator may opt in.
     keywords: bool = False
+    # Questions of class Diagnosis that are not "this patient's diagnosis" (about a relative, about
+    # the past), by uuid or exact name: they stay observations, never the patient's condition.
+    # CIEL's "Family history diagnosis" (160592) by default.
+    not_own_diagnoses: list[str] = Field(default_factory=lambda: ["160592AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
 
 
 class GroupOptions(_Strict):

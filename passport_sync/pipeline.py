@@ -726,7 +726,8 @@ class HospitalSync:
             encounters: set[str] = set()
             for record in stale:
                 provenance = record.get("openmrsData") or {}
-                source = provenance.get("source")
+                # A condition's row of its own is rewritten with its origin row.
+                source = provenance.get("ownRowOf") or provenance.get("source")
                 pk = provenance.get("obsId") if source == "obs" else provenance.get("sourceId")
                 if source in feeds and isinstance(pk, int):
                     keys.setdefault(source, set()).add(pk)

@@ -39,6 +39,7 @@ from bson import ObjectId
 from passport_sync import unverified
 from passport_sync.mapping.national_id import normalise_national_id
 from passport_sync.mapping.transform import record_id
+from passport_sync.mapping.visits import OWN_ROW_SOURCE
 from passport_sync.matching import PersonMatch
 from passport_sync.parking import RETRIED_BY_FULL_PASS, SHARED_NATIONAL_ID
 from passport_sync.sink.records import unchanged_record
@@ -101,12 +102,14 @@ def drift(
     repair = BatchWrite(parks=list(planned.parks), unparks=list(planned.unparks))
     for doc in [*planned.records, *planned.upserts]:
         old = existing.get(doc["_id"])
+        # A record's row of its own is repaired with it, and not counted apart (it is derived).
+        counted = 0 if (doc.get("openmrsData") or {}).get("source") == OWN_ROW_SOURCE else 1
         if old is None:
-            found.restored += 1
+            found.restored += counted
         elif old.get("patientId") != doc["patientId"]:
-            found.moved += 1
+            found.moved += counted
         elif not unchanged_record(old, doc):
-            found.updated += 1
+            found.updated += counted
         else:
             continue
         repair.upserts.append(doc)
@@ -115,7 +118,7 @@ def drift(
         if rid in existing and rid not in removing:
             removing.add(rid)
             repair.removals.append((rid, info))
-            found.removed += 1
+            found.removed += 0 if info.get("ownRow") else 1
     for park in planned.parks:
         rid = record_id(hospital_id, park["source"], park["uuid"])
         if rid in existing and rid not in removing:

@@ -108,6 +108,14 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("oral", 160240, "Misc", "N/A", "Oral administration", preferred="Oral"),
     Concept("thrice_daily", 160866, "Frequency", "N/A", "Thrice daily"),
     Concept("severe", 1500, "Finding", "N/A", "Severe"),
+    # Qualitative laboratory results, as CIEL ships them: the question is a Test, the answers Misc.
+    Concept("hiv_rapid_test", 1040, "Test", "Coded", "HIV rapid test 1, qualitative"),
+    Concept("pregnancy_test", 45, "Test", "Coded", "Urine pregnancy test"),
+    Concept("malaria_smear", 32, "Test", "Coded", "Malarial smear"),
+    Concept("positive", 703, "Misc", "N/A", "Positive"),
+    Concept("negative", 664, "Misc", "N/A", "Negative"),
+    # Class Diagnosis, yet about a relative: never the patient's own diagnosis.
+    Concept("family_history_diagnosis", 160592, "Diagnosis", "Coded", "Family history diagnosis"),
     # Local concepts of a site's own forms.
     Concept("chief_complaint", None, "Question", "Coded", "Chief complaint"),
     Concept("symptom_onset", None, "Question", "Datetime", "Onset of symptoms"),

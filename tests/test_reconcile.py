@@ -177,6 +177,26 @@ def test_api_merge_copying_a_second_national_id_parks_the_winner_instead_of_gues
     assert report.reconcile is not None and report.reconcile["reparked"] == 3
 
 
+def test_a_record_parked_again_takes_its_row_of_its_own_with_it(
+    clinic: Clinic, passport: Any, settings: Settings
+) -> None:
+    loser, winner = clinic.patient(NID_A), clinic.patient(NID_B)
+    register_patient(passport, NID_A), register_patient(passport, NID_B)
+    clinic.b.allergy(winner, clinic.diabetes)  # outside any encounter: on a row of its own
+    run_sync(settings)
+    assert passport.medicalrecords.count_documents({"openmrsData.source": "own_row"}) == 1
+
+    clinic.db.execute(
+        "INSERT INTO patient_identifier (patient_id, identifier, identifier_type, preferred, location_id, creator,"
+        " date_created, voided, uuid) SELECT %s, identifier, identifier_type, 0, location_id, creator, NOW(), 0, UUID()"
+        " FROM patient_identifier WHERE patient_id = %s",
+        (winner, loser),
+    )
+    report = reconcile(settings)
+    assert report.reconcile is not None and report.reconcile["reparked"] == 1
+    assert list(passport.medicalrecords.find({}, {"openmrsData.source": 1})) == []
+
+
 def test_identifier_corrected_in_place_moves_the_history_to_the_right_patient(
     clinic: Clinic, passport: Any, settings: Settings
 ) -> None:

@@ -169,6 +169,14 @@ CASES: tuple[Case, ...] = (
         ("diagnosis",),
     ),
     Case(
+        "coded Other, typed",
+        "coded Other (CIEL 5622) with the text typed",
+        "Chief complaint = Other, typed 'Toothache'",
+        lambda s: s.coded("chief_complaint", "other", value_text="Toothache"),
+        "test",
+        {"testName": "Chief complaint: Toothache", "result": "Toothache"},
+    ),
+    Case(
         "coded diagnosis answer",
         "coded, the answer a diagnosis",
         "Complication of puerperium (CIEL 120194) = Puerperal sepsis",
@@ -240,11 +248,60 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "whole number",
-        "numeric, allow_decimal = 0",
+        "numeric, allow_decimal = 0, no ranges",
         "Pulse (CIEL 5087) = 72.6",
         lambda s: s.obs("pulse", value_numeric=72.6),
         "test",
-        {"testName": "Pulse", "result": "72 beats/min"},
+        {"testName": "Pulse", "result": "72 beats/min", "status": "not interpreted"},
+        ("testStatus",),
+    ),
+    Case(
+        "positive coded result",
+        "coded test result Positive, no interpretation",
+        "HIV rapid test 1, qualitative (CIEL 1040) = Positive (CIEL 703)",
+        lambda s: s.coded("hiv_rapid_test", "positive"),
+        "test",
+        {"testName": "HIV rapid test 1, qualitative: Positive", "status": "abnormal", "testStatus": "Abnormal"},
+    ),
+    Case(
+        "negative coded result",
+        "coded test result Negative, no interpretation",
+        "Urine pregnancy test (CIEL 45) = Negative (CIEL 664)",
+        lambda s: s.coded("pregnancy_test", "negative"),
+        "test",
+        {"testName": "Urine pregnancy test: Negative", "status": "not interpreted"},
+        ("testStatus",),
+    ),
+    Case(
+        "preliminary result",
+        "numeric, obs status PRELIMINARY",
+        "Head Circumference = 35, preliminary",
+        lambda s: s.obs("head_circumference", value_numeric=35, status="PRELIMINARY"),
+        "test",
+        {"result": "35 cms (preliminary; normal 30-40 cms)", "status": "normal"},
+    ),
+    Case(
+        "relative's diagnosis",
+        "a Diagnosis-class question about a relative",
+        "Family history diagnosis (CIEL 160592, class Diagnosis) = Diabetes Mellitus",
+        lambda s: s.coded("family_history_diagnosis", "diabetes"),
+        "test",
+        {"testName": "Family history diagnosis: Diabetes Mellitus"},
+        ("diagnosis",),
+    ),
+    Case(
+        "provisional diagnosis",
+        "encounter diagnosis, provisional",
+        "Malaria (CIEL 116128), PROVISIONAL, secondary",
+        lambda s: s.uuid_of(
+            "encounter_diagnosis",
+            "diagnosis_id",
+            s.db.build.encounter_diagnosis(
+                s.encounter, diagnosis_coded=s.ids["malaria"], certainty="PROVISIONAL", rank=2
+            ),
+        ),
+        "condition",
+        {"diagnosis": "Malaria (provisional)", "details": "Provisional secondary diagnosis"},
     ),
     Case(
         "high with range",
@@ -378,7 +435,12 @@ CASES: tuple[Case, ...] = (
             additional_detail="childhood only",
         ),
         "condition",
-        {"diagnosis": "Asthma", "notes": "Inactive, confirmed. childhood only", "status": "Inactive"},
+        {
+            "diagnosis": "Asthma",
+            "notes": "Inactive, confirmed. childhood only",
+            "status": "Inactive",
+            "diagnosedDate": "2010-03-01T00:00:00.000",
+        },
     ),
     Case(
         "condition without onset",
@@ -386,8 +448,19 @@ CASES: tuple[Case, ...] = (
         "Hypertension (CIEL 117399), ACTIVE, no onset",
         _condition(concept="hypertension"),
         "condition",
-        {"diagnosis": "Hypertension", "details": "Active, confirmed; onset date not recorded (entered 2025-11-06)"},
-        ("date", "diagnosed", "diagnosedDate"),
+        {
+            "diagnosis": "Hypertension",
+            "details": "Active, confirmed; onset date not recorded (entered 2025-11-06)",
+            "diagnosedDate": "2025-11-06T08:30:00.000Z",
+        },
+    ),
+    Case(
+        "row of its own",
+        "allergy outside any encounter: its own visit record",
+        "the allergy above, recorded without an encounter on a visit's day",
+        lambda s: "allergy:" + _allergy(s),
+        "visit",
+        {"reason": "Recorded outside a visit", "diagnosis": "Allergy: Cotrimoxazole (severe): Swollen lips, Hives"},
     ),
     Case(
         "non-coded allergen",
@@ -407,7 +480,27 @@ CASES: tuple[Case, ...] = (
             "medicationName": "Aspirin 300mg tablet",
             "details": "1.0 Tablet Oral Thrice daily 5 Days PRN for pain after meals; Instructions: Take with water;"
             " Quantity: 15 Tablet",
+            "frequency": "Thrice daily, as needed for pain",
         },
+    ),
+    Case(
+        "free-text order",
+        "drug order (free-text dosing)",
+        "Aspirin, dosing typed as '2 tablets at night for 3 nights'",
+        lambda s: s.uuid_of(
+            "orders",
+            "order_id",
+            s.db.build.drug_order(
+                s.encounter,
+                s.provider,
+                drug_id=s.db.build.drug("Aspirin 300mg", s.ids["aspirin"]),
+                dosing_type="org.openmrs.FreeTextDosingInstructions",
+                dosing_instructions="2 tablets at night for 3 nights",
+                date_activated=VISIT,
+            ),
+        ),
+        "medication",
+        {"medicationName": "Aspirin 300mg", "details": "2 tablets at night for 3 nights"},
     ),
 )
 
@@ -498,6 +591,7 @@ def test_no_card_states_an_answer_without_its_question_or_a_relatives_condition(
         "Puerperal sepsis",
         "Suspected typhoid",
         "Malaria",
+        "Malaria (provisional)",
         "Asthma",
         "Hypertension",
         "Allergy: Cotrimoxazole",
@@ -506,7 +600,7 @@ def test_no_card_states_an_answer_without_its_question_or_a_relatives_condition(
     member_records = [r for r in records if r["openmrsData"].get("groupUuid") and r["type"] != "test"]
     assert member_records == []
     # Observations are never the patient's medications: only the drug order is one.
-    assert [r["openmrsData"]["source"] for r in records if r["type"] == "medication"] == ["drug_order"]
+    assert [r["openmrsData"]["source"] for r in records if r["type"] == "medication"] == ["drug_order"] * 2
 
 
 def test_the_readme_rendering_table_is_the_tested_one() -> None:

@@ -217,7 +217,8 @@ def test_edit_and_void_propagate_within_one_run(clinic: Clinic, passport: Any, s
 
     visible = {d["openmrsData"]["obsId"]: d for d in passport.medicalrecords.find(synced({"patientId": patient_id}))}
     assert set(visible) == {diagnosis_id, new_weight_id}
-    assert visible[new_weight_id]["data"]["result"] == "81 kg (normal 30-150 kg)"
+    # OpenMRS marks the new version of an edited observation AMENDED, and the result says so.
+    assert visible[new_weight_id]["data"]["result"] == "81 kg (amended; normal 30-150 kg)"
     patient = passport.patients.find_one({"_id": ObjectId(patient_id)})
     every = {d["_id"] for d in passport.medicalrecords.find({"patientId": patient_id})}  # the visit record too
     assert set(patient["medicalHistory"]) == every and len(every) == len(visible) + 1

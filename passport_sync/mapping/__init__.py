@@ -3,4 +3,4 @@
 # How records are rendered from their OpenMRS rows. Every record stores the version it was written
 # with (``openmrsData.renderVersion``); records of an older version are re-read from OpenMRS and
 # rewritten once. Bump it whenever a change alters what an existing record should show.
-RENDER_VERSION = 3
+RENDER_VERSION = 4

@@ -8,7 +8,8 @@ opts in). Order of the rules (first match wins), documented in the README:
 3. datatype Complex -> ``image``;
 4. concept class Test/LabSet -> ``test``; Drug/MedSet -> ``medication``;
 5. concept class Diagnosis, when the answer names a diagnosis (a coded answer of class Diagnosis,
-   or free text) -> ``condition``;
+   or free text) and the question is not one of ``not_own_diagnoses`` (family history, past
+   history: about someone else or another time) -> ``condition``;
 6. only with ``sync.categories.keywords: true``: the original keyword table on the concept name;
 7. anything else -> ``test``: an observation (finding, symptom, history, plan, note) shown as
    question and answer on the card the app shows observations with, never as the patient's
@@ -17,7 +18,7 @@ opts in). Order of the rules (first match wins), documented in the README:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from passport_sync.config import RecordType
 
@@ -49,6 +50,7 @@ def categorise(
     concept_overrides: Mapping[str, RecordType] | None = None,
     class_overrides: Mapping[str, RecordType] | None = None,
     keywords: bool = False,
+    not_own_diagnoses: Collection[str] = (),
 ) -> RecordType:
     """The record type for an observation of this concept (``answer_class``: the concept class
     of its coded answer, if any)."""
@@ -63,7 +65,9 @@ def categorise(
         return "image"
     if concept_class in CLASS_CATEGORIES:
         return CLASS_CATEGORIES[concept_class]
-    if concept_class == "Diagnosis" and (datatype == "Text" or answer_class == "Diagnosis"):
+    others = {key.lower() for key in not_own_diagnoses}
+    own = concept_uuid.lower() not in others and concept_name.lower() not in others
+    if concept_class == "Diagnosis" and own and (datatype == "Text" or answer_class == "Diagnosis"):
         return "condition"
     if keywords:
         upper = concept_name.upper()

@@ -52,6 +52,8 @@ class ClinicalRow:
             "route",
             "duration_units",
             "quantity_units",
+            "order_reason",
+            "stop_reason",
         ):
             ids.add(self.extra.get(key))
         ids.update(_int_list(self.extra.get("reaction_concept_ids")))
@@ -106,6 +108,24 @@ def _title(value: Any) -> str:
 
 def _when(value: datetime | None, tz: tzinfo) -> str | None:
     return iso(to_utc(value, tz)) if value else None
+
+
+def calendar_date(value: datetime | None, tz: tzinfo) -> str | None:
+    """A date-only value (an onset or end date typed as a day: local midnight) as the same
+    calendar day for every reader: a date-time without an offset, which the page's ``new Date``
+    reads as that midnight in the reader's own zone. A value with a time of day is an instant."""
+    if value is None:
+        return None
+    if value.tzinfo is None and value.hour == value.minute == value.second == value.microsecond == 0:
+        return value.strftime("%Y-%m-%dT00:00:00.000")
+    return _when(value, tz)
+
+
+def certain_name(name: str, certainty: Any) -> str:
+    """The name with its certainty where the page shows it: "Malaria (provisional)"."""
+    if str(certainty or "").upper() in ("PROVISIONAL", "PRESUMED", "DIFFERENTIAL"):
+        return f"{name} ({str(certainty).lower()})"
+    return name
 
 
 def allergen_name(row: ClinicalRow, name_of: NameOf) -> str:
@@ -170,8 +190,9 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
         openmrs.update(certainty=extra.get("certainty"), rank=extra.get("diagnosis_rank"))
     elif row.source == "condition":
         data.update(_condition_fields(row, ctx, name))
-        if extra.get("onset_date") is None:
-            del data["date"]  # not the day it was typed: the card says the onset is unknown
+        # Dated by its onset (a calendar day); without one, by when it was recorded (the page
+        # would date an undated condition today); the notes say which.
+        data["date"] = data["diagnosedDate"]
         openmrs.update(clinicalStatus=extra.get("clinical_status"), verificationStatus=extra.get("verification_status"))
     elif row.source == "allergy":
         text = allergy_text(row, ctx.name_of)
@@ -207,20 +228,24 @@ def _condition_fields(row: ClinicalRow, ctx: ClinicalContext, name: str) -> dict
     details = status
     if extra.get("verification_status"):
         details += f", {str(extra['verification_status']).lower()}"
-    onset = _when(extra.get("onset_date"), ctx.tz)
+    onset = calendar_date(extra.get("onset_date"), ctx.tz)
     if not onset:
         entered = to_utc(row.date_created, ctx.tz).astimezone(ctx.tz).date().isoformat()
         details += f"; onset date not recorded (entered {entered})"
+    end = calendar_date(extra.get("end_date"), ctx.tz)
+    if end:
+        # The page shows no end date of a condition: the status says when it ended.
+        details += f"; ended {end[:10]}"
+    recorded = onset or _when(row.date_created, ctx.tz) or ""
     fields = {
         "name": "Condition",
-        "diagnosis": name,
+        "diagnosis": certain_name(name, extra.get("verification_status")),
         "details": details,
         "status": status,
         "diagnosedBy": ctx.doctor_name,
+        "diagnosed": recorded,
+        "diagnosedDate": recorded,
     }
-    if onset:
-        fields.update(diagnosed=onset, diagnosedDate=onset)
-    end = _when(extra.get("end_date"), ctx.tz)
     if end:
         fields["endDate"] = end
     if extra.get("additional_detail") and str(extra["additional_detail"]).strip():
@@ -235,7 +260,7 @@ def diagnosis_data(name: str, certainty: Any, primary: bool, when: str, ctx: Cli
     rank = "primary" if primary else "secondary"
     return {
         "name": "Diagnosis",
-        "diagnosis": name,
+        "diagnosis": certain_name(name, certainty),
         "details": f"{status} {rank} diagnosis".strip().capitalize(),
         "diagnosed": when,
         "diagnosedDate": when,
@@ -327,7 +352,12 @@ def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str
     if extra.get("dose") is not None:
         units = name_of(extra.get("dose_units"), None)
         fields["dosage"] = f"{format_number(float(extra['dose']), None)} {units or ''}".strip()
-    frequency = name_of(extra.get("frequency_concept"), None)
+    frequency = name_of(extra.get("frequency_concept"), None) or ""
+    if extra.get("as_needed"):
+        # A PRN order must not read as a standing one wherever its frequency is shown.
+        condition = str(extra.get("as_needed_condition") or "").strip()
+        frequency = ", ".join(p for p in (frequency, f"as needed {condition}".strip()) if p)
+        frequency = frequency[:1].upper() + frequency[1:]
     if frequency:
         fields["frequency"] = frequency
     # A live DISCONTINUE order decides the end, as its patch does, whichever row is read first.
@@ -338,6 +368,9 @@ def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str
         fields["endDate"] = _when(end, ctx.tz) or ""
     ended = stopped is not None or (expires is not None and to_utc(expires, ctx.tz) <= ctx.now)
     fields["medicationStatus"] = "Past" if ended else "Active"
+    if stopped is not None:
+        reason = _reason(extra.get("stop_reason_non_coded"), extra.get("stop_reason"), name_of)
+        fields["status"] = stopped_text(stopped, reason, ctx.tz)
     notes = []
     dosing = dosing_text(row, name_of)
     if dosing:
@@ -352,7 +385,28 @@ def _drug_order_fields(row: ClinicalRow, ctx: ClinicalContext, concept_name: str
     return fields
 
 
-def discontinuation_patch(row: ClinicalRow, ctx_tz: tzinfo) -> dict[str, str]:
+def discontinuation_patch(row: ClinicalRow, ctx_tz: tzinfo, name_of: NameOf) -> dict[str, str]:
     """What a DISCONTINUE order changes on the record of the order it stops."""
     stopped = row.extra.get("date_activated") or row.date_created
-    return {"data.medicationStatus": "Past", "data.endDate": _when(stopped, ctx_tz) or ""}
+    reason = _reason(row.extra.get("order_reason_non_coded"), row.extra.get("order_reason"), name_of)
+    return {
+        "data.medicationStatus": "Past",
+        "data.endDate": _when(stopped, ctx_tz) or "",
+        "data.status": stopped_text(stopped, reason, ctx_tz),
+    }
+
+
+def _reason(typed: Any, coded: Any, name_of: NameOf) -> str | None:
+    text = str(typed or "").strip()
+    return text or (name_of(coded, None) if coded is not None else None)
+
+
+def stopped_text(stopped: datetime, reason: str | None, tz: tzinfo) -> str:
+    """Stopped, when (the hospital's day) and why: "Stopped 2025-11-08: Rash"."""
+    text = f"Stopped {_local_day(stopped, tz)}"
+    return f"{text}: {reason}" if reason else text
+
+
+def _local_day(value: datetime, tz: tzinfo) -> str:
+    """The hospital's calendar day of a local date-time."""
+    return to_utc(value, tz).astimezone(tz).date().isoformat()

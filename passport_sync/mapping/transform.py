@@ -48,6 +48,18 @@ _INTERPRETATIONS: dict[str, tuple[str, str]] = {
     "RESISTANT": ("Abnormal", "Resistant"),
 }
 
+# Coded answers that say a test found what it looks for (CIEL Positive, Reactive, Detected): such a
+# result is abnormal even when OpenMRS records no interpretation (a positive HIV rapid test, a
+# positive pregnancy test, a positive malaria smear).
+POSITIVE_ANSWERS = frozenset(f"{concept_id}".ljust(36, "A").lower() for concept_id in (703, 1228, 1301))
+# CIEL "Other non-coded": the clinician typed the answer in obs.value_text.
+OTHER_ANSWER = "5622".ljust(36, "A").lower()
+# What the page shows (upper-cased) for a result neither OpenMRS nor the concept's ranges judged:
+# the page calls any test without ``data.status`` NORMAL.
+NOT_INTERPRETED = "not interpreted"
+# obs.status (Platform 2.1+): a result that is not final says so beside the value.
+_RESULT_STATUSES = {"PRELIMINARY": "preliminary", "AMENDED": "amended"}
+
 
 def record_id(hospital_id: str, source: str, uuid: str) -> ObjectId:
     """The deterministic ``_id`` of the record for one source row of one hospital.
@@ -116,7 +128,12 @@ def render_value(
     if row.value_drug is not None and row.drug_name:
         return RenderedValue(row.drug_name, "coded", "drug")
     if row.value_coded is not None:
-        return RenderedValue(answer_name or f"Concept {row.value_coded}", "coded", "coded")
+        answer = answer_name or f"Concept {row.value_coded}"
+        typed = (row.value_text or "").strip()
+        if typed:
+            # Text typed with a coded answer: instead of "Other", beside any other answer.
+            answer = typed if (row.value_coded_uuid or "").lower() == OTHER_ANSWER else f"{answer} ({typed})"
+        return RenderedValue(answer, "coded", "coded")
     if row.value_numeric is not None:
         text = format_number(row.value_numeric, row.allow_decimal)
         if row.value_modifier:
@@ -154,6 +171,8 @@ def _judgement(row: ObsRow) -> tuple[str | None, str | None]:
     """(testStatus, the words the result shows) from the interpretation, else the ranges."""
     if row.interpretation and row.interpretation.upper() in _INTERPRETATIONS:
         return _INTERPRETATIONS[row.interpretation.upper()]
+    if row.value_coded is not None and (row.value_coded_uuid or "").lower() in POSITIVE_ANSWERS:
+        return "Abnormal", None  # the answer itself ("Positive") says which way
     value = row.value_numeric
     if value is None or row.value_modifier:
         return None, None
@@ -168,6 +187,28 @@ def _judgement(row: ObsRow) -> tuple[str | None, str | None]:
     if row.low_normal is not None or row.hi_normal is not None:
         return "Normal", None
     return None, None
+
+
+_SEVERITY = {"Critical": 2, "Abnormal": 1, "Normal": 0}
+
+
+def group_status(rows: Sequence[ObsRow]) -> str | None:
+    """The status of a result made of several observations: the worst member's; normal only when
+    every member was judged normal."""
+    statuses = [test_status(row) for row in rows]
+    judged = [s for s in statuses if s is not None]
+    worst = max(judged, key=_SEVERITY.__getitem__, default=None)
+    if worst is None or (worst == "Normal" and len(judged) < len(statuses)):
+        return None
+    return worst
+
+
+def status_fields(status: str | None) -> dict[str, str]:
+    """``testStatus`` (the app's enum) and ``status`` (what the page shows, upper-cased). A result
+    nobody judged says so: the page would call it NORMAL."""
+    if status is None:
+        return {"status": NOT_INTERPRETED}
+    return {"testStatus": status, "status": status.lower()}
 
 
 def reference_range(row: ObsRow) -> str | None:
@@ -189,7 +230,7 @@ def test_result(row: ObsRow, value: RenderedValue) -> str:
     label = _judgement(row)[1]
     if label and label.lower() in ("normal", value.text.lower()):
         label = None  # "Positive (Positive)" says nothing more
-    extras = [e for e in (label, reference_range(row)) if e]
+    extras = [e for e in (_RESULT_STATUSES.get((row.status or "").upper()), label, reference_range(row)) if e]
     text = f"{value.text} ({'; '.join(extras)})" if extras else value.text
     return with_comment(text, row.comments)
 
@@ -367,6 +408,7 @@ def build_group_record(
         data.update(description=title)
     else:
         data.update(testName=title, testDate=when, result=with_comment(spelled, comments))
+        data.update(status_fields(group_status([row for _, _, row in parts])))
     openmrs = obs_provenance(
         first, ctx, group_uuid, "coded" if any(v.value_type == "coded" for _, v, _ in parts) else "text"
     )
@@ -398,7 +440,8 @@ def medical_record(
     digest of everything the sync wrote (``contentDigest``: a record whose OpenMRS row did not
     change is never rewritten, whatever a doctor edited; a new rendering changes the digest).
     """
-    openmrs = {"renderVersion": RENDER_VERSION, **openmrs, "syncedFields": sorted(data)}
+    # ``synced``: the doctor's view shows its "synced from OpenMRS" mark from it.
+    openmrs = {"renderVersion": RENDER_VERSION, **openmrs, "synced": True, "syncedFields": sorted(data)}
     openmrs["contentDigest"] = content_digest(patient_id, record_type, data, openmrs)
     return {
         "_id": _id,
@@ -448,10 +491,7 @@ def _type_fields(
             "testDate": when,
             "result": test_result(row, value),
         }
-        status = test_status(row)
-        if status:
-            fields["testStatus"] = status
-            fields["status"] = status.lower()  # what the patient page reads
+        fields.update(status_fields(test_status(row)))
         return fields
     if category == "visit":
         return {"visitDate": when, "reason": with_comment(headline(question, value), row.comments)}

@@ -29,7 +29,12 @@ from passport_sync.models import EncounterRow
 
 VISIT_SOURCE = "encounter"
 PRESCRIPTION_SOURCE = "encounter_prescription"
-DERIVED_SOURCES = (VISIT_SOURCE, PRESCRIPTION_SOURCE)
+# The row of its own of a condition or allergy recorded outside any encounter (see ``own_row``).
+OWN_ROW_SOURCE = "own_row"
+DERIVED_SOURCES = (VISIT_SOURCE, PRESCRIPTION_SOURCE, OWN_ROW_SOURCE)
+OUTSIDE_A_VISIT = "Recorded outside a visit"
+# Why a row of its own goes with its voided record (marked: reports do not count it apart).
+OWN_ROW_VOIDED = {"reason": "voided", "ownRow": True}
 # Where a condition remembers the entries the sync put into its data.medications, so that a
 # doctor's own entries (anything else in the list) are told apart and kept.
 SYNCED_MEDICATIONS = "syncedMedications"
@@ -80,9 +85,18 @@ def condition_label(record: Mapping[str, Any]) -> str:
 
 
 def medication_entry(order: Mapping[str, Any]) -> dict[str, str]:
-    """A drug order's record as an entry of a condition's ``data.medications``."""
+    """A drug order's record as an entry of a condition's ``data.medications``.
+
+    The page shows an entry's name, dosage, frequency, dates and prescriber only, so the dosage
+    is the whole dosing sentence as OpenMRS reads it (dose, route, frequency, duration, PRN and
+    its condition, free-text dosing, instructions, quantity) and a stopped order says so there."""
     data = order.get("data") or {}
-    return {entry: str(data[key]) for entry, key in MEDICATION_FIELDS if data.get(key)}
+    entry = {entry: str(data[key]) for entry, key in MEDICATION_FIELDS if data.get(key)}
+    is_order = (order.get("openmrsData") or {}).get("source") == "drug_order"
+    sentence = "; ".join(str(data[key]) for key in ("details", "status") if data.get(key))
+    if is_order and sentence:
+        entry["dosage"] = sentence
+    return entry
 
 
 def _is_diagnosis(record: Mapping[str, Any]) -> bool:
@@ -225,3 +239,74 @@ def plan_encounter(
         ),
     )
     return plan
+
+
+def own_row_id(hospital_id: str, source: str, uuid: str) -> ObjectId:
+    """The ``_id`` of the row of its own of the record of one source row."""
+    return record_id(hospital_id, OWN_ROW_SOURCE, f"{source}:{uuid}")
+
+
+def needs_own_row(record: Mapping[str, Any]) -> bool:
+    """A condition (an allergy, a problem-list entry, a diagnosis observed outside any encounter)
+    or medication that no encounter's visit row names.
+
+    The page hides every condition dated on a day that has a visit row (the row lists its own
+    diagnoses), and it compares days in the reader's zone, so which days those are depends on
+    the reader. Such a record therefore always gets a visit record of its own, on the same date
+    string: its day is the condition's day for every reader, the row is never hidden, and the
+    condition itself (hidden by that row) shows exactly once."""
+    openmrs = record.get("openmrsData") or {}
+    # A medication observed outside any encounter is inside no condition either: the same holds.
+    # (Drug orders always belong to an encounter.)
+    observed_medication = record.get("type") == "medication" and openmrs.get("source") == "obs"
+    return (record.get("type") == "condition" or observed_medication) and not openmrs.get("encounterUuid")
+
+
+def own_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The visit record that shows ``record`` (see ``needs_own_row``) on a row of its own."""
+    data = record.get("data") or {}
+    openmrs = record.get("openmrsData") or {}
+    when = str(data.get("diagnosedDate") or data.get("date") or "")
+    if openmrs.get("source") == "allergy" and openmrs.get("allergyText"):
+        shown = f"Allergy: {openmrs['allergyText']}"
+    elif record.get("type") == "medication":
+        shown = f"Medication: {data.get('medicationName') or ''}"
+        when = str(data.get("startDate") or data.get("date") or "")
+    else:
+        detail = str(data.get("details") or "")
+        shown = condition_label(record) + (f" - {detail}" if detail else "")
+    visit = {
+        "name": OUTSIDE_A_VISIT,
+        "reason": OUTSIDE_A_VISIT,
+        "diagnosis": shown[:MAX_DIAGNOSIS_TEXT],
+        "date": when,
+        "visitDate": when,
+        "doctor": str(data.get("doctor") or ""),
+        "hospital": str(data.get("hospital") or ""),
+    }
+    origin = str(openmrs.get("source"))
+    provenance: dict[str, Any] = {
+        key: openmrs[key]
+        for key in ("hospitalId", "personId", "dateCreated", "creatorName", "locationName", "providerUuid")
+        if key in openmrs
+    }
+    provenance.update(
+        source=OWN_ROW_SOURCE,
+        uuid=f"{origin}:{openmrs.get('uuid')}",
+        ownRowOf=origin,
+        valueType="text",
+        derived=True,
+    )
+    # The origin row's key, so that a new rendering re-reads that row and rewrites both.
+    for key in ("obsId", "sourceId"):
+        if key in openmrs:
+            provenance[key] = openmrs[key]
+    return medical_record(
+        own_row_id(str(openmrs.get("hospitalId")), origin, str(openmrs.get("uuid"))),
+        str(record["patientId"]),
+        "visit",
+        visit,
+        str(record["createdBy"]),
+        provenance,
+        record["createdAt"],
+    )

@@ -20,6 +20,7 @@ from passport_sync.mapping.transform import (
     build_record,
     record_id,
 )
+from passport_sync.mapping.visits import OWN_ROW_VOIDED, needs_own_row, own_row, own_row_id
 from passport_sync.models import ObsRow
 from passport_sync.parking import INVALID_DATA, MISSING_CONCEPT, NO_NATIONAL_ID
 from passport_sync.planning import Plan, PlanContext
@@ -67,6 +68,8 @@ def plan(rows: Sequence[ObsRow], groups: Groups, members: Sequence[ObsRow], ctx:
             continue  # a member of a group that is one record: the group is rebuilt below
         if row.voided:
             result.retire(ctx, SOURCE, row, row.obs_id)
+            if not row.encounter_uuid:
+                result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, row.uuid), OWN_ROW_VOIDED, row.obs_id)
             continue
         if row.previous_version_uuid and row.previous_version_voided is not False:
             # An edit: the new row replaces the old one, which OpenMRS voided in the same
@@ -97,6 +100,7 @@ def _units(result: Plan, groups: Groups, members: Sequence[ObsRow], ctx: PlanCon
         if not valued:
             # Nothing left: each member's own row retires its record, and the group's goes.
             result.remove(ctx, record_id(ctx.hospital_id, SOURCE, uuid), {"reason": "voided"}, group_id)
+            result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, uuid), OWN_ROW_VOIDED, group_id)
             del groups[group_id]
         elif all(m.value_numeric is not None and m.concept_datatype in NUMERIC_DATATYPES for m in valued):
             del groups[group_id]
@@ -129,6 +133,9 @@ def _plan_row(result: Plan, row: ObsRow, ctx: PlanContext) -> None:
         result.skipped += 1
         return
     (result.batch.upserts if ctx.reconciling else result.batch.records).append(doc)
+    if needs_own_row(doc):
+        # A diagnosis observed outside any encounter: a row of its own, rewritten with it.
+        result.batch.upserts.append(own_row(doc))
     result.release(ctx, SOURCE, row.uuid, row.person_id, row.obs_id)
     result.landed += 1
 
@@ -139,6 +146,7 @@ def _plan_groups(result: Plan, units: _Units, ctx: PlanContext) -> None:
         live = units.members.get(group_id)
         if not live:
             result.remove(ctx, record_id(ctx.hospital_id, SOURCE, group_uuid), {"reason": "voided"}, group_id)
+            result.remove(ctx, own_row_id(ctx.hospital_id, SOURCE, group_uuid), OWN_ROW_VOIDED, group_id)
             continue
         first = live[0]
         match = ctx.match(first.person_id)
@@ -169,6 +177,8 @@ def _plan_groups(result: Plan, units: _Units, ctx: PlanContext) -> None:
             result.skipped += 1
             continue
         result.batch.upserts.append(doc)
+        if needs_own_row(doc):
+            result.batch.upserts.append(own_row(doc))
         result.release(ctx, SOURCE, group_uuid, first.person_id, group_id)
 
 
@@ -197,6 +207,7 @@ def record_context(row: ObsRow, patient_id: str, ctx: PlanContext, *, group: boo
             concept_overrides=overrides.concepts,
             class_overrides=overrides.classes,
             keywords=overrides.keywords,
+            not_own_diagnoses=overrides.not_own_diagnoses,
         ),
         true_concept_id=ctx.booleans[0],
         false_concept_id=ctx.booleans[1],

@@ -17,6 +17,9 @@ from pymongo import UpdateOne
 from passport_sync.passport_changes import PatientChange
 from passport_sync.sink.gateway import ALLERGIES, ONE_REPLY, PATIENTS, RECORDS, Concern, MongoGateway
 
+# The app's passport documents (``PatientPassport``), made when a doctor is granted access.
+PASSPORTS = "patientpassports"
+
 
 class Patients(Concern):
     def __init__(self, gateway: MongoGateway, *, links: bool = False) -> None:
@@ -190,6 +193,9 @@ class Patients(Concern):
             )
         }
         patient_ops = []
+        # The doctor's view reads the copy the app made in ``patientpassports`` when access was
+        # granted: it changes with the patient's list, or it would go stale.
+        passport_ops = []
         claimed: dict[str, list[str]] = {}
         kept: dict[str, list[str]] = {}
         for pid in ids:
@@ -202,13 +208,23 @@ class Patients(Concern):
             stale = [t for t in mine if t not in wanted[pid]]
             if stale:
                 patient_ops.append(UpdateOne({"_id": ObjectId(pid)}, {"$pull": {"allergies": {"$in": stale}}}))
+                passport_ops.append(
+                    UpdateOne({"patient": ObjectId(pid)}, {"$pull": {"medicalInfo.allergies": {"$in": stale}}})
+                )
             if added:
                 patient_ops.append(UpdateOne({"_id": ObjectId(pid)}, {"$addToSet": {"allergies": {"$each": added}}}))
+                passport_ops.append(
+                    UpdateOne({"patient": ObjectId(pid)}, {"$addToSet": {"medicalInfo.allergies": {"$each": added}}})
+                )
         # Claimed before the list changes: after a crash in between, the next run still knows
         # which strings it added.
         self._remember_allergies(claimed)
         if patient_ops:
             self._gw.call("updating allergies", lambda: self._db[PATIENTS].bulk_write(patient_ops, ordered=True))
+            self._gw.call(
+                "updating the doctor's copy of allergies",
+                lambda: self._db[PASSPORTS].bulk_write(passport_ops, ordered=True),
+            )
         self._remember_allergies(kept)
 
     def _remember_allergies(self, texts: Mapping[str, list[str]]) -> None:

@@ -21,7 +21,7 @@ from pymongo.errors import BulkWriteError
 
 from passport_sync.errors import SinkError
 from passport_sync.mapping.transform import record_id
-from passport_sync.mapping.visits import DERIVED_SOURCES
+from passport_sync.mapping.visits import DERIVED_SOURCES, OWN_ROW_SOURCE, needs_own_row, own_row_id
 from passport_sync.sink.encounters import Encounters
 from passport_sync.sink.gateway import DUPLICATE_KEY, RECORDS, REMOVED, Concern, MongoGateway
 from passport_sync.sink.parked import Parked
@@ -38,6 +38,14 @@ OPENMRS_DATA_FIELDS = frozenset(
         "status",
     }
 )  # fmt: skip
+
+
+def _own_row_of(doc: Mapping[str, Any]) -> ObjectId | None:
+    """The id of the row of its own of ``doc``, if it has one (``mapping.visits.own_row``)."""
+    origin = doc.get("openmrsData") or {}
+    if not needs_own_row(doc) or not origin.get("hospitalId") or not origin.get("uuid"):
+        return None
+    return own_row_id(str(origin["hospitalId"]), str(origin.get("source")), str(origin["uuid"]))
 
 
 def _render_version(doc: Mapping[str, Any]) -> Any:
@@ -250,14 +258,18 @@ class Records(Concern):
         ops = []
         moved: list[tuple[Any, ObjectId]] = []
         allergy_patients: set[str] = set()
+        # A record's row of its own is derived, like visit records: not counted as written.
+        own_rows = {d["_id"] for d in docs if d["openmrsData"].get("source") == OWN_ROW_SOURCE}
+        own_rows_changed = 0
         for doc in docs:
             if doc["openmrsData"].get("source") == "allergy":
                 # Always re-applied: a crash may have come between the record and the list.
                 allergy_patients.add(doc["patientId"])
             old = existing.get(doc["_id"])
             if old is not None and unchanged_record(old, doc):
-                outcome.already_present += 1
+                outcome.already_present += 0 if doc["_id"] in own_rows else 1
                 continue
+            own_rows_changed += 1 if old is not None and doc["_id"] in own_rows else 0
             fields = {f"data.{k}": v for k, v in doc["data"].items()}
             # openmrsData too, field by field: it also holds what the sync put into data.medications.
             fields.update({f"openmrsData.{k}": v for k, v in doc["openmrsData"].items()})
@@ -275,8 +287,9 @@ class Records(Concern):
                 allergy_patients.add(old_patient)
         if ops:
             result = self._gw.call("writing records", lambda: self._db[RECORDS].bulk_write(ops, ordered=False))
-            outcome.written += result.upserted_count
-            outcome.updated += result.modified_count
+            upserted = (result.upserted_ids or {}).values()
+            outcome.written += len([rid for rid in upserted if rid not in own_rows])
+            outcome.updated += max(0, result.modified_count - own_rows_changed)
             outcome.already_present += result.matched_count - result.modified_count
         self._patients.unlink("unlinking moved records", moved)
         return allergy_patients
@@ -325,7 +338,15 @@ class Records(Concern):
         ids = [d["_id"] for d in docs]
         result = self._gw.call("removing records", lambda: self._db[RECORDS].delete_many({"_id": {"$in": ids}}))
         self._patients.unlink("unlinking removed records", [(d.get("patientId"), d["_id"]) for d in docs])
-        outcome.removed += result.deleted_count
+        # Rows of their own are derived, like visit records: not counted.
+        derived = sum(1 for d in docs if (d.get("openmrsData") or {}).get("source") == OWN_ROW_SOURCE)
+        outcome.removed += max(0, result.deleted_count - derived)
+        # A record's row of its own goes with it, whichever way it goes (parked again, purged
+        # from OpenMRS; a void or an edit names it already).
+        orphans = [rid for rid in map(_own_row_of, docs) if rid is not None and rid not in reasons]
+        if orphans:
+            query = {"_id": {"$in": orphans}}
+            self._gw.call("removing rows of their own", lambda: self._db[RECORDS].delete_many(query))
         outcome.encounters |= {str(e) for d in docs if (e := (d.get("openmrsData") or {}).get("encounterUuid"))}
         return {d["patientId"] for d in docs if d.get("openmrsData", {}).get("source") == "allergy"}
 

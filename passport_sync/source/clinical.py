@@ -23,6 +23,7 @@ from passport_sync.source.queries import (
     Query,
     SchemaInfo,
     Selection,
+    column_expression,
     encounter_details,
     first_provider_of,
     names_of_concepts,
@@ -59,6 +60,16 @@ CLINICAL_SOURCES = (DIAGNOSES, CONDITIONS, ALLERGIES, DRUG_ORDERS)
 
 def _col(schema: SchemaInfo, alias: str, table: str, column: str, as_name: str) -> str:
     return f"{alias}.`{column}` AS {as_name}" if schema.has(table, column) else f"NULL AS {as_name}"
+
+
+def _stop_reason(schema: SchemaInfo, column: str, as_name: str) -> str:
+    """A column of the live DISCONTINUE order that stops ``o`` (why it was stopped), or NULL."""
+    if not schema.has("orders", column):
+        return f"NULL AS {as_name}"
+    return (
+        f"(SELECT nx.`{column}` FROM orders nx WHERE nx.previous_order_id = o.order_id AND nx.voided = 0"
+        f" AND nx.order_action = 'DISCONTINUE' ORDER BY nx.order_id LIMIT 1) AS {as_name}"
+    )
 
 
 def _changed(schema: SchemaInfo, alias: str, table: str) -> str:
@@ -165,12 +176,15 @@ def selection(source: ClinicalSource, schema: SchemaInfo) -> Selection:
         "(SELECT COALESCE(nx.date_activated, nx.date_created) FROM orders nx"
         " WHERE nx.previous_order_id = o.order_id AND nx.voided = 0 AND nx.order_action = 'DISCONTINUE'"
         " ORDER BY nx.order_id LIMIT 1) AS discontinued_at",
+        _stop_reason(schema, "order_reason", "stop_reason"),
+        _stop_reason(schema, "order_reason_non_coded", "stop_reason_non_coded"),
         "d.name AS drug_name", "dor.dose", "dor.dose_units", f"{frequency} AS frequency_concept", "dor.route",
         "dor.duration", "dor.duration_units", "dor.quantity", "dor.quantity_units", "dor.as_needed",
         _col(schema, "dor", "drug_order", "as_needed_condition", "as_needed_condition"),
         _col(schema, "dor", "drug_order", "dosing_type", "dosing_type"),
         "dor.dosing_instructions", "dor.order_id AS drug_order_id",
         _col(schema, "o", "orders", "order_reason", "order_reason"),
+        _col(schema, "o", "orders", "order_reason_non_coded", "order_reason_non_coded"),
     )  # fmt: skip
     joins = """FROM orders o
   LEFT JOIN drug_order dor ON dor.order_id = o.order_id
@@ -180,7 +194,8 @@ def selection(source: ClinicalSource, schema: SchemaInfo) -> Selection:
   LEFT JOIN location l ON l.location_id = e.location_id"""
     named = ["o.concept_id", "dor.dose_units", "dor.route", "dor.duration_units", "dor.quantity_units", frequency]
     if schema.has("orders", "order_reason"):
-        named.append("o.order_reason")
+        # The order's reason, and the reason of the DISCONTINUE order that stopped it.
+        named += ["o.order_reason", column_expression(_stop_reason(schema, "order_reason", "stop_reason"))]
     return Selection(columns, joins, (*_depends_on("o.encounter_id", *named), provider_details("o.orderer")))
 
 

@@ -174,3 +174,38 @@ class TestBuiltInRules:
 
     def test_empty_overrides_are_like_none(self) -> None:
         assert cat("Weight (kg)", datatype="Numeric", concept_overrides={}, class_overrides={}) == "test"
+
+
+class TestNotThePatientsOwnDiagnosis:
+    """A Diagnosis-class question about a relative or the past is an observation, not a condition."""
+
+    FAMILY_HISTORY = "160592AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"  # CIEL "Family history diagnosis"
+
+    def test_the_ciel_family_history_question_is_an_observation_by_default(self) -> None:
+        from passport_sync.config import CategoryOverrides
+
+        defaults = CategoryOverrides().not_own_diagnoses
+        assert self.FAMILY_HISTORY in defaults
+        shown = cat(
+            "Family history diagnosis",
+            concept_uuid=self.FAMILY_HISTORY.lower(),
+            concept_class="Diagnosis",
+            datatype="Coded",
+            answer_class="Diagnosis",
+            not_own_diagnoses=defaults,
+        )
+        assert shown == "test"
+
+    def test_the_patients_own_diagnosis_question_stays_a_condition(self) -> None:
+        own = cat(concept_class="Diagnosis", datatype="Coded", answer_class="Diagnosis")
+        assert own == "condition"
+
+    def test_the_list_takes_exact_names_too(self) -> None:
+        past = cat(
+            "Past medical history",
+            concept_class="Diagnosis",
+            datatype="Coded",
+            answer_class="Diagnosis",
+            not_own_diagnoses=["Past medical history"],
+        )
+        assert past == "test"

@@ -67,6 +67,16 @@ def context(**fields: Any) -> RecordContext:
 
 
 class TestRenderCoded:
+    def test_text_typed_with_other_is_the_answer(self) -> None:
+        other = obs(
+            concept_datatype="Coded", value_coded=5622, value_coded_uuid="5622".ljust(36, "A"), value_text="Mango"
+        )
+        assert render(other, "Other") == RenderedValue("Mango", "coded", "coded")
+
+    def test_text_typed_with_another_answer_follows_it(self) -> None:
+        row = obs(concept_datatype="Coded", value_coded=123, value_text="since May")
+        assert render(row, "Cough") == RenderedValue("Cough (since May)", "coded", "coded")
+
     def test_coded_uses_the_answer_name(self) -> None:
         assert render(obs(concept_datatype="Coded", value_coded=123), "Malaria") == RenderedValue(
             "Malaria", "coded", "coded"
@@ -305,6 +315,7 @@ class TestBuildRecord:
             "testName": "Weight (kg)",
             "testDate": "2025-11-06T08:30:00.000Z",
             "result": "70 kg",
+            "status": "not interpreted",
         }
         meta = record["openmrsData"]
         assert meta["hospitalId"] == HOSPITAL
@@ -437,10 +448,43 @@ class TestBuildRecord:
         assert record is not None
         assert record["data"]["status"] == status
 
-    def test_test_without_status_has_no_test_status(self) -> None:
-        record = build_record(obs(concept_datatype="Numeric", value_numeric=14.0), context(category="test"))
+    def test_a_result_nobody_judged_says_so_instead_of_normal(self) -> None:
+        # A temperature of 39.2 on a concept without ranges: the page would show NORMAL without a status.
+        row = obs(concept_datatype="Numeric", value_numeric=39.2, units="DEG C")
+        record = build_record(row, context(category="test", concept_name="Temperature (C)"))
         assert record is not None
-        assert "testStatus" not in record["data"] and "status" not in record["data"]
+        assert "testStatus" not in record["data"]
+        assert record["data"]["status"] == "not interpreted"
+
+    @pytest.mark.parametrize("answer", [703, 1228, 1301])
+    def test_a_positive_reactive_or_detected_answer_is_abnormal(self, answer: int) -> None:
+        row = obs(
+            concept_datatype="Coded",
+            concept_class="Test",
+            value_coded=answer,
+            value_coded_uuid=str(answer).ljust(36, "A"),
+        )
+        record = build_record(row, context(category="test", concept_name="HIV rapid test", answer_name="Positive"))
+        assert record is not None
+        assert record["data"]["testStatus"] == "Abnormal"
+        assert record["data"]["status"] == "abnormal"
+        assert record["data"]["result"] == "Positive"
+
+    def test_a_negative_answer_is_not_called_normal_without_an_interpretation(self) -> None:
+        row = obs(concept_datatype="Coded", value_coded=664, value_coded_uuid="664".ljust(36, "A"))
+        record = build_record(row, context(category="test", answer_name="Negative"))
+        assert record is not None
+        assert record["data"]["status"] == "not interpreted"
+        negative = obs(concept_datatype="Coded", value_coded=664, interpretation="NEGATIVE")
+        judged = build_record(negative, context(category="test", answer_name="Negative"))
+        assert judged is not None and judged["data"]["status"] == "normal"
+
+    @pytest.mark.parametrize(("status", "shown"), [("PRELIMINARY", "preliminary"), ("AMENDED", "amended")])
+    def test_a_result_that_is_not_final_says_so(self, status: str, shown: str) -> None:
+        row = obs(concept_datatype="Numeric", value_numeric=14.0, low_normal=12.0, hi_normal=16.0, status=status)
+        record = build_record(row, context(category="test", concept_name="Haemoglobin"))
+        assert record is not None
+        assert record["data"]["result"] == f"14 ({shown}; normal 12-16)"
 
     def test_visit_fields(self) -> None:
         record = build_record(obs(value_text="Follow-up"), context(category="visit"))

@@ -13,6 +13,9 @@ from passport_sync.mapping.visits import (
     VisitContext,
     derived_ids,
     merged_medications,
+    needs_own_row,
+    own_row,
+    own_row_id,
     plan_encounter,
 )
 from passport_sync.models import EncounterRow
@@ -116,3 +119,26 @@ def test_encounters_in_flight_are_built_once_settled_and_never_from_part_of_thei
     assert [r["data"] for r in flight.take(["d"])] == [{"result": "new"}]
     flight.drop()
     assert flight.pending() == [] and flight.add(BatchWrite(records=[c1])) == []
+
+
+def _outside(kind: str, source: str, **fields: Any) -> dict[str, Any]:
+    doc = record(kind, source, openmrs={"hospitalId": "h1", "uuid": "u-9", "sourceId": 9}, **fields)
+    return {**doc, "createdBy": "6" * 24, "createdAt": datetime(2025, 11, 7, tzinfo=UTC)}
+
+
+def test_a_condition_or_medication_outside_any_encounter_gets_a_row_of_its_own_on_its_date() -> None:
+    condition = _outside(
+        "condition", "condition", diagnosis="Hypertension", details="Active", diagnosedDate="2010-03-01T00:00:00.000"
+    )
+    assert needs_own_row(condition)
+    row = own_row(condition)
+    assert row["_id"] == own_row_id("h1", "condition", "u-9")
+    assert row["type"] == "visit"
+    assert row["data"]["diagnosis"] == "Hypertension - Active"
+    assert row["data"]["date"] == row["data"]["visitDate"] == "2010-03-01T00:00:00.000"
+    # A new rendering re-reads the origin row, which rewrites both.
+    assert (row["openmrsData"]["ownRowOf"], row["openmrsData"]["sourceId"]) == ("condition", 9)
+    medication = _outside("medication", "obs", medicationName="Aspirin", startDate="2025-11-06T08:30:00.000Z")
+    assert own_row(medication)["data"]["diagnosis"] == "Medication: Aspirin"
+    in_encounter = record("condition", "diagnosis", openmrs={"encounterUuid": "enc-1"})
+    assert not needs_own_row(in_encounter) and not needs_own_row(_outside("test", "obs"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -312,11 +314,10 @@ def run_oracle(
     daily pass over parked rows after the first run): what sync-all does incrementally alone."""
     rng = random.Random(seed)
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
-    live_name, fresh_name = f"pstest_{secrets.token_hex(4)}", f"pstest_{secrets.token_hex(4)}"
+    live_name = f"pstest_{secrets.token_hex(4)}"
     try:
         live = client[live_name]
         start_passport_backend(live)
-        start_passport_backend(client[fresh_name])
         world = World(Clinic(openmrs), live, rng, unique_numbers=not reconcile)
         for _ in range(6):
             world.new_person()
@@ -339,20 +340,13 @@ def run_oracle(
         if reconcile:
             _reconcile(settings)
 
-        fresh = client[fresh_name]
-        for patient in live.patients.find():
-            fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": []})
-        fresh_settings = _small_ranges(
-            make_settings(mongo_uri, fresh_name, [hospital_entry(openmrs.name)], batch_size=7)
-        )
-        run_sync(fresh_settings)
-        problems = differences(live, fresh, settings.hospitals[0].id, links=links)
+        with fresh_full_sync(live, openmrs, mongo_uri) as fresh:
+            problems = differences(live, fresh, settings.hospitals[0].id, links=links)
         if problems:
             problems.append(f"seed {seed}: operations {world.log}")
         return problems
     finally:
         client.drop_database(live_name)
-        client.drop_database(fresh_name)
         client.close()
 
 
@@ -453,17 +447,36 @@ def run_steady_oracle(seed: int, openmrs: OpenMRSDatabase, mongo_uri: str, steps
 
 def fresh_differences(live: Any, openmrs: OpenMRSDatabase, mongo_uri: str, settings: Settings) -> list[str]:
     """How ``live`` differs from a fresh full sync of today's OpenMRS into today's patients."""
+    with fresh_full_sync(live, openmrs, mongo_uri) as fresh:
+        return differences(live, fresh, settings.hospitals[0].id)
+
+
+@contextmanager
+def fresh_full_sync(
+    live: Any,
+    openmrs: OpenMRSDatabase,
+    mongo_uri: str,
+    own_allergies: Mapping[str, list[str]] | None = None,
+    *,
+    batch_size: int = 7,
+) -> Iterator[Any]:
+    """A fresh full sync of today's OpenMRS into a new Passport holding today's patients of
+    ``live`` (with the allergies they entered themselves, ``own_allergies`` by patient id), for
+    the block: what every state ``live`` reached must equal."""
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
-    fresh_name = f"pstest_{secrets.token_hex(4)}"
+    name = f"pstest_{secrets.token_hex(4)}"
     try:
-        fresh = client[fresh_name]
+        fresh = client[name]
         start_passport_backend(fresh)
         for patient in live.patients.find():
-            fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": []})
-        run_sync(_small_ranges(make_settings(mongo_uri, fresh_name, [hospital_entry(openmrs.name)], batch_size=7)))
-        return differences(live, fresh, settings.hospitals[0].id)
+            mine = (own_allergies or {}).get(str(patient["_id"]), [])
+            fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": mine})
+        settings = make_settings(mongo_uri, name, [hospital_entry(openmrs.name)], batch_size=batch_size)
+        reports = run_sync(_small_ranges(settings))
+        assert all(r.outcome == "ok" for r in reports), [r.errors for r in reports]
+        yield fresh
     finally:
-        client.drop_database(fresh_name)
+        client.drop_database(name)
         client.close()
 
 

@@ -8,18 +8,15 @@ meets them: sync-all and reconciliation, ``sync-patient``, a checkpoint reset, a
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Any
-
-import pymongo
 
 from passport_sync import service
 from passport_sync.config import Settings
 from passport_sync.sink.passport import PassportStore
-from tests.conftest import hospital_entry, make_settings, register_patient, start_passport_backend
+from tests.conftest import hospital_entry, make_settings, register_patient
 from tests.helpers import Clinic, run_sync, synced
-from tests.oracle import differences
+from tests.oracle import differences, fresh_full_sync
 from tests.test_reconcile import reconcile
 
 HOSPITAL = "60a7c2f5e4b0c1a2d3e4f5a6"
@@ -34,21 +31,11 @@ def visible(passport: Any) -> dict[int, float | str]:
     }
 
 
-def fresh_full_sync(passport: Any, mongo_uri: str, openmrs: Any) -> list[str]:
+def fresh_full_sync_differences(passport: Any, mongo_uri: str, openmrs: Any) -> list[str]:
     """How a fresh full sync of the same OpenMRS into an empty Passport differs from ``passport``,
     then (the last line) the observations the fresh sync shows."""
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
-    name = f"pstest_{secrets.token_hex(4)}"
-    try:
-        fresh = client[name]
-        start_passport_backend(fresh)
-        for patient in passport.patients.find():
-            fresh.patients.insert_one({**patient, "medicalHistory": [], "allergies": []})
-        assert run_sync(make_settings(mongo_uri, name, [hospital_entry(openmrs.name)]))[0].outcome == "ok"
+    with fresh_full_sync(passport, openmrs, mongo_uri) as fresh:
         return [*differences(passport, fresh, HOSPITAL), f"fresh: {sorted(visible(fresh))}"]
-    finally:
-        client.drop_database(name)
-        client.close()
 
 
 def sync_patient(settings: Settings) -> None:
@@ -84,13 +71,13 @@ def test_an_edited_obs_whose_original_is_unvoided_shows_beside_its_new_version_o
     both = {
         diagnosis: visible(passport)[diagnosis],
         weight: "60 kg (normal 30-150 kg)",
-        edited: "81 kg (normal 30-150 kg)",
+        edited: "81 kg (amended; normal 30-150 kg)",  # a new version of a result is an amended one
     }
     # The incremental path: sync-all, then reconciliation finds the unvoid (no trace to follow).
     run_sync(settings)
     reconcile(settings)
     assert visible(passport) == both
-    assert fresh_full_sync(passport, mongo_uri, openmrs) == [f"fresh: {sorted(both)}"]
+    assert fresh_full_sync_differences(passport, mongo_uri, openmrs) == [f"fresh: {sorted(both)}"]
 
     # Both rows read again together: the new version does not take the live original away.
     sync_patient(settings)
@@ -98,10 +85,10 @@ def test_an_edited_obs_whose_original_is_unvoided_shows_beside_its_new_version_o
     passport.syncstatus.delete_many({})  # a checkpoint reset: sync-all re-reads everything
     run_sync(settings)
     assert visible(passport) == both
-    assert fresh_full_sync(passport, mongo_uri, openmrs) == [f"fresh: {sorted(both)}"]
+    assert fresh_full_sync_differences(passport, mongo_uri, openmrs) == [f"fresh: {sorted(both)}"]
 
     # Voided again: the original goes, the edit stays.
     clinic.b.void_obs(weight, reason="restored by mistake", when=clinic.when + timedelta(days=2))
     run_sync(settings)
     assert set(visible(passport)) == {diagnosis, edited}
-    assert fresh_full_sync(passport, mongo_uri, openmrs) == [f"fresh: {sorted({diagnosis, edited})}"]
+    assert fresh_full_sync_differences(passport, mongo_uri, openmrs) == [f"fresh: {sorted({diagnosis, edited})}"]

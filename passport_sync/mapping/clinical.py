@@ -209,7 +209,11 @@ def build_clinical_record(row: ClinicalRow, ctx: ClinicalContext) -> dict[str, A
     else:
         record_type = "medication"
         data.update(_drug_order_fields(row, ctx, name))
-        openmrs.update(orderAction=extra.get("order_action"), orderReason=extra.get("order_reason"))
+        # The dosing sentence as the sync rendered it: a condition's entry for the order shows this,
+        # whatever a doctor later types into the record's details.
+        openmrs.update(
+            orderAction=extra.get("order_action"), orderReason=extra.get("order_reason"), dosing=data.get("details")
+        )
     return medical_record(
         record_id(ctx.hospital_id, row.source, row.uuid),
         ctx.patient_id,

@@ -93,7 +93,9 @@ def medication_entry(order: Mapping[str, Any]) -> dict[str, str]:
     data = order.get("data") or {}
     entry = {entry: str(data[key]) for entry, key in MEDICATION_FIELDS if data.get(key)}
     is_order = (order.get("openmrsData") or {}).get("source") == "drug_order"
-    sentence = "; ".join(str(data[key]) for key in ("details", "status") if data.get(key))
+    openmrs = order.get("openmrsData") or {}
+    dosing = openmrs["dosing"] if "dosing" in openmrs else data.get("details")
+    sentence = "; ".join(str(part) for part in (dosing, data.get("status")) if part)
     if is_order and sentence:
         entry["dosage"] = sentence
     return entry

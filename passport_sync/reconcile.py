@@ -325,10 +325,11 @@ class Reconciler:
                 since_compared.update(again)
             # Rows deleted from OpenMRS (purged, not voided): those a pass had kept, and (where the
             # app's index finds their records cheaply) those written since.
-            gone.extend(pk for pk in (before or {}) if pk not in rows)
+            kept_before = before or {}
+            gone.extend(pk for pk in kept_before if pk not in rows)
             if feed.name == "obs":
                 for a, b in unverified.within(marks, index * size + 1, (index + 1) * size):
-                    gone.extend(pk for pk in range(a, b + 1) if pk not in rows and pk not in (before or {}))
+                    gone.extend(pk for pk in range(a, b + 1) if pk not in rows and pk not in kept_before)
         batch = self.sync.settings.sync.batch_size
         moved_on: set[int] = set()
         for start in range(0, len(changed), batch):

@@ -16,6 +16,7 @@ which costs re-reads, never a missed repair.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -47,9 +48,10 @@ def of_keys(keys: Iterable[int]) -> list[Interval]:
 
 
 def covers(intervals: Iterable[Interval], keys: Iterable[int]) -> bool:
-    """True when every key is inside one of ``intervals``."""
+    """True when every key is inside one of ``intervals`` (sorted and disjoint, as ``add`` keeps
+    them): a binary search a key, since every batch a run writes asks this."""
     spans = list(intervals)
-    return all(any(low <= key <= high for low, high in spans) for key in keys)
+    return all(contains(spans, key) for key in keys)
 
 
 def within(intervals: Iterable[Interval], low: int, high: int) -> list[Interval]:
@@ -72,7 +74,11 @@ def remove(intervals: Iterable[Interval], low: int, high: int) -> list[Interval]
 
 
 def contains(intervals: Iterable[Interval], key: int) -> bool:
-    return any(low <= key <= high for low, high in intervals)
+    """Whether ``key`` is inside one of ``intervals`` (sorted and disjoint)."""
+    spans = intervals if isinstance(intervals, list) else list(intervals)
+    at = bisect_right(spans, (key, key)) - 1
+    # The interval starting at or before the key, or one starting at the key itself.
+    return any(0 <= i < len(spans) and spans[i][0] <= key <= spans[i][1] for i in (at, at + 1))
 
 
 def ranges_touched(intervals: Iterable[Interval], range_size: int, first: int, last: int) -> set[int]:

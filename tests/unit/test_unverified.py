@@ -47,3 +47,10 @@ def test_marks_round_trip_through_the_checkpoint_document() -> None:
     assert stored == {"unverified.obs": [[1, 5], [9, 9]]}
     assert unverified.load({"unverified": {"obs": [[1, 5], [9, 9]]}}) == {"obs": [(1, 5), (9, 9)]}
     assert unverified.load({}) == {}
+
+
+def test_contains_finds_exactly_the_keys_inside_the_intervals() -> None:
+    rng = random.Random(11)
+    marks = unverified.of_keys(rng.sample(range(1, 5000), 700))
+    for key in range(0, 5002):
+        assert unverified.contains(marks, key) == any(a <= key <= b for a, b in marks), key
